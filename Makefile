@@ -1,0 +1,53 @@
+# Canvasflow: `make run` serves the site and a worker; `make test` runs the whole suite.
+# Both create the virtual environment and install everything pinned in pyproject.toml first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+# Debian packages the project needs (OCR engines and fonts, GLSL validator, offscreen GL, browser for e2e).
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara libtesseract-dev libleptonica-dev \
+	libraqm0 fonts-dejavu-core fonts-noto-core fonts-kacst \
+	glslang-tools libegl1 libgl1 libgl1-mesa-dri libgles2 \
+	chromium
+
+.PHONY: install run test test-only system-deps python-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(MAKE) system-deps
+	$(MAKE) python-deps
+	touch $(STAMP)
+
+# Installs only what is missing; needs root (or sudo) the first time on a fresh machine.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages: $$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+python-deps:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) config/requirements.py dev ai > $(VENV)/requirements.txt
+	$(PIP) install -q --disable-pip-version-check -r $(VENV)/requirements.txt
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Canvasflow on http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the worker)"
+	@bash -c 'trap "kill 0" EXIT; $(PY) manage.py qcluster & $(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application & wait -n'
+
+test: install test-only
+
+test-only:
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) var node_modules static/canvas

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import ApiKey, ApiKeyKind, ProviderKey, User
+
+USERNAME_FIELD = dict(max_length=150, min_length=3,
+                      regex=r"^[A-Za-z0-9_.-]+$")
+
+
+class RegisterSerializer(serializers.Serializer):
+    username = serializers.RegexField(**USERNAME_FIELD)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(min_length=8, max_length=128, write_only=True)
+    turnstile_token = serializers.CharField(required=False, allow_blank=True, max_length=4096)
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=254, help_text="Username or email")
+    password = serializers.CharField(max_length=128)
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(required=False, max_length=4096)
+
+
+class UserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "tier", "credit_balance", "date_joined", "is_staff"]
+        read_only_fields = fields
+
+
+class PublicUserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "tier", "date_joined"]
+        read_only_fields = fields
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    username = serializers.RegexField(required=False, **USERNAME_FIELD)
+    email = serializers.EmailField(required=False, max_length=254)
+    password = serializers.CharField(required=False, min_length=8, max_length=128, write_only=True)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "kind", "prefix", "trust_tier", "rate_limit_per_hour", "created_at",
+                  "last_used_at"]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    kind = serializers.ChoiceField(choices=ApiKeyKind.choices, default=ApiKeyKind.FRACTAFRAG)
+
+
+class ProviderKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ProviderKey
+        fields = ["provider", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ProviderKeyWriteSerializer(serializers.Serializer):
+    provider = serializers.RegexField(r"^[a-z0-9_-]{2,40}$", max_length=40)
+    key = serializers.CharField(min_length=8, max_length=512, write_only=True, trim_whitespace=True)

@@ -1,0 +1,192 @@
+"""fractafrag auth and account endpoints (seed 004): /api/v1/auth/*, /api/v1/me*, /api/v1/users/*."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import keys, services
+from accounts.models import ApiKey, User
+from accounts.ratelimit import RateLimitHeadersMixin, SlidingWindowThrottle, client_ip
+from config.errors import BadRequest, NotFound
+from accounts.serializers import (
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    LoginSerializer,
+    ProfileUpdateSerializer,
+    ProviderKeySerializer,
+    ProviderKeyWriteSerializer,
+    PublicUserSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    UserSerializer,
+)
+
+
+class FractafragView(RateLimitHeadersMixin, APIView):
+    """Base of the fractafrag endpoints: ``{"detail"}`` errors, sliding-window limit with headers."""
+
+    throttle_classes = [SlidingWindowThrottle]
+    rate_limit_scope = "fractafrag"
+
+
+def validated(serializer_class: Any, request: Request, partial: bool = False) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise BadRequest("Expected a JSON object")
+    serializer = serializer_class(data=request.data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def token_response(user: User, access: str, refresh: str, status_code: int = 200) -> Response:
+    response = Response(
+        {"access_token": access, "token_type": "bearer", "user": UserSerializer(user).data},
+        status=status_code,
+    )
+    response.set_cookie(
+        settings.REFRESH_COOKIE_NAME,
+        refresh,
+        max_age=int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds()),
+        httponly=True,
+        secure=settings.REFRESH_COOKIE_SECURE,
+        samesite="Lax",
+        path="/api/v1/auth/",
+    )
+    return response
+
+
+class RegisterView(FractafragView):
+    authentication_classes: list = []
+    rate_limit_scope = "auth"
+
+    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer}, summary="Create account")
+    def post(self, request: Request) -> Response:
+        data = validated(RegisterSerializer, request)
+        services.verify_turnstile(data.get("turnstile_token"), client_ip(request))
+        user = services.register(data["username"], data["email"], data["password"])
+        access, refresh = services.issue_tokens(user)
+        return token_response(user, access, refresh, status.HTTP_201_CREATED)
+
+
+class LoginView(FractafragView):
+    authentication_classes: list = []
+    rate_limit_scope = "auth"
+
+    @extend_schema(request=LoginSerializer, summary="Sign in with username or email")
+    def post(self, request: Request) -> Response:
+        data = validated(LoginSerializer, request)
+        user = services.authenticate_login(data["username"], data["password"])
+        access, refresh = services.issue_tokens(user)
+        return token_response(user, access, refresh)
+
+
+def _refresh_from(request: Request) -> str | None:
+    raw = request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
+    if not raw and isinstance(request.data, dict):
+        raw = request.data.get("refresh_token")
+    return raw
+
+
+class RefreshView(FractafragView):
+    authentication_classes: list = []
+    rate_limit_scope = "auth"
+
+    @extend_schema(request=RefreshSerializer, summary="Rotate the refresh token (cookie) for a new access token")
+    def post(self, request: Request) -> Response:
+        user, access, refresh = services.rotate_refresh(_refresh_from(request))
+        return token_response(user, access, refresh)
+
+
+class LogoutView(FractafragView):
+    authentication_classes: list = []
+    rate_limit_scope = "auth"
+
+    @extend_schema(request=None, summary="Blocklist the current refresh token")
+    def post(self, request: Request) -> Response:
+        services.revoke_refresh(_refresh_from(request))
+        response = Response({"detail": "Logged out"})
+        response.delete_cookie(settings.REFRESH_COOKIE_NAME, path="/api/v1/auth/")
+        return response
+
+
+class MeView(FractafragView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=UserSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(UserSerializer(request.user).data)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses=UserSerializer)
+    def put(self, request: Request) -> Response:
+        data = validated(ProfileUpdateSerializer, request)
+        user = services.update_profile(request.user, data)
+        return Response(UserSerializer(user).data)
+
+    patch = put
+
+
+class UserDetailView(FractafragView):
+    @extend_schema(responses=PublicUserSerializer)
+    def get(self, request: Request, username: str) -> Response:
+        user = User.objects.filter(username__iexact=username, is_active=True).first()
+        if user is None:
+            raise NotFound("User not found")
+        return Response(PublicUserSerializer(user).data)
+
+
+class ApiKeyListView(FractafragView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=ApiKeySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        active = request.user.api_keys.filter(revoked_at__isnull=True)
+        return Response(ApiKeySerializer(active, many=True).data)
+
+    @extend_schema(request=ApiKeyCreateSerializer)
+    def post(self, request: Request) -> Response:
+        services.require_pro(request.user, "Creating API keys")
+        data = validated(ApiKeyCreateSerializer, request)
+        new = keys.create_api_key(request.user, data["name"], data["kind"])
+        body = ApiKeySerializer(new.api_key).data
+        body["key"] = new.raw  # shown once; only its hash is stored
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailView(FractafragView):
+    permission_classes = [IsAuthenticated]
+
+    def delete(self, request: Request, key_id: int) -> Response:
+        key = get_object_or_404(ApiKey, pk=key_id, user=request.user, revoked_at__isnull=True)
+        keys.revoke_api_key(key)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProviderKeyView(FractafragView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=ProviderKeySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        services.require_pro(request.user, "AI provider keys")
+        return Response(ProviderKeySerializer(request.user.provider_keys.order_by("provider"), many=True).data)
+
+    @extend_schema(request=ProviderKeyWriteSerializer, responses=ProviderKeySerializer)
+    def put(self, request: Request) -> Response:
+        services.require_pro(request.user, "Storing AI provider keys")
+        data = validated(ProviderKeyWriteSerializer, request)
+        obj = services.store_provider_key(request.user, data["provider"], data["key"])
+        return Response(ProviderKeySerializer(obj).data)
+
+    def delete(self, request: Request) -> Response:
+        provider = request.query_params.get("provider", "")
+        deleted, _ = request.user.provider_keys.filter(provider=provider).delete()
+        if not deleted:
+            raise NotFound("No key stored for this provider")
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,203 @@
+"""The node contract.
+
+A node type is a small class that declares its ports, its parameters (as JSON
+schema), what it costs and where it runs, and implements one method, ``run``.
+The engine never knows about individual node types: adding a node means adding
+a module to ``pipelines/nodes/`` and decorating the class with ``@register``.
+
+Values that travel along edges:
+
+* ``image`` ports carry an :class:`ImageValue` (a decoded Pillow image plus the
+  encoding to use when it is stored as an artifact, and free-form metadata);
+* ``text`` ports carry ``str``;
+* ``json`` ports carry any JSON-serialisable value;
+* ``number`` ports carry ``int``/``float``;
+* ``any`` accepts everything (used by ``OUTPUT__``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+PORT_TYPES = ("image", "text", "json", "number", "any")
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    type: str
+    description: str = ""
+    required: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "description": self.description,
+            "required": self.required,
+        }
+
+
+def ports_compatible(source_type: str, target_type: str) -> bool:
+    """Whether a value of ``source_type`` may flow into a ``target_type`` port."""
+    if "any" in (source_type, target_type):
+        return True
+    if source_type == target_type:
+        return True
+    # numbers and text render into JSON without loss
+    return target_type == "json" and source_type in ("text", "number")
+
+
+@dataclass
+class ImageValue:
+    """A decoded image travelling between nodes.
+
+    ``format`` is the encoding used if the engine stores it as an artifact
+    (PNG, WEBP or JPEG). ``metadata`` is copied to the artifact and shown in
+    outputs (e.g. ``{"scale": 4, "width": 2048, "height": 2048}``).
+    ``source`` is a short description of where it came from (a URL, an
+    artifact id) for logs and errors.
+    """
+
+    image: "Image.Image"
+    format: str = "PNG"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+
+class NodeError(Exception):
+    """A node could not process its input (a 422-style error naming the node).
+
+    ``code`` is machine-readable (e.g. ``INVALID_IMAGE``, ``IMAGE_TOO_LARGE``).
+    ``retryable`` lets the engine retry transient failures up to the node's
+    ``max_retries``; input errors are not retryable.
+    """
+
+    def __init__(self, message: str, code: str = "NODE_FAILED", *, retryable: bool = False,
+                 details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retryable = retryable
+        self.details = details or {}
+
+
+class PipelineBlocked(Exception):
+    """Raised by gate nodes: stop the pipeline, downstream nodes do not run.
+
+    The run ends with status ``blocked`` and this ``code`` (e.g. ``NSFW_BLOCKED``);
+    ``outputs`` are the gate's own outputs, recorded on its node run.
+    """
+
+    def __init__(self, message: str, code: str = "BLOCKED", outputs: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.outputs = outputs or {}
+
+
+@dataclass
+class NodeContext:
+    """What a running node may use besides its inputs and params."""
+
+    run_id: str
+    node_id: str
+    report_progress: Callable[[float], None] = lambda fraction: None
+    fetch_image: Callable[[str], ImageValue] | None = None
+    log: Callable[[str], None] = lambda message: None
+    # run-level inputs (the raw request inputs), for I/O nodes
+    run_inputs: dict[str, Any] = field(default_factory=dict)
+    # options from the calling surface (e.g. Fluxara's ``resolution``)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class NodeType:
+    """Base class of every node type.
+
+    Subclasses set the class attributes and implement :meth:`run`, which returns
+    a dict of output values keyed by output port name.
+    """
+
+    type: ClassVar[str]
+    family: ClassVar[str] = "misc"
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    inputs: ClassVar[tuple[Port, ...]] = ()
+    outputs: ClassVar[tuple[Port, ...]] = ()
+    # JSON schema of the params object: {"type": "object", "properties": {...}, "required": [...]}
+    params_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
+    credit_cost: ClassVar[int] = 0
+    resource_class: ClassVar[str] = "cpu"  # "cpu" | "gpu"
+    max_retries: ClassVar[int] = 0
+    # Inputs accepted beyond the declared ones (OUTPUT__ takes any port name).
+    dynamic_inputs: ClassVar[bool] = False
+    # Params that a run-level input may set (exposed in the published input schema).
+    run_inputs: ClassVar[tuple[str, ...]] = ()
+
+    def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    # -- helpers shared by all node types -------------------------------------------------
+
+    @classmethod
+    def input_port(cls, name: str) -> Port | None:
+        return next((p for p in cls.inputs if p.name == name), None)
+
+    @classmethod
+    def output_port(cls, name: str) -> Port | None:
+        return next((p for p in cls.outputs if p.name == name), None)
+
+    @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        props = cls.params_schema.get("properties", {})
+        return {k: v["default"] for k, v in props.items() if "default" in v}
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "type": cls.type,
+            "family": cls.family,
+            "title": cls.title or cls.type,
+            "description": cls.description,
+            "inputs": [p.as_dict() for p in cls.inputs],
+            "outputs": [p.as_dict() for p in cls.outputs],
+            "dynamic_inputs": cls.dynamic_inputs,
+            "params_schema": cls.params_schema,
+            "credit_cost": cls.credit_cost,
+            "resource_class": cls.resource_class,
+            "max_retries": cls.max_retries,
+        }
+
+
+_REGISTRY: dict[str, type[NodeType]] = {}
+
+
+def register(cls: type[NodeType]) -> type[NodeType]:
+    """Class decorator adding a node type to the registry."""
+    if cls.type in _REGISTRY and _REGISTRY[cls.type] is not cls:
+        raise ValueError(f"node type {cls.type} registered twice")
+    _REGISTRY[cls.type] = cls
+    return cls
+
+
+def registry() -> dict[str, type[NodeType]]:
+    from pipelines import nodes  # noqa: F401  (imports every family module)
+
+    nodes.load_all()
+    return dict(_REGISTRY)
+
+
+def get_node_type(type_name: str) -> type[NodeType] | None:
+    return registry().get(type_name)
