@@ -1,0 +1,1 @@
+"""Model code behind the AI node types (loaded lazily by pipelines.nodes)."""
