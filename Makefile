@@ -35,7 +35,7 @@ system-deps:
 
 python-deps:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) config/requirements.py dev ai > $(VENV)/requirements.txt
+	$(PY) config/requirements.py dev ai shaders > $(VENV)/requirements.txt
 	$(PIP) install -q --disable-pip-version-check -r $(VENV)/requirements.txt
 
 run: install

@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include("accounts.urls")),
+    path("api/v1/", include("shaders.urls")),
+    path("", include("shaders.page_urls")),
 ]
 
 if not settings.STORAGE_BUCKET:
