@@ -46,7 +46,7 @@ def validated(serializer_class: Any, request: Request, partial: bool = False) ->
     return serializer.validated_data
 
 
-def token_response(user: User, access: str, refresh: str, status_code: int = 200) -> Response:
+def token_response(request: Request, user: User, access: str, refresh: str, status_code: int = 200) -> Response:
     response = Response(
         {"access_token": access, "token_type": "bearer", "user": UserSerializer(user).data},
         status=status_code,
@@ -56,7 +56,7 @@ def token_response(user: User, access: str, refresh: str, status_code: int = 200
         refresh,
         max_age=int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds()),
         httponly=True,
-        secure=settings.REFRESH_COOKIE_SECURE,
+        secure=settings.REFRESH_COOKIE_SECURE or request.is_secure(),
         samesite="Lax",
         path="/api/v1/auth/",
     )
@@ -73,7 +73,7 @@ class RegisterView(FractafragView):
         services.verify_turnstile(data.get("turnstile_token"), client_ip(request))
         user = services.register(data["username"], data["email"], data["password"])
         access, refresh = services.issue_tokens(user)
-        return token_response(user, access, refresh, status.HTTP_201_CREATED)
+        return token_response(request, user, access, refresh, status.HTTP_201_CREATED)
 
 
 class LoginView(FractafragView):
@@ -85,7 +85,7 @@ class LoginView(FractafragView):
         data = validated(LoginSerializer, request)
         user = services.authenticate_login(data["username"], data["password"])
         access, refresh = services.issue_tokens(user)
-        return token_response(user, access, refresh)
+        return token_response(request, user, access, refresh)
 
 
 def _refresh_from(request: Request) -> str | None:
@@ -102,7 +102,7 @@ class RefreshView(FractafragView):
     @extend_schema(request=RefreshSerializer, summary="Rotate the refresh token (cookie) for a new access token")
     def post(self, request: Request) -> Response:
         user, access, refresh = services.rotate_refresh(_refresh_from(request))
-        return token_response(user, access, refresh)
+        return token_response(request, user, access, refresh)
 
 
 class LogoutView(FractafragView):

@@ -189,7 +189,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
 REFRESH_COOKIE_NAME = "refresh_token"
-REFRESH_COOKIE_SECURE = env_bool("REFRESH_COOKIE_SECURE", not DEBUG)
+# Secure is also set whenever the request itself came over HTTPS.
+REFRESH_COOKIE_SECURE = env_bool("REFRESH_COOKIE_SECURE", False)
 
 # Cloudflare Turnstile: verified on register when a secret is configured.
 TURNSTILE_SECRET = os.environ.get("TURNSTILE_SECRET", "")
