@@ -1,3 +1,5 @@
 """WebSocket routes. Each app contributes its own ``websocket_urlpatterns``."""
 
-websocket_urlpatterns: list = []
+from runs.routing import websocket_urlpatterns as run_routes
+
+websocket_urlpatterns: list = [*run_routes]

@@ -237,3 +237,27 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# --- runs ---------------------------------------------------------------------------------------
+# Execute runs in the submitting thread instead of a django-q2 worker (tests only).
+RUNS_EAGER = env_bool("RUNS_EAGER", False)
+# A synchronous call waits this long for the run, then answers as an async call would.
+SYNC_WAIT_SECONDS = float(os.environ.get("SYNC_WAIT_SECONDS", "30"))
+# A synchronous call made only of cheap, local nodes runs in the request (no queue round trip).
+RUN_INLINE_FAST_PIPELINES = env_bool("RUN_INLINE_FAST_PIPELINES", True)
+# A running run whose worker stopped beating for this long is retried (or failed after MAX_RUN_ATTEMPTS).
+RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "5"))
+STALE_RUN_SECONDS = env_int("STALE_RUN_SECONDS", 60)
+MAX_RUN_ATTEMPTS = env_int("MAX_RUN_ATTEMPTS", 2)
+# Safe fetching of image URLs.
+FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 25 * 1024 * 1024)
+FETCH_TIMEOUT_SECONDS = float(os.environ.get("FETCH_TIMEOUT_SECONDS", "20"))
+MAX_INPUT_PIXELS = env_int("MAX_INPUT_PIXELS", 40_000_000)
+FETCH_ALLOW_LOOPBACK = env_bool("FETCH_ALLOW_LOOPBACK", False)  # tests only
+# Webhooks (Fizzly) and callbacks (FractalQ).
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
+WEBHOOK_RETRY_DELAYS = (1.0, 2.0, 4.0)
+SSE_PING_SECONDS = float(os.environ.get("SSE_PING_SECONDS", "15"))
+# Per-surface limits: (requests, window seconds).
+FIZZLY_RATE_LIMIT = (env_int("FIZZLY_RATE_LIMIT_PER_MINUTE", 60), 60)
+FRACTALQ_RATE_LIMIT = (env_int("FRACTALQ_RATE_LIMIT_PER_MINUTE", 120), 60)

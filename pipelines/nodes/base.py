@@ -143,8 +143,12 @@ class NodeType:
     max_retries: ClassVar[int] = 0
     # Inputs accepted beyond the declared ones (OUTPUT__ takes any port name).
     dynamic_inputs: ClassVar[bool] = False
-    # Params that a run-level input may set (exposed in the published input schema).
-    run_inputs: ClassVar[tuple[str, ...]] = ()
+    # Input nodes expose one run-level input, named by their ``name`` param; this is its JSON schema
+    # (e.g. {"type": "string", "format": "uri"}). None for every other node.
+    exposes_input: ClassVar[dict[str, Any] | None] = None
+    # Cheap, pure and local (no network, no model): a synchronous call made only of such nodes may run
+    # in the request instead of waiting for a worker.
+    inline: ClassVar[bool] = False
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -178,6 +182,7 @@ class NodeType:
             "credit_cost": cls.credit_cost,
             "resource_class": cls.resource_class,
             "max_retries": cls.max_retries,
+            "exposes_input": cls.exposes_input,
         }
 
 

@@ -1,0 +1,182 @@
+"""Pipeline rules: create, edit, publish (freeze a version and derive its schema), session keys, restore."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from config.errors import NotFound, ValidationFailed
+from pipelines.graph import GraphInvalid, ensure_valid, validate_graph
+from pipelines.models import Pipeline, PublishedVersion, SessionKey
+from pipelines.nodes.base import get_node_type
+
+SESSION_KEY_PREFIX = "fq_"
+OUTPUT_TYPE = "OUTPUT__"
+
+
+def _unique_slug(owner: Any, base: str, exclude_pk: int | None = None) -> str:
+    base = slugify(base)[:100] or "pipeline"
+    slug, n = base, 1
+    qs = Pipeline.objects.filter(owner=owner)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    while qs.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def create_pipeline(owner: Any, name: str, description: str = "", graph: dict | None = None,
+                    presets: dict | None = None, slug: str | None = None) -> Pipeline:
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return Pipeline.objects.create(
+                    owner=owner, name=name, description=description,
+                    slug=_unique_slug(owner, slug or name),
+                    graph=graph or {"nodes": [], "edges": []}, presets=presets or {},
+                )
+        except IntegrityError:  # a concurrent create took the slug; pick the next one
+            continue
+    raise ValidationFailed("Could not allocate a unique slug", code="SLUG_CONFLICT")
+
+
+def update_pipeline(pipeline: Pipeline, data: dict[str, Any]) -> Pipeline:
+    for field in ("name", "description", "graph", "presets", "is_public"):
+        if field in data:
+            setattr(pipeline, field, data[field])
+    if "slug" in data and data["slug"] != pipeline.slug:
+        pipeline.slug = _unique_slug(pipeline.owner, data["slug"], exclude_pk=pipeline.pk)
+    pipeline.save()
+    return pipeline
+
+
+def duplicate_pipeline(pipeline: Pipeline) -> Pipeline:
+    return create_pipeline(pipeline.owner, f"{pipeline.name} (copy)", pipeline.description,
+                           copy.deepcopy(pipeline.graph), copy.deepcopy(pipeline.presets))
+
+
+# --- schema derivation -------------------------------------------------------------------------------
+
+def _merged_params(node: dict) -> dict[str, Any]:
+    node_type = get_node_type(node["type"])
+    return {**node_type.param_defaults(), **(node.get("params") or {})}
+
+
+def derive_schema(graph: dict) -> tuple[dict, dict, dict]:
+    """Input schema, output schema and input examples, in the FractalQ docs shape."""
+    inputs: dict[str, Any] = {}
+    examples: dict[str, Any] = {}
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    for node in graph["nodes"]:
+        node_type = get_node_type(node["type"])
+        if node_type.exposes_input is None:
+            continue
+        params = _merged_params(node)
+        inputs[params["name"]] = {
+            **node_type.exposes_input,
+            "required": bool(params.get("required", True)),
+            "description": params.get("description", ""),
+            "node": node["id"],
+        }
+        if params.get("example"):
+            examples[params["name"]] = params["example"]
+    outputs: dict[str, Any] = {}
+    for edge in graph.get("edges", []):
+        target = nodes[edge["to"]["node"]]
+        if target["type"] != OUTPUT_TYPE:
+            continue
+        source = nodes[edge["from"]["node"]]
+        source_type = get_node_type(source["type"])
+        port = source_type.output_port(edge["from"]["port"])
+        is_image = port.type == "image"
+        outputs[edge["to"]["port"]] = {
+            "type": "string" if is_image or port.type == "text" else (
+                "number" if port.type == "number" else "object"),
+            **({"format": "uri"} if is_image else {}),
+            "description": (f"{'URL of the ' if is_image else ''}{port.description or port.name} "
+                            f"from {source['id']} ({source['type']})"),
+        }
+    return inputs, outputs, examples
+
+
+def graph_credit_cost(graph: dict) -> int:
+    return sum(get_node_type(n["type"]).credit_cost for n in graph["nodes"])
+
+
+# --- publishing and session keys --------------------------------------------------------------------
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@dataclass
+class PublishResult:
+    version: PublishedVersion
+    session_key: str | None  # the raw key, only when a new one was issued
+
+
+def issue_session_key(pipeline: Pipeline) -> str:
+    """Revoke the active key (if any) and issue a new one, returned once."""
+    raw = SESSION_KEY_PREFIX + secrets.token_urlsafe(24)
+    with transaction.atomic():
+        SessionKey.objects.select_for_update().filter(pipeline=pipeline, revoked_at__isnull=True).update(
+            revoked_at=timezone.now())
+        SessionKey.objects.create(pipeline=pipeline, prefix=raw[:10], key_hash=hash_key(raw))
+    return raw
+
+
+def active_session_key(pipeline: Pipeline) -> SessionKey | None:
+    return pipeline.session_keys.filter(revoked_at__isnull=True).first()
+
+
+def publish(pipeline: Pipeline) -> PublishResult:
+    try:
+        ensure_valid(pipeline.graph)
+    except GraphInvalid as exc:
+        raise ValidationFailed("The pipeline graph is invalid", code="INVALID_GRAPH",
+                               details={"errors": [e.as_dict() for e in exc.errors]}) from exc
+    graph = copy.deepcopy(pipeline.graph)
+    input_schema, output_schema, examples = derive_schema(graph)
+    with transaction.atomic():
+        Pipeline.objects.select_for_update().filter(pk=pipeline.pk).first()
+        last = pipeline.versions.order_by("-number").values_list("number", flat=True).first() or 0
+        version = PublishedVersion.objects.create(
+            pipeline=pipeline, number=last + 1, graph=graph, input_schema=input_schema,
+            output_schema=output_schema, input_examples=examples, credit_cost=graph_credit_cost(graph),
+        )
+        raw = None if active_session_key(pipeline) else issue_session_key(pipeline)
+    return PublishResult(version=version, session_key=raw)
+
+
+def resolve_session_key(raw: str) -> tuple[Pipeline, PublishedVersion]:
+    """The pipeline and latest published version behind a FractalQ key; NotFound otherwise."""
+    if raw.startswith(SESSION_KEY_PREFIX):
+        key = SessionKey.objects.select_related("pipeline", "pipeline__owner").filter(
+            key_hash=hash_key(raw), revoked_at__isnull=True).first()
+        if key is not None:
+            version = key.pipeline.latest_version
+            if version is not None and key.pipeline.owner.is_active:
+                return key.pipeline, version
+    raise NotFound("API key not found or session not published", code="NOT_FOUND")
+
+
+def restore_version(pipeline: Pipeline, number: int) -> Pipeline:
+    version = pipeline.versions.filter(number=number).first()
+    if version is None:
+        raise NotFound(f"Version {number} not found")
+    pipeline.graph = copy.deepcopy(version.graph)
+    pipeline.save(update_fields=["graph", "updated_at"])
+    return pipeline
+
+
+def validation_report(graph: Any) -> dict[str, Any]:
+    errors = validate_graph(graph)
+    return {"valid": not errors, "errors": [e.as_dict() for e in errors]}

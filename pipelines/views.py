@@ -1,0 +1,200 @@
+"""The creator (studio) API used by the canvas: /api/v1/studio/… Owner-only; errors {"detail"}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import OuterRef, Subquery
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.views import FractafragView, validated
+from config.errors import BadRequest, NotFound
+from pipelines import services
+from pipelines.graph import node_types_catalog
+from pipelines.models import Pipeline, PublishedVersion
+from runs.models import Run
+
+
+class PipelineWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    slug = serializers.SlugField(max_length=100, required=False)
+    graph = serializers.JSONField(required=False)
+    presets = serializers.DictField(child=serializers.DictField(child=serializers.DictField()), required=False)
+    is_public = serializers.BooleanField(required=False)
+
+    def validate_graph(self, value: Any) -> Any:
+        if not isinstance(value, dict) or not isinstance(value.get("nodes", []), list) or not isinstance(
+                value.get("edges", []), list):
+            raise serializers.ValidationError("graph must be an object with 'nodes' and 'edges' lists")
+        value.setdefault("nodes", [])
+        value.setdefault("edges", [])
+        return value
+
+
+def version_summary(version: PublishedVersion) -> dict[str, Any]:
+    return {"number": version.number, "created_at": version.created_at.isoformat(),
+            "input_schema": version.input_schema, "output_schema": version.output_schema,
+            "input_examples": version.input_examples, "credit_cost": version.credit_cost}
+
+
+def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
+    last_run = getattr(pipeline, "last_run_id", None)
+    return {
+        "id": pipeline.pk, "name": pipeline.name, "slug": pipeline.slug, "description": pipeline.description,
+        "is_public": pipeline.is_public,
+        "published_version": getattr(pipeline, "published_number", None),
+        "last_run": ({"id": last_run, "status": pipeline.last_run_status,
+                      "created_at": pipeline.last_run_created.isoformat()} if last_run else None),
+        "created_at": pipeline.created_at.isoformat(), "updated_at": pipeline.updated_at.isoformat(),
+    }
+
+
+def pipeline_detail(pipeline: Pipeline, request: Request) -> dict[str, Any]:
+    latest = pipeline.latest_version
+    key = services.active_session_key(pipeline)
+    return {
+        "id": pipeline.pk, "name": pipeline.name, "slug": pipeline.slug, "description": pipeline.description,
+        "owner": pipeline.owner.username, "is_public": pipeline.is_public,
+        "graph": pipeline.graph, "presets": pipeline.presets,
+        "published_version": latest.number if latest else None,
+        "session_key_prefix": key.prefix if key else None,
+        "fizzly_url": request.build_absolute_uri(f"/workflows/{pipeline.owner.username}/{pipeline.slug}"),
+        "created_at": pipeline.created_at.isoformat(), "updated_at": pipeline.updated_at.isoformat(),
+    }
+
+
+def annotated(qs: Any) -> Any:
+    runs = Run.objects.filter(pipeline=OuterRef("pk")).order_by("-created_at")
+    versions = PublishedVersion.objects.filter(pipeline=OuterRef("pk")).order_by("-number")
+    return qs.annotate(
+        last_run_id=Subquery(runs.values("id")[:1]), last_run_status=Subquery(runs.values("status")[:1]),
+        last_run_created=Subquery(runs.values("created_at")[:1]),
+        published_number=Subquery(versions.values("number")[:1]),
+    )
+
+
+class StudioView(FractafragView):
+    permission_classes = [IsAuthenticated]
+    rate_limit_scope = "studio"
+
+    def get_pipeline(self, pipeline_id: int) -> Pipeline:
+        pipeline = Pipeline.objects.select_related("owner").filter(pk=pipeline_id, owner=self.request.user).first()
+        if pipeline is None:
+            raise NotFound("Pipeline not found")
+        return pipeline
+
+
+class NodeTypesView(StudioView):
+    @extend_schema(summary="The node registry with full schemas", responses=dict)
+    def get(self, request: Request) -> Response:
+        from pipelines.nodes import UNAVAILABLE
+
+        return Response({"node_types": node_types_catalog(), "unavailable_families": UNAVAILABLE})
+
+
+class PipelineListView(StudioView):
+    @extend_schema(summary="Your pipelines", responses=dict)
+    def get(self, request: Request) -> Response:
+        qs = annotated(Pipeline.objects.filter(owner=request.user))
+        return Response([pipeline_summary(p) for p in qs])
+
+    @extend_schema(request=PipelineWriteSerializer, responses=dict)
+    def post(self, request: Request) -> Response:
+        data = validated(PipelineWriteSerializer, request)
+        pipeline = services.create_pipeline(request.user, data["name"], data.get("description", ""),
+                                            data.get("graph"), data.get("presets"), data.get("slug"))
+        if "is_public" in data:
+            services.update_pipeline(pipeline, {"is_public": data["is_public"]})
+        return Response(pipeline_detail(pipeline, request), status=status.HTTP_201_CREATED)
+
+
+class PipelineDetailView(StudioView):
+    @extend_schema(responses=dict)
+    def get(self, request: Request, pipeline_id: int) -> Response:
+        return Response(pipeline_detail(self.get_pipeline(pipeline_id), request))
+
+    @extend_schema(request=PipelineWriteSerializer, responses=dict)
+    def patch(self, request: Request, pipeline_id: int) -> Response:
+        pipeline = self.get_pipeline(pipeline_id)
+        if not isinstance(request.data, dict):
+            validated(PipelineWriteSerializer, request)
+        serializer = PipelineWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.update_pipeline(pipeline, serializer.validated_data)
+        return Response(pipeline_detail(pipeline, request))
+
+    put = patch
+
+    def delete(self, request: Request, pipeline_id: int) -> Response:
+        self.get_pipeline(pipeline_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ValidateView(StudioView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, pipeline_id: int) -> Response:
+        pipeline = self.get_pipeline(pipeline_id)
+        graph = request.data.get("graph", pipeline.graph) if isinstance(request.data, dict) else pipeline.graph
+        return Response(services.validation_report(graph))
+
+
+class DuplicateView(StudioView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, pipeline_id: int) -> Response:
+        copy = services.duplicate_pipeline(self.get_pipeline(pipeline_id))
+        return Response(pipeline_detail(copy, request), status=status.HTTP_201_CREATED)
+
+
+def key_urls(request: Request, raw: str | None) -> dict[str, Any]:
+    if raw is None:
+        return {"session_key": None, "execute_url": None, "docs_url": None}
+    return {"session_key": raw,
+            "execute_url": request.build_absolute_uri(f"/api/node/api/{raw}/execute"),
+            "docs_url": request.build_absolute_uri(f"/api/node/api/{raw}/docs")}
+
+
+class PublishView(StudioView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, pipeline_id: int) -> Response:
+        result = services.publish(self.get_pipeline(pipeline_id))
+        body = {"version": version_summary(result.version), **key_urls(request, result.session_key)}
+        if result.session_key is None:
+            del body["session_key"]
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RotateKeyView(StudioView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, pipeline_id: int) -> Response:
+        pipeline = self.get_pipeline(pipeline_id)
+        if pipeline.latest_version is None:
+            raise BadRequest("Publish the pipeline before rotating its key")
+        return Response(key_urls(request, services.issue_session_key(pipeline)))
+
+
+class VersionListView(StudioView):
+    @extend_schema(responses=dict)
+    def get(self, request: Request, pipeline_id: int) -> Response:
+        pipeline = self.get_pipeline(pipeline_id)
+        return Response([version_summary(v) for v in pipeline.versions.all()])
+
+
+class VersionDetailView(StudioView):
+    @extend_schema(responses=dict)
+    def get(self, request: Request, pipeline_id: int, number: int) -> Response:
+        version = self.get_pipeline(pipeline_id).versions.filter(number=number).first()
+        if version is None:
+            raise NotFound(f"Version {number} not found")
+        return Response({**version_summary(version), "graph": version.graph})
+
+
+class VersionRestoreView(StudioView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, pipeline_id: int, number: int) -> Response:
+        pipeline = services.restore_version(self.get_pipeline(pipeline_id), number)
+        return Response(pipeline_detail(pipeline, request))

@@ -1,0 +1,115 @@
+"""Studio run endpoints for the canvas: start a run, read it (with node runs), cancel it, upload images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from django.conf import settings
+
+from config.errors import BadRequest, ValidationFailed
+from pipelines.graph import GraphInvalid, ensure_valid
+from pipelines.nodes.base import NodeError
+from pipelines.views import StudioView
+from runs import artifacts, fetch, services
+from runs.api.common import image_outputs
+from runs.models import Run, Surface
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    return {"id": run.pk, "status": run.status, "progress": run.progress, "surface": run.surface,
+            "credits_reserved": run.credits_reserved, "credits_used": run.credits_used,
+            "version": run.version.number if run.version_id else None,
+            "created_at": iso(run.created_at), "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
+            "error": run.error}
+
+
+def run_detail(run: Run, request: Any) -> dict[str, Any]:
+    images = image_outputs(run, request)
+    outputs = {key: images.get(key) if value.get("type") == "image" else value
+               for key, value in run.outputs.items()}
+    return {
+        **run_summary(run), "pipeline": run.pipeline_id, "current_node": run.current_node or None,
+        "inputs": run.inputs, "outputs": outputs,
+        "nodes": [{"node_id": nr.node_id, "type": nr.node_type, "status": nr.status, "progress": nr.progress,
+                   "attempts": nr.attempts, "outputs": nr.outputs, "error": nr.error,
+                   "started_at": iso(nr.started_at), "finished_at": iso(nr.finished_at)}
+                  for nr in run.node_runs.all()],
+    }
+
+
+class PipelineRunsView(StudioView):
+    @extend_schema(responses=dict)
+    def get(self, request: Request, pipeline_id: int) -> Response:
+        pipeline = self.get_pipeline(pipeline_id)
+        runs = pipeline.runs.select_related("version").order_by("-created_at")[:100]
+        return Response([run_summary(r) for r in runs])
+
+    @extend_schema(request=dict, responses=dict)
+    def post(self, request: Request, pipeline_id: int) -> Response:
+        pipeline = self.get_pipeline(pipeline_id)
+        body = request.data if isinstance(request.data, dict) else None
+        if body is None:
+            raise BadRequest("Expected a JSON object")
+        draft = bool(body.get("draft", False))
+        version = None if draft else pipeline.latest_version
+        if not draft and version is None:
+            raise BadRequest("Publish the pipeline first, or run the draft with draft=true")
+        if draft:
+            try:
+                ensure_valid(pipeline.graph)
+            except GraphInvalid as exc:
+                raise ValidationFailed("The draft graph is invalid", code="INVALID_GRAPH",
+                                       details={"errors": [e.as_dict() for e in exc.errors]}) from exc
+        submission = services.submit_run(
+            pipeline=pipeline, version=version, billed_to=request.user, requested_by=request.user,
+            surface=Surface.STUDIO, inputs=body.get("inputs", {}),
+            options={"_base_url": request.build_absolute_uri("/")},
+        )
+        return Response(run_detail(submission.run, request), status=status.HTTP_202_ACCEPTED)
+
+
+class RunDetailView(StudioView):
+    @extend_schema(responses=dict)
+    def get(self, request: Request, run_id: str) -> Response:
+        return Response(run_detail(services.get_run_for(request.user, run_id), request))
+
+
+class RunCancelView(StudioView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, run_id: str) -> Response:
+        run = services.get_run_for(request.user, run_id)
+        result = services.cancel_run(run)
+        run.refresh_from_db()
+        return Response({"status": run.status, "previous_status": result.previous_status,
+                         "credits_refunded": result.credits_refunded})
+
+
+class UploadView(StudioView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "file": {"type": "string", "format": "binary"}}}}, responses=dict)
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise BadRequest("Send the image as a multipart 'file' field")
+        if upload.size > settings.FETCH_MAX_BYTES:
+            raise BadRequest(f"The file is larger than {settings.FETCH_MAX_BYTES} bytes")
+        try:
+            value = fetch.decode_image(upload.read(), source=upload.name)
+        except NodeError as exc:
+            raise BadRequest(exc.message, code=exc.code) from exc
+        art = artifacts.store_image(request.user, value)
+        return Response({"artifact_id": art.id, "url": artifacts.public_url(art, request), "width": art.width,
+                         "height": art.height, "content_type": art.content_type}, status=status.HTTP_201_CREATED)
+

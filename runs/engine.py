@@ -1,0 +1,278 @@
+"""The run engine: walks a run's graph in topological order.
+
+For each node it records a NodeRun and events, gathers the node's inputs from
+upstream outputs, runs it (retrying up to the node type's ``max_retries`` on
+retryable errors), and stores image outputs that reach ``OUTPUT__`` as
+artifacts. Cancellation is checked between nodes. Credits are settled at the
+end: a completed run pays for its nodes, a failed run pays nothing, a
+cancelled or blocked run pays for the nodes that ran. A heartbeat thread marks
+the run alive so that a run whose worker died can be found and retried
+(:func:`runs.services.recover_stale_runs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from accounts import credits
+from pipelines.graph import topological_order
+from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, PipelineBlocked, get_node_type
+from runs import artifacts, inputs as run_inputs
+from runs.events import emit
+from runs.models import NodeRun, NodeStatus, Run, RunStatus
+
+logger = logging.getLogger(__name__)
+OUTPUT_TYPE = "OUTPUT__"
+
+
+class _Heartbeat:
+    """Touches ``Run.heartbeat_at`` from a side thread while the run executes."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.wait(settings.RUN_HEARTBEAT_SECONDS):
+                Run.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def summarize(value: Any) -> Any:
+    """A JSON-safe summary of a node output (images are described, not embedded)."""
+    if isinstance(value, ImageValue):
+        return {"type": "image", "width": value.width, "height": value.height, "format": value.format,
+                "metadata": value.metadata}
+    if isinstance(value, str) and len(value) > 20000:
+        return value[:20000] + "…"
+    return value
+
+
+class RunExecutor:
+    def __init__(self, run: Run):
+        self.run = run
+        self.graph = run.graph
+        self.nodes = {n["id"]: n for n in self.graph["nodes"]}
+        self.order = topological_order(self.graph)
+        self.values: dict[tuple[str, str], Any] = {}
+        self.node_runs = {nr.node_id: nr for nr in run.node_runs.all()}
+        self.completed = 0
+        self._last_progress_event = 0.0
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _params(self, node: dict, node_type: type[NodeType]) -> dict[str, Any]:
+        params = {**node_type.param_defaults(), **(node.get("params") or {})}
+        return params
+
+    def _inputs_for(self, node_id: str) -> dict[str, Any]:
+        gathered = {}
+        for edge in self.graph.get("edges", []):
+            if edge["to"]["node"] == node_id:
+                key = (edge["from"]["node"], edge["from"]["port"])
+                if key in self.values:
+                    gathered[edge["to"]["port"]] = self.values[key]
+        return gathered
+
+    def _cancel_requested(self) -> bool:
+        return Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+
+    def _set_run_progress(self, node_id: str, fraction: float) -> None:
+        total = max(1, len(self.order))
+        pct = int(min(99, (self.completed + max(0.0, min(1.0, fraction))) * 100 / total))
+        Run.objects.filter(pk=self.run.pk).update(progress=pct, current_node=node_id, heartbeat_at=timezone.now())
+
+    def _progress_callback(self, node_run: NodeRun) -> Any:
+        def report(fraction: float) -> None:
+            now = time.monotonic()
+            if now - self._last_progress_event < 0.25 and fraction < 1:
+                return
+            self._last_progress_event = now
+            pct = int(max(0.0, min(1.0, fraction)) * 100)
+            NodeRun.objects.filter(pk=node_run.pk).update(progress=pct)
+            self._set_run_progress(node_run.node_id, fraction)
+            emit(self.run.pk, "node.progress", node_run.node_id, {"progress": pct})
+
+        return report
+
+    def _finish_node(self, node_run: NodeRun, status: str, **fields: Any) -> None:
+        node_run.status = status
+        node_run.finished_at = timezone.now()
+        for k, v in fields.items():
+            setattr(node_run, k, v)
+        node_run.save()
+
+    def _mark_rest(self, from_index: int, status: str) -> None:
+        for node_id in self.order[from_index:]:
+            nr = self.node_runs[node_id]
+            if nr.status in (NodeStatus.QUEUED, NodeStatus.RUNNING):
+                self._finish_node(nr, status)
+
+    def _used_credits(self) -> int:
+        return sum(nr.credit_cost for nr in self.node_runs.values()
+                   if nr.status in (NodeStatus.COMPLETED, NodeStatus.BLOCKED))
+
+    # -- the walk -----------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        for index, node_id in enumerate(self.order):
+            if self._cancel_requested():
+                self._mark_rest(index, NodeStatus.CANCELLED)
+                return self._end(RunStatus.CANCELLED, "run.cancelled", {"reason": "cancelled by request"})
+            node = self.nodes[node_id]
+            node_type = get_node_type(node["type"])
+            node_run = self.node_runs[node_id]
+            if node_type is None:
+                self._finish_node(node_run, NodeStatus.FAILED, error={"code": "UNKNOWN_NODE_TYPE"})
+                self._mark_rest(index + 1, NodeStatus.SKIPPED)
+                return self._fail(node_id, "UNKNOWN_NODE_TYPE", f"node type {node['type']} is not available", 500)
+            outcome = self._run_node(node, node_type, node_run)
+            if outcome is not None:
+                self._mark_rest(index + 1, NodeStatus.SKIPPED)
+                return outcome()
+            self.completed += 1
+            self._set_run_progress(node_id, 0.0)
+        return self._complete()
+
+    def _run_node(self, node: dict, node_type: type[NodeType], node_run: NodeRun) -> Any:
+        """Run one node; None on success, else a callable that ends the run."""
+        node_id = node["id"]
+        node_run.status = NodeStatus.RUNNING
+        node_run.started_at = timezone.now()
+        node_run.save(update_fields=["status", "started_at"])
+        Run.objects.filter(pk=self.run.pk).update(current_node=node_id)
+        emit(self.run.pk, "node.started", node_id, {"type": node_type.type})
+        ctx = NodeContext(
+            run_id=self.run.pk, node_id=node_id, report_progress=self._progress_callback(node_run),
+            fetch_image=lambda ref: run_inputs.load_image(ref, self.run),
+            log=lambda message: logger.info("[%s/%s] %s", self.run.pk, node_id, message),
+            run_inputs=self.run.inputs, options=self.run.options,
+        )
+        params = self._params(node, node_type)
+        inputs = self._inputs_for(node_id)
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                outputs = node_type().run(ctx, inputs, params) or {}
+                break
+            except PipelineBlocked as exc:
+                summary = {k: summarize(v) for k, v in exc.outputs.items()}
+                self._finish_node(node_run, NodeStatus.BLOCKED, attempts=attempts, outputs=summary,
+                                  error={"code": exc.code, "message": exc.message})
+                emit(self.run.pk, "node.blocked", node_id, {"code": exc.code, "message": exc.message,
+                                                            "outputs": summary})
+                return lambda: self._end(RunStatus.BLOCKED, "run.blocked",
+                                         {"code": exc.code, "message": exc.message, "node": node_id},
+                                         error={"code": exc.code, "message": exc.message, "node": node_id,
+                                                "status": 422})
+            except NodeError as exc:
+                if exc.retryable and attempts <= node_type.max_retries:
+                    emit(self.run.pk, "node.retrying", node_id, {"attempt": attempts, "error": exc.message})
+                    continue
+                return self._node_failed(node_run, attempts, exc.code, exc.message, 422 if not exc.retryable else 500)
+            except Exception as exc:  # noqa: BLE001 - a node bug must fail the run, not the worker
+                logger.exception("node %s of run %s crashed", node_id, self.run.pk)
+                if attempts <= node_type.max_retries:
+                    emit(self.run.pk, "node.retrying", node_id, {"attempt": attempts, "error": str(exc)[:500]})
+                    continue
+                return self._node_failed(node_run, attempts, "PROCESSING_FAILED",
+                                         f"{node_type.type} failed: {exc.__class__.__name__}: {exc}"[:1000], 500)
+        if node_type.type == OUTPUT_TYPE:
+            outputs = {"__final__": self._collect_outputs(node_id, outputs)}
+        else:
+            for port, value in outputs.items():
+                self.values[(node_id, port)] = value
+        summary = ({k: v for k, v in outputs["__final__"].items()} if "__final__" in outputs
+                   else {k: summarize(v) for k, v in outputs.items()})
+        self._finish_node(node_run, NodeStatus.COMPLETED, attempts=attempts, outputs=summary, progress=100)
+        emit(self.run.pk, "node.completed", node_id, {"outputs": summary})
+        return None
+
+    def _node_failed(self, node_run: NodeRun, attempts: int, code: str, message: str, status: int) -> Any:
+        error = {"code": code, "message": message, "node": node_run.node_id}
+        self._finish_node(node_run, NodeStatus.FAILED, attempts=attempts, error=error)
+        emit(self.run.pk, "node.failed", node_run.node_id, error)
+        return lambda: self._fail(node_run.node_id, code, message, status)
+
+    def _collect_outputs(self, node_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        final: dict[str, Any] = {}
+        for key, value in values.items():
+            if isinstance(value, ImageValue):
+                art = artifacts.store_image(self.run.billed_to, value, run=self.run, node_id=node_id,
+                                            output_key=key)
+                final[key] = {"type": "image", "artifact_id": art.id, "content_type": art.content_type,
+                              "width": art.width, "height": art.height, "metadata": art.metadata}
+            else:
+                kind = "text" if isinstance(value, str) else "number" if isinstance(value, int | float) \
+                    and not isinstance(value, bool) else "json"
+                final[key] = {"type": kind, "value": value}
+        self.run.outputs = final
+        return final
+
+    # -- endings ------------------------------------------------------------------------------------
+
+    def _complete(self) -> None:
+        used = self._used_credits()
+        credits.settle(self.run.billed_to, self.run.pk, used)
+        Run.objects.filter(pk=self.run.pk).update(
+            status=RunStatus.COMPLETED, progress=100, current_node="", outputs=self.run.outputs,
+            credits_used=used, finished_at=timezone.now())
+        emit(self.run.pk, "run.completed", "", {"outputs": self.run.outputs, "credits_used": used})
+
+    def _fail(self, node_id: str, code: str, message: str, status: int) -> None:
+        credits.settle(self.run.billed_to, self.run.pk, 0)
+        error = {"code": code, "message": message, "node": node_id, "status": status}
+        Run.objects.filter(pk=self.run.pk).update(status=RunStatus.FAILED, error=error, credits_used=0,
+                                                  current_node="", finished_at=timezone.now())
+        emit(self.run.pk, "run.failed", node_id, error)
+
+    def _end(self, status: str, event: str, data: dict[str, Any], error: dict | None = None) -> None:
+        used = self._used_credits()
+        credits.settle(self.run.billed_to, self.run.pk, used)
+        Run.objects.filter(pk=self.run.pk).update(status=status, error=error, credits_used=used, current_node="",
+                                                  finished_at=timezone.now())
+        emit(self.run.pk, event, data.get("node", ""), {**data, "credits_used": used})
+
+
+def execute_run(run_id: str) -> str | None:
+    """Claim a queued run and execute it. Safe to call twice: only one caller claims it."""
+    now = timezone.now()
+    claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    run = Run.objects.select_related("billed_to", "pipeline").get(pk=run_id)
+    emit(run_id, "run.started", "", {"attempt": run.attempts})
+    from runs import webhooks
+
+    try:
+        with _Heartbeat(run_id):
+            RunExecutor(run).execute()
+    except Exception:  # noqa: BLE001 - leave no run running because of an engine bug
+        logger.exception("engine error in run %s", run_id)
+        ex = RunExecutor.__new__(RunExecutor)
+        ex.run = run
+        ex._fail("", "INTERNAL_ERROR", "The engine failed; the run was not charged", 500)
+    run.refresh_from_db()
+    webhooks.schedule_for(run)
+    return run.status

@@ -1,0 +1,32 @@
+"""Run events: appended to the database (the source of truth) and pushed through the channel layer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from runs.models import RunEvent
+
+logger = logging.getLogger(__name__)
+
+
+def group_name(run_id: str) -> str:
+    return f"run.{run_id}"
+
+
+def emit(run_id: str, type: str, node_id: str = "", data: dict[str, Any] | None = None) -> RunEvent:
+    event = RunEvent.objects.create(run_id=run_id, type=type, node_id=node_id, data=data or {})
+    layer = get_channel_layer()
+    if layer is not None:
+        try:
+            async_to_sync(layer.group_send)(group_name(run_id), {"type": "run.event", "event": event.as_message()})
+        except Exception:  # noqa: BLE001 - subscribers also poll the database; never fail a run over a push
+            logger.warning("could not push event %s", event.pk, exc_info=True)
+    return event
+
+
+def events_after(run_id: str, after: int = 0, limit: int = 500) -> list[RunEvent]:
+    return list(RunEvent.objects.filter(run_id=run_id, pk__gt=after).order_by("pk")[:limit])

@@ -1,0 +1,102 @@
+"""Webhook (Fizzly) and callback (FractalQ) delivery with the Fizzly retry policy.
+
+POST JSON with ``User-Agent: Fizzly-Webhook/1.0`` and ``X-Fizzly-Request-ID``, a
+30 s timeout, up to 3 retries after 1, 2 and 4 seconds; a 4xx answer other than
+429 is final. Every attempt re-checks the URL (HTTPS, public address) so a DNS
+change cannot turn a webhook into a request to an internal service.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import urllib3
+from django.conf import settings
+from django.utils import timezone
+
+from pipelines.nodes.base import NodeError
+from runs.fetch import _host_header, _pool, resolve_public
+from runs.models import Run, WebhookDelivery, WebhookKind
+
+logger = logging.getLogger(__name__)
+USER_AGENT = "Fizzly-Webhook/1.0"
+
+
+def check_webhook_url(url: str) -> None:
+    """Raise NodeError (code URL_NOT_ALLOWED) unless ``url`` is HTTPS to a public address."""
+    resolve_public(url, https_only=True)
+
+
+def schedule_for(run: Run) -> WebhookDelivery | None:
+    if not run.webhook_url or not run.is_terminal:
+        return None
+    if run.surface == "fractalq":
+        from runs.api.fractalq import callback_payload
+
+        kind, payload = WebhookKind.FRACTALQ, callback_payload(run)
+    else:
+        from runs.api.fizzly import webhook_payload
+
+        kind, payload = WebhookKind.FIZZLY, webhook_payload(run)
+    if WebhookDelivery.objects.filter(run=run, kind=kind).exists():
+        return None
+    delivery = WebhookDelivery.objects.create(run=run, kind=kind, url=run.webhook_url, payload=payload)
+    from runs.tasks import enqueue_webhook
+
+    enqueue_webhook(delivery.pk)
+    return delivery
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    target = resolve_public(url, https_only=True)
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    pool = _pool(target, urllib3.Timeout(connect=min(10.0, timeout), read=timeout))
+    try:
+        resp = pool.urlopen("POST", target.path, body=body, headers={**headers, "Host": _host_header(target)},
+                            redirect=False)
+        return resp.status
+    finally:
+        pool.close()
+
+
+def deliver(delivery_id: int) -> str:
+    delivery = WebhookDelivery.objects.select_related("run").get(pk=delivery_id)
+    body = json.dumps(delivery.payload).encode()
+    headers = {"User-Agent": USER_AGENT, "X-Fizzly-Request-ID": delivery.run_id,
+               "Content-Type": "application/json"}
+    delays = [0.0, *settings.WEBHOOK_RETRY_DELAYS]
+    for attempt, delay in enumerate(delays, start=1):
+        if delay:
+            time.sleep(delay)
+        delivery.attempts = attempt
+        try:
+            status = _post(delivery.url, body, headers)
+            delivery.response_codes = [*delivery.response_codes, status]
+            delivery.last_error = ""
+        except (urllib3.exceptions.HTTPError, OSError, NodeError) as exc:
+            status = None
+            delivery.response_codes = [*delivery.response_codes, None]
+            delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:1000]
+            if isinstance(exc, NodeError) and exc.code == "URL_NOT_ALLOWED":
+                delivery.status = "failed"
+                delivery.save()
+                return delivery.status
+        if status is not None and 200 <= status < 300:
+            delivery.status = "delivered"
+            delivery.delivered_at = timezone.now()
+            delivery.save()
+            return delivery.status
+        delivery.save()
+        if status is not None and 400 <= status < 500 and status != 429:
+            break  # a client-side refusal: retrying will not help
+    delivery.status = "failed"
+    delivery.save()
+    logger.warning("webhook %s for %s failed after %s attempts", delivery.pk, delivery.run_id, delivery.attempts)
+    return delivery.status
+
+
+def describe(delivery: WebhookDelivery) -> dict[str, Any]:
+    return {"status": delivery.status, "attempts": delivery.attempts, "response_codes": delivery.response_codes}
