@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("shaders.urls")),
     path("", include("shaders.page_urls")),
+    path("", include("pipelines.page_urls")),
 ]
 
 if not settings.STORAGE_BUCKET:

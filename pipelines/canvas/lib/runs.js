@@ -1,0 +1,153 @@
+// The run state the canvas shows: built from the run detail (GET /api/v1/studio/runs/{id}) and kept current by
+// the WebSocket's events. Pure reducer functions; tests/frontend/runs.test.js covers them.
+
+export const TERMINAL_RUN = new Set(['completed', 'failed', 'cancelled', 'blocked'])
+export const ACTIVE_RUN = new Set(['queued', 'running'])
+
+const STATUS_LABEL = {
+  queued: 'queued',
+  running: 'running',
+  completed: 'done',
+  failed: 'failed',
+  blocked: 'blocked',
+  skipped: 'skipped',
+  cancelled: 'cancelled',
+}
+
+/** The word shown for a run or node status ("completed" reads "done"). */
+export function statusLabel(status) {
+  return STATUS_LABEL[status] || status || ''
+}
+
+export function emptyRun() {
+  return {
+    id: null,
+    status: null,
+    progress: 0,
+    currentNode: null,
+    nodes: {},
+    outputs: null,
+    error: null,
+    creditsUsed: null,
+    creditsReserved: null,
+    createdAt: null,
+    startedAt: null,
+    finishedAt: null,
+    lastEventId: 0,
+  }
+}
+
+/** Progress as a fraction 0..1 whether the server sent a fraction or a percentage. */
+export function fraction(value) {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) return 0
+  if (n > 1) return Math.min(n / 100, 1)
+  return n
+}
+
+function nodeState(prev, patch) {
+  return { status: 'queued', progress: 0, outputs: null, error: null, ...(prev || {}), ...patch }
+}
+
+function errorText(err) {
+  if (!err) return null
+  if (typeof err === 'string') return err
+  return err.message || err.detail || err.error || JSON.stringify(err)
+}
+
+/** Replace the state with what the run detail says (the source of truth after a reconnect). */
+export function applyRunDetail(state, run) {
+  const nodes = { ...state.nodes }
+  for (const n of run.nodes || []) {
+    nodes[n.node_id] = nodeState(nodes[n.node_id], {
+      status: n.status,
+      progress: n.status === 'completed' ? 1 : fraction(n.progress),
+      outputs: n.outputs ?? null,
+      error: errorText(n.error),
+      type: n.type,
+    })
+  }
+  return {
+    ...state,
+    id: run.id,
+    status: run.status,
+    progress: fraction(run.progress),
+    currentNode: TERMINAL_RUN.has(run.status) ? null : run.current_node || null,
+    nodes,
+    outputs: run.outputs ?? state.outputs,
+    error: errorText(run.error),
+    creditsUsed: run.credits_used ?? null,
+    creditsReserved: run.credits_reserved ?? null,
+    createdAt: run.created_at || null,
+    startedAt: run.started_at || null,
+    finishedAt: run.finished_at || null,
+  }
+}
+
+/** Apply one WebSocket event; events at or below the last seen id are ignored (replays after reconnect). */
+export function applyEvent(state, event) {
+  if (!event || typeof event.type !== 'string') return state
+  if (typeof event.id === 'number') {
+    if (event.id <= state.lastEventId) return state
+  }
+  const next = { ...state, lastEventId: typeof event.id === 'number' ? event.id : state.lastEventId }
+  const data = event.data || {}
+  const node = event.node
+  const setNode = (patch) => {
+    next.nodes = { ...next.nodes, [node]: nodeState(next.nodes[node], patch) }
+  }
+  switch (event.type) {
+    case 'run.queued':
+      next.status = 'queued'
+      break
+    case 'run.started':
+      next.status = 'running'
+      break
+    case 'node.started':
+      if (node) setNode({ status: 'running', progress: 0, error: null })
+      next.status = 'running'
+      next.currentNode = node || next.currentNode
+      break
+    case 'node.progress':
+      if (node) setNode({ status: 'running', progress: fraction(data.progress) })
+      next.currentNode = node || next.currentNode
+      break
+    case 'node.completed':
+      if (node) setNode({ status: 'completed', progress: 1, outputs: data.outputs ?? null })
+      if (next.currentNode === node) next.currentNode = null
+      break
+    case 'node.failed':
+      if (node) setNode({ status: 'failed', error: errorText(data.error) || data.message || 'failed' })
+      break
+    case 'node.blocked':
+      if (node) setNode({ status: 'blocked', outputs: data.outputs ?? null, error: errorText(data.error) || data.message || null })
+      break
+    case 'node.skipped':
+    case 'node.cancelled':
+      if (node) setNode({ status: event.type.slice(5) })
+      break
+    default:
+      if (event.type.startsWith('run.')) {
+        const status = event.type.slice(4)
+        if (TERMINAL_RUN.has(status)) {
+          next.status = status
+          next.currentNode = null
+          if (data.outputs) next.outputs = data.outputs
+          if (data.error) next.error = errorText(data.error)
+          if (data.credits_used !== undefined) next.creditsUsed = data.credits_used
+          if (status === 'completed') next.progress = 1
+        }
+      }
+  }
+  if (data.run_progress !== undefined) next.progress = fraction(data.run_progress)
+  return next
+}
+
+/** The WebSocket URL for a run (same host as the page). */
+export function runSocketUrl(location, runId, token, after) {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
+  const params = new URLSearchParams()
+  if (token) params.set('token', token)
+  if (after) params.set('after', String(after))
+  return `${proto}//${location.host}/ws/runs/${encodeURIComponent(runId)}/?${params}`
+}
