@@ -1,4 +1,4 @@
-"""ASGI entry: HTTP goes to Django, WebSocket to the Channels consumers."""
+"""ASGI entry: HTTP goes to Django (``/mcp`` to the fractafrag MCP server), WebSocket to the Channels consumers."""
 
 import os
 
@@ -11,10 +11,22 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from shaders.mcp_server import is_mcp_path, mcp_app  # noqa: E402
+
+
+async def http_app(scope, receive, send):
+    """``/mcp`` (and ``/mcp/…``) to the MCP server, everything else to Django."""
+    if is_mcp_path(scope["path"]):
+        await mcp_app(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        # Servers that speak ASGI lifespan (uvicorn) stop the MCP session manager cleanly; daphne does not send it.
+        "lifespan": mcp_app,
     }
 )

@@ -1,0 +1,75 @@
+/* The pages talk to the same /api/v1 endpoints as every client: session cookie + CSRF header. */
+(function () {
+  "use strict";
+
+  function cookie(name) {
+    const match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super((body && body.detail) || "Request failed (" + status + ")");
+      this.status = status;
+      this.body = body || {};
+    }
+  }
+
+  async function request(method, path, body, options) {
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") headers["X-CSRFToken"] = cookie("csrftoken");
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch("/api/v1" + path, Object.assign({
+      method: method,
+      headers: headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }, options || {}));
+    if (response.status === 204) return null;
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    if (!response.ok) throw new ApiError(response.status, data);
+    return data;
+  }
+
+  function query(params) {
+    const search = new URLSearchParams();
+    Object.keys(params).forEach(function (key) {
+      const value = params[key];
+      if (value !== undefined && value !== null && value !== "") search.set(key, value);
+    });
+    const text = search.toString();
+    return text ? "?" + text : "";
+  }
+
+  function sessionId() {
+    let id = window.localStorage.getItem("ff-session-id");
+    if (!id) {
+      id = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2);
+      window.localStorage.setItem("ff-session-id", id);
+    }
+    return id;
+  }
+
+  function el(tag, attrs, children) {
+    const node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else if (key === "class") node.className = attrs[key];
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+
+  window.ffApi = {
+    get: function (path) { return request("GET", path); },
+    post: function (path, body, options) { return request("POST", path, body, options); },
+    put: function (path, body) { return request("PUT", path, body); },
+    del: function (path) { return request("DELETE", path); },
+    query: query,
+    sessionId: sessionId,
+    el: el,
+    ApiError: ApiError,
+  };
+})();
