@@ -159,7 +159,8 @@ def _split_alpha(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 def _resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
     import cv2
 
-    return cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, _value_range(alpha))
+    resized = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC)  # saturates integer types
+    return np.clip(resized, 0.0, 1.0, dtype=np.float32) if alpha.dtype == np.float32 else resized
 
 
 # -- the engine ------------------------------------------------------------------------------------------
@@ -306,9 +307,8 @@ class UpscaleEngine:
         import torch
 
         y0, y1, x0, x1 = tile.window
-        window = np.ascontiguousarray(color[y0:y1, x0:x1])
-        if window.dtype == np.uint16:  # torch has no general uint16 arithmetic
-            window = window.astype(np.float32)
+        # a copy: decoded images are often read-only views, and torch has no general uint16 arithmetic
+        window = np.array(color[y0:y1, x0:x1], dtype=np.float32 if color.dtype == np.uint16 else color.dtype)
         tensor = torch.from_numpy(window).to(self.device, non_blocking=True).permute(2, 0, 1)
         tensor = tensor.to(self.dtype) / value_range
         if tensor.shape[0] == 1:
