@@ -128,6 +128,9 @@ export function Score({ label, value, danger = 0.5 }) {
 /** One output value, rendered by its shape. */
 export function OutputValue({ name, value }) {
   if (value === null || value === undefined) return <span className="muted">empty</span>
+  if (value && typeof value === 'object' && value.type === 'image' && !value.url) {
+    return <span className="muted">image {value.width}×{value.height}</span>
+  }
   if (isImageValue(value)) return <ImageFigure value={value} alt={`Output ${name}`} caption={name} />
   if (typeof value === 'number') {
     if (/nsfw|score|confidence|probability/i.test(name) && value >= 0 && value <= 1) return <Score label={name} value={value} />

@@ -36,9 +36,9 @@ export function curlExecute(executeUrl, inputs) {
   ].join('\n')
 }
 
-export function curlFizzly(origin, username, slug, inputs) {
+export function curlFizzly(workflowUrl, inputs) {
   return [
-    `curl -X POST ${origin}/workflows/${username}/${slug} \\`,
+    `curl -X POST ${workflowUrl} \\`,
     `  -H "Authorization: Key fiz_YOUR_QUEUE_KEY" \\`,
     `  -H "Content-Type: application/json" \\`,
     `  -d ${shellQuote(JSON.stringify({ inputs }, null, 2))}`,

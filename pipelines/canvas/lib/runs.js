@@ -33,16 +33,31 @@ export function emptyRun() {
     createdAt: null,
     startedAt: null,
     finishedAt: null,
+    inputs: null,
     lastEventId: 0,
   }
 }
 
-/** Progress as a fraction 0..1 whether the server sent a fraction or a percentage. */
-export function fraction(value) {
-  const n = Number(value)
+/** The API reports progress in percent (0..100); the canvas works in fractions 0..1. */
+export function fraction(percent) {
+  const n = Number(percent)
   if (!Number.isFinite(n) || n <= 0) return 0
-  if (n > 1) return Math.min(n / 100, 1)
-  return n
+  return Math.min(n / 100, 1)
+}
+
+/**
+ * Output values as the page shows them. The API stores non-image outputs as {type, value} and images as
+ * artifact descriptions ({type: "image", url, width, height, artifact_id, …}); the wrapper is dropped.
+ */
+export function unwrapOutputs(outputs) {
+  if (!outputs || typeof outputs !== 'object') return outputs ?? null
+  const out = {}
+  for (const [key, v] of Object.entries(outputs)) {
+    const wrapped = v && typeof v === 'object' && !Array.isArray(v) && 'value' in v && typeof v.type === 'string' &&
+      Object.keys(v).every((k) => k === 'type' || k === 'value')
+    out[key] = wrapped ? v.value : v
+  }
+  return out
 }
 
 function nodeState(prev, patch) {
@@ -62,7 +77,7 @@ export function applyRunDetail(state, run) {
     nodes[n.node_id] = nodeState(nodes[n.node_id], {
       status: n.status,
       progress: n.status === 'completed' ? 1 : fraction(n.progress),
-      outputs: n.outputs ?? null,
+      outputs: n.outputs && Object.keys(n.outputs).length ? unwrapOutputs(n.outputs) : null,
       error: errorText(n.error),
       type: n.type,
     })
@@ -74,7 +89,8 @@ export function applyRunDetail(state, run) {
     progress: fraction(run.progress),
     currentNode: TERMINAL_RUN.has(run.status) ? null : run.current_node || null,
     nodes,
-    outputs: run.outputs ?? state.outputs,
+    outputs: run.outputs && Object.keys(run.outputs).length ? unwrapOutputs(run.outputs) : state.outputs,
+    inputs: run.inputs || state.inputs || null,
     error: errorText(run.error),
     creditsUsed: run.credits_used ?? null,
     creditsReserved: run.credits_reserved ?? null,
@@ -113,18 +129,21 @@ export function applyEvent(state, event) {
       next.currentNode = node || next.currentNode
       break
     case 'node.completed':
-      if (node) setNode({ status: 'completed', progress: 1, outputs: data.outputs ?? null })
+      if (node) setNode({ status: 'completed', progress: 1, outputs: unwrapOutputs(data.outputs) })
       if (next.currentNode === node) next.currentNode = null
       break
     case 'node.failed':
       if (node) setNode({ status: 'failed', error: errorText(data.error) || data.message || 'failed' })
       break
     case 'node.blocked':
-      if (node) setNode({ status: 'blocked', outputs: data.outputs ?? null, error: errorText(data.error) || data.message || null })
+      if (node) setNode({ status: 'blocked', outputs: unwrapOutputs(data.outputs), error: errorText(data.error) || data.message || null })
       break
     case 'node.skipped':
     case 'node.cancelled':
       if (node) setNode({ status: event.type.slice(5) })
+      break
+    case 'node.retrying':
+      if (node) setNode({ status: 'running', error: `retrying (attempt ${data.attempt || '?'})` })
       break
     default:
       if (event.type.startsWith('run.')) {
@@ -132,8 +151,8 @@ export function applyEvent(state, event) {
         if (TERMINAL_RUN.has(status)) {
           next.status = status
           next.currentNode = null
-          if (data.outputs) next.outputs = data.outputs
-          if (data.error) next.error = errorText(data.error)
+          // Outputs come from the run detail fetched next: this event's images carry no URL.
+          if (status !== 'completed') next.error = errorText(data.error) || data.message || data.reason || null
           if (data.credits_used !== undefined) next.creditsUsed = data.credits_used
           if (status === 'completed') next.progress = 1
         }
@@ -150,4 +169,40 @@ export function runSocketUrl(location, runId, token, after) {
   if (token) params.set('token', token)
   if (after) params.set('after', String(after))
   return `${proto}//${location.host}/ws/runs/${encodeURIComponent(runId)}/?${params}`
+}
+
+/**
+ * The URL of the image a node produced on `port` in a run, when the page can know it: intermediate images are
+ * not stored, so it is either a run output (the port is wired into OUTPUT__) or the run's own input image
+ * (an INPUT__ node: a URL, or an art_ id this page uploaded). Null otherwise.
+ */
+export function imageAt(nodeId, port, { graph, nodeTypes, outputs, inputs, uploads }) {
+  const nodes = graph?.nodes || []
+  const byId = Object.fromEntries(nodes.map((n) => [n.id, n]))
+  for (const e of graph?.edges || []) {
+    if (e.from?.node !== nodeId || e.from?.port !== port) continue
+    const target = byId[e.to?.node]
+    if (target && nodeTypes[target.type]?.dynamic_inputs) {
+      const value = outputs?.[e.to.port]
+      if (value && typeof value === 'object' && typeof value.url === 'string') return value
+    }
+  }
+  const node = byId[nodeId]
+  const spec = node && nodeTypes[node.type]
+  if (spec?.exposes_input && (spec.outputs || []).some((p) => p.name === port && p.type === 'image')) {
+    const defaults = spec.params_schema?.properties?.name?.default
+    const name = node.params?.name ?? defaults
+    const value = inputs?.[name]
+    if (typeof value === 'string') {
+      if (value.startsWith('art_')) return uploads?.[value] ? { url: uploads[value] } : null
+      if (/^(https?:|data:image\/)/.test(value)) return { url: value }
+    }
+  }
+  return null
+}
+
+/** The image flowing into `nodeId`'s input `port` (see imageAt). */
+export function imageInto(nodeId, port, ctx) {
+  const edge = (ctx.graph?.edges || []).find((e) => e.to?.node === nodeId && e.to?.port === port)
+  return edge ? imageAt(edge.from.node, edge.from.port, ctx) : null
 }

@@ -35,6 +35,8 @@ function OutputPreview({ outputs }) {
           <span className="preview-key">{k}</span>
           {isImageValue(v) ? (
             <img src={imageUrl(v)} alt={`Output ${k}`} />
+          ) : v && typeof v === 'object' && v.type === 'image' ? (
+            <span className="preview-value">image {v.width}×{v.height}</span>
           ) : (
             <span className="preview-value">
               {typeof v === 'object' ? JSON.stringify(v).slice(0, 60) : String(v).slice(0, 60)}

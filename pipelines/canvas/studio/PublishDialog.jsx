@@ -47,7 +47,7 @@ async function fetchDocs(docsUrl) {
   return resp.json()
 }
 
-export function PublishDialog({ open, pipeline, username, beforePublish, onPublished, onInvalid, onClose }) {
+export function PublishDialog({ open, pipeline, beforePublish, onPublished, onInvalid, onClose }) {
   const origin = window.location.origin
   const [result, setResult] = useState(null) // last publish/rotate answer in this dialog
   const [docs, setDocs] = useState(null)
@@ -63,9 +63,11 @@ export function PublishDialog({ open, pipeline, username, beforePublish, onPubli
     }
   }, [open, pipeline?.id, pipeline?.published_version])
 
+  // The raw key (and so the real URLs) exists only in the answer that issued it; otherwise a placeholder.
   const key = result?.session_key || null
-  const executeUrl = absolute(origin, result?.execute_url || pipeline?.execute_url)
-  const docsUrl = absolute(origin, result?.docs_url || pipeline?.docs_url)
+  const executeUrl = key && result?.execute_url ? absolute(origin, result.execute_url)
+    : `${origin}/api/node/api/YOUR_SESSION_KEY/execute`
+  const docsUrl = key && result?.docs_url ? absolute(origin, result.docs_url) : null
   const version = result?.version || latest
 
   useEffect(() => {
@@ -105,7 +107,7 @@ export function PublishDialog({ open, pipeline, username, beforePublish, onPubli
     }
   }
 
-  const inputs = exampleInputs(docs?.inputSchema || version?.input_schema, docs?.inputExamples)
+  const inputs = exampleInputs(docs?.inputSchema || version?.input_schema, docs?.inputExamples || version?.input_examples)
   const published = !!(pipeline?.published_version || result)
   return (
     <Dialog open={open} title="Publish" onClose={onClose} wide>
@@ -156,7 +158,7 @@ export function PublishDialog({ open, pipeline, username, beforePublish, onPubli
             </div>
             <details>
               <summary>Fizzly queue (submit, poll, stream)</summary>
-              <Secret label="Fizzly curl" value={curlFizzly(origin, username || 'USERNAME', pipeline.slug, inputs)} multiline />
+              <Secret label="Fizzly curl" value={curlFizzly(pipeline.fizzly_url || `${origin}/workflows/${pipeline.owner}/${pipeline.slug}`, inputs)} multiline />
               <p className="small muted">Needs a queue key (fiz_…) from your account page.</p>
             </details>
             <details>

@@ -2,23 +2,23 @@
 // more (upscale before/after, watermark boxes over their image, OCR text, NSFW score).
 import { ConfirmButton, ErrorNote, StatusBadge } from '../components/common.jsx'
 import { BeforeAfter, BoxesOverlay, OutputsList, Score } from '../components/Outputs.jsx'
-import { ACTIVE_RUN } from '../lib/runs.js'
+import { ACTIVE_RUN, imageAt, imageInto } from '../lib/runs.js'
 import { formatDuration } from '../lib/format.js'
 
-/** The value flowing into `nodeId`'s input `port`, read from the upstream node's outputs in this run. */
-function upstreamValue(nodeId, port, edges, runNodes) {
-  const edge = edges.find((e) => e.target === nodeId && e.targetHandle === port)
-  if (!edge) return null
-  return runNodes[edge.source]?.outputs?.[edge.sourceHandle] ?? null
-}
-
-function NodeResult({ node, runNode, edges, runNodes }) {
-  const type = node.data.nodeType
+function NodeResult({ node, runNode, images }) {
+  const type = node.type
   const out = runNode.outputs || {}
-  const source = upstreamValue(node.id, 'image', edges, runNodes)
+  const source = imageInto(node.id, 'image', images)
   let body = null
   if (type === 'IMAGE__UPSCALE' && out.image) {
-    body = <BeforeAfter before={source} after={out.image} label={`Upscale ${node.id}`} />
+    const after = imageAt(node.id, 'image', images)
+    body = after ? (
+      <BeforeAfter before={source} after={{ ...out.image, ...after }} label={`Upscale ${node.id}`} />
+    ) : (
+      <p className="muted small">
+        Upscaled to {out.image.width}×{out.image.height}. Wire its image into the Output node to keep and compare it.
+      </p>
+    )
   } else if (type === 'IMAGE__WATERMARK' && out.watermarks) {
     body = <BoxesOverlay image={source} boxes={out.watermarks} label={`Watermarks (${node.id})`} />
   } else if (type === 'IMAGE__OCR' && out.text !== undefined) {
@@ -48,7 +48,7 @@ function NodeResult({ node, runNode, edges, runNodes }) {
   )
 }
 
-export function ResultsPanel({ run, nodes, edges, onCancel, historyUrl }) {
+export function ResultsPanel({ run, graph, nodeTypes, uploads, onCancel, historyUrl }) {
   if (!run.id) {
     return (
       <div className="results-empty muted">
@@ -98,9 +98,10 @@ export function ResultsPanel({ run, nodes, edges, onCancel, historyUrl }) {
           <OutputsList outputs={run.outputs} />
         </>
       )}
-      {nodes.map((n) =>
+      {(graph.nodes || []).map((n) =>
         run.nodes[n.id]?.outputs ? (
-          <NodeResult key={n.id} node={n} runNode={run.nodes[n.id]} edges={edges} runNodes={run.nodes} />
+          <NodeResult key={n.id} node={n} runNode={run.nodes[n.id]}
+            images={{ graph, nodeTypes, outputs: run.outputs, inputs: run.inputs, uploads }} />
         ) : null,
       )}
       {historyUrl && (

@@ -58,7 +58,7 @@ function TextInput({ input, value, onChange }) {
   )
 }
 
-export function RunDialog({ open, inputs, pipelineId, publishedVersion, beforeRun, onStarted, onClose }) {
+export function RunDialog({ open, inputs, pipelineId, publishedVersion, beforeRun, onUploaded, onInvalid, onStarted, onClose }) {
   const [values, setValues] = useState({})
   const [target, setTarget] = useState('draft')
   const [busy, setBusy] = useState(false)
@@ -74,7 +74,11 @@ export function RunDialog({ open, inputs, pipelineId, publishedVersion, beforeRu
         const v = values[input.name] || {}
         if (input.kind === 'image') {
           if ((v.mode || 'upload') === 'upload') {
-            if (v.file) body[input.name] = (await studio.upload(v.file)).artifact_id
+            if (v.file) {
+              const art = await studio.upload(v.file)
+              onUploaded?.(art)
+              body[input.name] = art.artifact_id
+            }
           } else if (v.url) body[input.name] = v.url
         } else if (v.text !== undefined && v.text !== '') body[input.name] = v.text
         if (input.required && body[input.name] === undefined) throw new Error(`${input.name} is required`)
@@ -83,7 +87,8 @@ export function RunDialog({ open, inputs, pipelineId, publishedVersion, beforeRu
       onStarted(run)
       onClose()
     } catch (err) {
-      setError(err)
+      if (err.status === 422 && Array.isArray(err.body?.errors)) onInvalid?.(err.body.errors)
+      else setError(err)
     } finally {
       setBusy(false)
     }

@@ -13,7 +13,6 @@ import {
 } from '@xyflow/react'
 import { studio } from '../lib/api.js'
 import { peekAccessToken } from '../lib/auth.js'
-import { onMe } from '../lib/me.js'
 import {
   FLOW_NODE_TYPE,
   apiToFlow,
@@ -81,7 +80,6 @@ function Studio({ pipelineId }) {
   const [dialog, setDialog] = useState(null) // 'run' | 'publish' | 'versions'
   const [tab, setTab] = useState('inspect')
   const [saveState, setSaveState] = useState('saved')
-  const [me, setMe] = useState(null)
   const history = useGraphHistory()
   const { record: recordHistory, reset: resetHistory } = history
   const tracker = useRunTracker()
@@ -100,8 +98,7 @@ function Studio({ pipelineId }) {
   const saveTimer = useRef(null)
   const historyTimer = useRef(null)
   const validateSeq = useRef(0)
-
-  useEffect(() => onMe(setMe), [])
+  const uploads = useRef({}) // art_ id -> URL of images uploaded from this page (run inputs)
 
   const validateNow = useCallback(async () => {
     const seq = ++validateSeq.current
@@ -438,9 +435,9 @@ function Studio({ pipelineId }) {
     [pipelineId],
   )
 
-  const onPublishInvalid = useCallback((errors) => {
+  const onPublishInvalid = useCallback((errors, what = 'Publish refused') => {
     setValidation(errorsByNode(errors))
-    setNotice({ kind: 'error', text: `Publish refused: ${errors.length} problem${errors.length === 1 ? '' : 's'} marked on the canvas.` })
+    setNotice({ kind: 'error', text: `${what}: ${errors.length} problem${errors.length === 1 ? '' : 's'} marked on the canvas.` })
   }, [])
 
   const startRunDialog = useCallback(async () => {
@@ -614,7 +611,7 @@ function Studio({ pipelineId }) {
             </div>
             <div role="tabpanel" id="panel-results" aria-labelledby="tab-results" hidden={tab !== 'results'}
               className="panel-body">
-              <ResultsPanel run={run} nodes={nodes} edges={edges} onCancel={tracker.cancel}
+              <ResultsPanel run={run} graph={graph} nodeTypes={nodeTypes} uploads={uploads.current} onCancel={tracker.cancel}
                 historyUrl={`/studio/${pipelineId}/runs/`} />
             </div>
           </aside>
@@ -625,6 +622,13 @@ function Studio({ pipelineId }) {
           pipelineId={pipelineId}
           publishedVersion={pipeline.published_version}
           beforeRun={saveNow}
+          onUploaded={(art) => {
+            uploads.current[art.artifact_id] = art.url
+          }}
+          onInvalid={(errors) => {
+            onPublishInvalid(errors, 'Run refused')
+            setDialog(null)
+          }}
           onStarted={(detail) => {
             tracker.track(detail)
             setTab('results')
@@ -634,7 +638,6 @@ function Studio({ pipelineId }) {
         <PublishDialog
           open={dialog === 'publish'}
           pipeline={pipeline}
-          username={me?.username}
           beforePublish={saveNow}
           onPublished={onPublished}
           onInvalid={(errors) => {
