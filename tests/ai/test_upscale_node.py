@@ -53,14 +53,14 @@ def test_registry_entry_describes_the_node(upscale_node):
 
 
 def test_default_model_upscales_four_times(upscale_node, upscale_sample):
-    source = ImageValue(Image.fromarray(upscale_sample(16, 20)), source="https://example.com/in.png")
+    source = ImageValue(Image.fromarray(upscale_sample(32, 32, seed=9)), source="https://example.com/in.png")
     outputs = run(upscale_node, source)
     image = outputs["image"]
     assert isinstance(image, ImageValue) and image.format == "PNG" and image.source == source.source
-    assert image.image.size == (80, 64) and image.image.mode == "RGB"
-    assert outputs["metadata"] == {"scale": 4, "width": 80, "height": 64}
+    assert image.image.size == (128, 128) and image.image.mode == "RGB"
+    assert outputs["metadata"] == {"scale": 4, "width": 128, "height": 128}
     assert image.metadata["model"] == "RealESRGAN_x4plus"
-    assert encoded(image.image, "PNG").size == (80, 64)
+    assert encoded(image.image, "PNG").size == (128, 128)
 
 
 def test_transparency_survives_webp(upscale_node, upscale_sample):
