@@ -107,7 +107,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "db.sqlite3",
+            "NAME": os.environ.get("SQLITE_PATH") or DATA_DIR / "db.sqlite3",
             # IMMEDIATE takes the write lock at BEGIN, so concurrent ledger writers queue instead of
             # failing with "database is locked" half-way through a transaction.
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},

@@ -181,10 +181,8 @@ class RunExecutor:
                                   error={"code": exc.code, "message": exc.message})
                 emit(self.run.pk, "node.blocked", node_id, {"code": exc.code, "message": exc.message,
                                                             "outputs": summary})
-                return lambda: self._end(RunStatus.BLOCKED, "run.blocked",
-                                         {"code": exc.code, "message": exc.message, "node": node_id},
-                                         error={"code": exc.code, "message": exc.message, "node": node_id,
-                                                "status": 422})
+                error = {"code": exc.code, "message": exc.message, "node": node_id}
+                return lambda: self._end(RunStatus.BLOCKED, "run.blocked", error, error={**error, "status": 422})
             except NodeError as exc:
                 if exc.retryable and attempts <= node_type.max_retries:
                     emit(self.run.pk, "node.retrying", node_id, {"attempt": attempts, "error": exc.message})
