@@ -111,8 +111,9 @@ else:
             # IMMEDIATE takes the write lock at BEGIN, so concurrent ledger writers queue instead of
             # failing with "database is locked" half-way through a transaction.
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"},
-            # A file (not :memory:) so that worker processes started by tests share it.
-            "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+            # A file (not :memory:) so that worker processes started by tests share it; one per test
+            # process so that concurrent test runs on one machine never share a database.
+            "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
