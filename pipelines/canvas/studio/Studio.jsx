@@ -111,6 +111,15 @@ function Studio({ pipelineId }) {
     }
   }, [pipelineId])
 
+  // React Flow queues a fit requested before nodes exist and runs it when the first node appears, which
+  // would jump the view under a node just dropped on an empty canvas: only fit what is there.
+  const fitLater = useCallback(
+    (list) => {
+      if (list.length) requestAnimationFrame(() => rf.fitView({ padding: 0.25, maxZoom: 1 }))
+    },
+    [rf],
+  )
+
   const loadGraph = useCallback(
     (apiGraph, { resetHistory: reset = false } = {}) => {
       const flow = apiToFlow(apiGraph)
@@ -121,9 +130,9 @@ function Studio({ pipelineId }) {
       setEdges(flow.edges)
       if (reset) resetHistory(k)
       setSaveState('saved')
-      requestAnimationFrame(() => rf.fitView({ padding: 0.25, maxZoom: 1 }))
+      fitLater(flow.nodes)
     },
-    [resetHistory, rf],
+    [resetHistory, fitLater],
   )
 
   useEffect(() => {
@@ -393,14 +402,15 @@ function Studio({ pipelineId }) {
     async (number) => {
       try {
         const v = await studio.version(pipelineId, number)
-        setView({ number, ...apiToFlow(v.graph) })
+        const flow = apiToFlow(v.graph)
+        setView({ number, ...flow })
         setDialog(null)
-        requestAnimationFrame(() => rf.fitView({ padding: 0.25, maxZoom: 1 }))
+        fitLater(flow.nodes)
       } catch (err) {
         setNotice({ kind: 'error', text: err.message })
       }
     },
-    [pipelineId, rf],
+    [pipelineId, fitLater],
   )
 
   const restoreVersion = useCallback(
