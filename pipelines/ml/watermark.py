@@ -63,7 +63,6 @@ class WatermarkDetector:
             model = model.half().to(memory_format=torch.channels_last)
         self.model = model
         self.threshold = float(self.meta["threshold"])
-        self._lock = threading.Lock()
 
     def detect_arrays(self, batch: np.ndarray, threshold: float | None = None
                       ) -> list[list[tuple[float, float, float, float, float]]]:
