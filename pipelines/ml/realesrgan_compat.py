@@ -30,7 +30,7 @@ def patch_torchvision() -> None:
     with _lock:
         if _patched:
             return
-        import torchvision.transforms.functional as functional
+        from torchvision.transforms import functional
 
         sys.modules.setdefault("torchvision.transforms.functional_tensor", functional)
         _patched = True

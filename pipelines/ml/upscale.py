@@ -40,9 +40,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -180,7 +181,7 @@ class _CompiledWithFallback:
                 return self.compiled(batch)
             except torch.cuda.OutOfMemoryError:
                 raise
-            except Exception:  # noqa: BLE001 - inductor/triton failures must not fail the run
+            except Exception:  # inductor/triton failures must not fail the run
                 logger.exception("torch.compile failed for the upscale network; continuing in eager mode")
                 self.compiled = None
         return self.eager(batch)
@@ -190,8 +191,11 @@ class UpscaleEngine:
     """One network on one device, shared by every request in the process."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", *, weights: Path | None = None,
-                 warm_up: bool = True):
+                 warm_up: bool = True, batched: bool | None = None):
+        """``batched`` defaults to CUDA-only; tests force it on the CPU to exercise the batching path."""
         import torch
+
+        from pipelines.ml.upscale_batcher import DirectRunner, MicroBatcher
 
         if model not in MODELS:
             raise UpscaleInputError(f"unknown model {model!r}", "INVALID_PARAM", {"allowed": list(MODELS)})
@@ -203,24 +207,24 @@ class UpscaleEngine:
         self.cuda = self.device.type == "cuda"
         self.compiled = False
         net = load_network(model, self.weights)
+        self.dtype = torch.float32
+        forward: Callable = net
         if self.cuda:
-            from pipelines.ml.upscale_batcher import MicroBatcher
-
             torch.backends.cudnn.benchmark = True
-            self.dtype = torch.float16 if _flag("UPSCALE_HALF", True) else torch.float32
+            if _flag("UPSCALE_HALF", True):
+                self.dtype = torch.float16
             net = net.to(self.device, dtype=self.dtype, memory_format=torch.channels_last)
-            self.max_batch = int(_setting("UPSCALE_MAX_BATCH", 8))
-            self.runner: Any = MicroBatcher(self._forward(self._maybe_compile(net)), max_batch=self.max_batch,
+            forward = self._maybe_compile(net)
+        if self.cuda if batched is None else batched:
+            self.max_batch = max(1, int(_setting("UPSCALE_MAX_BATCH", 8)))
+            self.runner: Any = MicroBatcher(self._forward(forward), max_batch=self.max_batch,
                                             max_wait_s=float(_setting("UPSCALE_BATCH_WAIT_MS", 5)) / 1000.0,
                                             name=f"upscale-{model}")
-            if warm_up:
-                self.warm_up()
         else:
-            from pipelines.ml.upscale_batcher import DirectRunner
-
-            self.dtype = torch.float32
             self.max_batch = 1
-            self.runner = DirectRunner(self._forward(net))
+            self.runner = DirectRunner(self._forward(forward))
+        if warm_up and self.cuda:
+            self.warm_up()
 
     def _maybe_compile(self, net: Any) -> Callable:
         import torch
@@ -230,8 +234,10 @@ class UpscaleEngine:
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(data_dir() / "cache" / "torchinductor"))
         mode = str(_setting("UPSCALE_COMPILE_MODE", "default"))
         try:
-            compiled = torch.compile(net, mode=None if mode == "default" else mode)
-        except Exception:  # noqa: BLE001
+            # dynamic: one graph for every window size (small images are not padded up to a tile), so a
+            # new image size never triggers a recompile in the middle of a request
+            compiled = torch.compile(net, mode=None if mode == "default" else mode, dynamic=True)
+        except Exception:
             logger.exception("torch.compile is unavailable; the upscale network runs eagerly")
             return net
         self.compiled = True
@@ -285,22 +291,24 @@ class UpscaleEngine:
             raise UpscaleInputError("image is empty", "INVALID_IMAGE")
         check_size(height, width, self.device.type)
 
-        out = np.empty((height * scale, width * scale, color.shape[2]), dtype=pixels.dtype)
+        channels = color.shape[2] + (alpha is not None)
+        out = np.empty((height * scale, width * scale, channels), dtype=pixels.dtype)  # the one full-size buffer
+        color_out = out[:, :, : color.shape[2]]
         tiles = plan_tiles(height, width, tile_size, self.tile_pad)
-        in_flight: collections.deque = collections.deque()
+        in_flight: collections.deque = collections.deque()  # bounded: at most two batches' worth of tiles
         with torch.inference_mode():
             for index, tile in enumerate(tiles):
                 in_flight.append((tile, self.runner.submit(self._prepare(color, tile, value_range))))
                 if len(in_flight) >= 2 * self.max_batch:
-                    self._store(out, *in_flight.popleft(), scale, value_range)
+                    self._store(color_out, *in_flight.popleft(), scale, value_range)
                 if progress:
                     progress((index + 1 - len(in_flight)) / len(tiles))
             while in_flight:
-                self._store(out, *in_flight.popleft(), scale, value_range)
+                self._store(color_out, *in_flight.popleft(), scale, value_range)
+        if alpha is not None:
+            out[:, :, -1] = _resize_alpha(alpha, height * scale, width * scale)
         if progress:
             progress(1.0)
-        if alpha is not None:
-            out = np.concatenate([out, _resize_alpha(alpha, height * scale, width * scale)[:, :, None]], axis=2)
         return out[:, :, 0] if pixels.ndim == 2 else out
 
     def _prepare(self, color: np.ndarray, tile: Tile, value_range: float) -> Any:
@@ -310,7 +318,8 @@ class UpscaleEngine:
         # a copy: decoded images are often read-only views, and torch has no general uint16 arithmetic
         window = np.array(color[y0:y1, x0:x1], dtype=np.float32 if color.dtype == np.uint16 else color.dtype)
         tensor = torch.from_numpy(window).to(self.device, non_blocking=True).permute(2, 0, 1)
-        tensor = tensor.to(self.dtype) / value_range
+        # normalise in float32 first: 16-bit values overflow float16 (max 65504)
+        tensor = (tensor.float() / value_range).to(self.dtype)
         if tensor.shape[0] == 1:
             tensor = tensor.expand(3, -1, -1)
         return tensor.contiguous()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 
 
-def image_to_array(image: "Image.Image") -> np.ndarray:
+def image_to_array(image: Image.Image) -> np.ndarray:
     """Decode ``image`` (forces Pillow's lazy load) into an engine array."""
     from PIL import ImageOps
 
@@ -44,7 +44,7 @@ def image_to_array(image: "Image.Image") -> np.ndarray:
     return np.asarray(image.convert("RGB"))  # CMYK, YCbCr, LAB, HSV, RGBX, ...
 
 
-def array_to_image(pixels: np.ndarray, *, eight_bit: bool = False) -> "Image.Image":
+def array_to_image(pixels: np.ndarray, *, eight_bit: bool = False) -> Image.Image:
     """Build a Pillow image from an engine array.
 
     Pillow has no 16-bit colour modes: 16-bit gray stays ``I;16`` (PNG keeps it), 16-bit
@@ -66,7 +66,7 @@ def array_to_image(pixels: np.ndarray, *, eight_bit: bool = False) -> "Image.Ima
     return Image.fromarray(np.ascontiguousarray(pixels))
 
 
-def flatten_alpha(image: "Image.Image", background: tuple[int, int, int] = (255, 255, 255)) -> "Image.Image":
+def flatten_alpha(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     """Composite onto ``background`` (for JPEG, which has no alpha channel)."""
     from PIL import Image
 

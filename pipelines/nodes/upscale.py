@@ -13,7 +13,8 @@ import importlib.util
 import io
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pipelines.ml.upscale_models import DEFAULT_MODEL, MODELS
 from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, Port, register
@@ -55,7 +56,7 @@ def _as_image_value(ctx: NodeContext, value: Any) -> ImageValue:
             return ImageValue(Image.open(io.BytesIO(value)), source="bytes")
         except Image.DecompressionBombError as exc:
             raise NodeError(f"image is too large: {exc}", "IMAGE_TOO_LARGE") from exc
-        except Exception as exc:  # noqa: BLE001 - any decoder failure is bad input
+        except Exception as exc:  # any decoder failure is bad input
             raise NodeError(f"could not decode the image: {exc}", "INVALID_IMAGE") from exc
     if value is None:
         raise NodeError("missing input: image", "MISSING_INPUT")
@@ -134,7 +135,7 @@ class ImageUpscale(NodeType):
     }
     credit_cost = 5
     resource_class = "gpu"
-    max_retries = 1  # only transient failures (out of GPU memory) are marked retryable
+    max_retries = 1  # server-side failures (out of GPU memory, a crashed kernel) get one more try
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from pipelines.ml import upscale, upscale_io
@@ -152,17 +153,18 @@ class ImageUpscale(NodeType):
         except upscale.UpscaleInputError as exc:
             raise NodeError(str(exc), exc.code, details=exc.details) from exc
         except (WeightsUnavailable, FileNotFoundError) as exc:
-            raise NodeError(f"upscale model unavailable: {exc}", "MODEL_UNAVAILABLE") from exc
+            raise NodeError(f"upscale model unavailable: {exc}", "MODEL_UNAVAILABLE", retryable=True) from exc
         except NodeError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a node never crashes the run
+        except Exception as exc:  # a node never crashes the run
             import torch
 
             if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
                 raise NodeError("out of memory while upscaling; try a smaller tile_size or image",
                                 "UPSCALE_OUT_OF_MEMORY", retryable=True) from exc
             logger.exception("IMAGE__UPSCALE failed (run %s, node %s)", ctx.run_id, ctx.node_id)
-            raise NodeError(f"upscaling failed: {exc}", "UPSCALE_FAILED") from exc
+            # retryable: a server-side failure (reported as a 5xx), not a problem with the input
+            raise NodeError(f"upscaling failed: {exc}", "UPSCALE_FAILED", retryable=True) from exc
 
         image = upscale_io.array_to_image(result, eight_bit=fmt != "PNG")
         if fmt == "JPEG":
@@ -190,6 +192,6 @@ class ImageUpscale(NodeType):
             raise NodeError(f"image is too large: {exc}", "IMAGE_TOO_LARGE") from exc
         except MemoryError as exc:
             raise NodeError("image is too large to decode", "IMAGE_TOO_LARGE") from exc
-        except Exception as exc:  # noqa: BLE001 - truncated/corrupt files raise many different errors
+        except Exception as exc:  # truncated/corrupt files raise many different errors
             raise NodeError(f"could not decode the image{f' ({source.source})' if source.source else ''}: {exc}",
                             "INVALID_IMAGE") from exc

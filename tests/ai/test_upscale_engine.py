@@ -152,6 +152,43 @@ def test_unknown_model_is_an_input_error():
 
 # -- micro-batching ---------------------------------------------------------------------------------------
 
+def test_batched_path_matches_the_direct_one_under_concurrency(upscale_weights, upscale_sample, upscale_psnr):
+    """The CUDA path's batcher, exercised on the CPU: tiles of concurrent requests share network calls."""
+    direct = upscale.UpscaleEngine("realesr-animevideov3", "cpu")
+    batched = upscale.UpscaleEngine("realesr-animevideov3", "cpu", batched=True)
+    assert batched.warm_up(tile_size=32) > 0 and batched.runner.batches >= 2
+    images = [upscale_sample(70, 60, 3, seed=seed) for seed in range(4)]
+    expected = [direct.upscale(image, tile_size=32) for image in images]
+    results: list = [None] * len(images)
+    barrier = threading.Barrier(len(images))
+
+    def request(i):
+        barrier.wait()
+        results[i] = batched.upscale(images[i], tile_size=32)
+
+    before = (batched.runner.batches, batched.runner.items)
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    batched.runner.close()
+    batches, items = batched.runner.batches - before[0], batched.runner.items - before[1]
+    assert items == 4 * 3 and batches < items  # 3 windows per image, grouped across requests
+    for ours, reference in zip(results, expected):
+        assert upscale_psnr(ours, reference) >= 60.0  # batched vs single convolutions: rounding only
+
+
+def test_compile_failure_falls_back_to_eager(caplog):
+    def broken(batch):
+        raise RuntimeError("inductor exploded")
+
+    forward = upscale._CompiledWithFallback(lambda batch: batch + 1, broken)
+    assert torch.equal(forward(torch.zeros(2)), torch.ones(2))
+    assert forward.compiled is None and "continuing in eager mode" in caplog.text
+    assert torch.equal(forward(torch.ones(2)), torch.full((2,), 2.0))
+
+
 def test_micro_batcher_groups_concurrent_requests():
     seen_batches = []
 

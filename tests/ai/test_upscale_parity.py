@@ -27,7 +27,7 @@ def engines():
 
 def reference(name: str, engine, **kwargs):
     """RealESRGANer on the very file our engine loaded; no pre-padding so that borders are comparable."""
-    options = dict(tile=0, pre_pad=0, half=False) | kwargs
+    options = {"tile": 0, "pre_pad": 0, "half": False} | kwargs
     # uninitialised parameters (skips basicsr's slow random init): RealESRGANer overwrites all of them
     network = upscale_models.build_network(upscale_models.MODELS[name], "meta").to_empty(device="cpu")
     return realesrgan_compat.realesrganer(scale=4, model_path=str(engine.weights), model=network,
