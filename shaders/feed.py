@@ -110,11 +110,15 @@ def similar(shader: Shader, limit: int, offset: int = 0) -> list[Shader]:
 
 
 def viewed_shader_ids(user_id: int | None, session_id: str | None, now: datetime) -> set:
+    """Shaders this viewer viewed, dwelt on, replayed or voted on within ``VIEWED_WINDOW``."""
     if user_id is None and not session_id:
         return set()
+    since = now - VIEWED_WINDOW
     who = Q(user_id=user_id) if user_id is not None else Q(session_id=session_id, user__isnull=True)
-    return set(EngagementEvent.objects.filter(who, created_at__gte=now - VIEWED_WINDOW)
-               .values_list("shader_id", flat=True).distinct())
+    seen = set(EngagementEvent.objects.filter(who, created_at__gte=since).values_list("shader_id", flat=True))
+    if user_id is not None:  # a vote means the shader was seen, too
+        seen |= set(Vote.objects.filter(user_id=user_id, updated_at__gte=since).values_list("shader_id", flat=True))
+    return seen
 
 
 def tag_affinity(user_id: int, now: datetime) -> dict[str, float]:

@@ -1,17 +1,16 @@
 """Web pages of the shader community: gallery/feed, shader page, editor.
 
 The pages are shells: their scripts call the same /api/v1 endpoints as everyone else, authenticated by the
-session cookie (with CSRF). The GLSL wrapper comes from shaders.glsl so the browser runs exactly the
+Django session cookie (with CSRF) or by the access token the site's /login/ page keeps in the tab. The GLSL wrapper comes from shaders.glsl so the browser runs exactly the
 shader that glslangValidator checked.
 """
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -27,16 +26,6 @@ def login_url() -> str:
         return "/login/"
     except Resolver404:
         return "/admin/login/"
-
-
-def login_required_page(view: Any) -> Any:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return HttpResponseRedirect(f"{login_url()}?next={quote(request.get_full_path())}")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -69,7 +58,13 @@ def shader_page(request: HttpRequest, shader_id: Any) -> HttpResponse:
 
 
 @ensure_csrf_cookie
-@login_required_page
 def editor(request: HttpRequest, shader_id: Any = None) -> HttpResponse:
-    shader = _shader_or_404(request, shader_id, owned=True) if shader_id else None
-    return render(request, "shaders/editor.html", _context(request, shader=shader))
+    """For signed-in users only, checked where the sign-in is visible.
+
+    A Django session is checked here (and ownership with it). The site's /login/ page signs in with an
+    access token that lives in the browser tab, which the server never sees; for those visitors editor.js
+    asks /api/v1/me and sends anyone not signed in to the login page. A server-side redirect would loop
+    for them. The API enforces authentication and ownership on every save either way.
+    """
+    shader = _shader_or_404(request, shader_id, owned=True) if shader_id and request.user.is_authenticated else None
+    return render(request, "shaders/editor.html", _context(request, shader=shader, shader_id=shader_id or ""))

@@ -119,8 +119,9 @@ def render_in_process(fragment_source: str, vertex_source: str) -> RenderOutput:
     return RenderOutput(thumb_buf.getvalue(), preview_buf.getvalue(), fmt)
 
 
-def render(fragment_source: str, vertex_source: str, timeout: int = RENDER_TIMEOUT_S) -> RenderOutput:
+def render(fragment_source: str, vertex_source: str, timeout: int | None = None) -> RenderOutput:
     """Render in a child process; raises RenderError on a GL error, a crash or a timeout."""
+    timeout = timeout or RENDER_TIMEOUT_S
     with tempfile.TemporaryDirectory(prefix="shader-render-") as tmp:
         job = {"fragment": fragment_source, "vertex": vertex_source, "out": tmp}
         env = dict(os.environ, EGL_PLATFORM=os.environ.get("EGL_PLATFORM", "surfaceless"))

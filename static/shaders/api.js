@@ -15,16 +15,56 @@
     }
   }
 
-  async function request(method, path, body, options) {
+  /* Two ways to be signed in: the Django session (cookie + CSRF header), or the access token that the
+   * site's /login/ page keeps in this tab (sessionStorage "canvasflow.access"), renewed with the
+   * HttpOnly refresh cookie through /api/v1/auth/refresh. */
+  const TOKEN_KEY = "canvasflow.access";
+  let refreshing = null;
+
+  function token() {
+    try { return window.sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
+  }
+
+  function refreshToken() {
+    if (!refreshing) {
+      refreshing = fetch("/api/v1/auth/refresh", {
+        method: "POST", credentials: "same-origin", body: "{}",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+      }).then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          const value = data && data.access_token;
+          try {
+            if (value) window.sessionStorage.setItem(TOKEN_KEY, value);
+            else window.sessionStorage.removeItem(TOKEN_KEY);
+          } catch (e) { /* storage unavailable: the session cookie may still work */ }
+          return value || "";
+        }).catch(function () { return ""; })
+        .finally(function () { refreshing = null; });
+    }
+    return refreshing;
+  }
+
+  async function send(method, path, body, options, bearer) {
     const headers = { Accept: "application/json" };
-    if (method !== "GET") headers["X-CSRFToken"] = cookie("csrftoken");
+    if (bearer) headers.Authorization = "Bearer " + bearer;
+    else if (method !== "GET") headers["X-CSRFToken"] = cookie("csrftoken");
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch("/api/v1" + path, Object.assign({
+    return fetch("/api/v1" + path, Object.assign({
       method: method,
       headers: headers,
       credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
     }, options || {}));
+  }
+
+  async function request(method, path, body, options) {
+    const bearer = token();
+    let response = await send(method, path, body, options, bearer);
+    if (response.status === 401) {
+      const renewed = await refreshToken();
+      if (renewed) response = await send(method, path, body, options, renewed);
+      else if (bearer) response = await send(method, path, body, options, "");  // the session cookie, if any
+    }
     if (response.status === 204) return null;
     let data = null;
     try { data = await response.json(); } catch (e) { data = null; }
@@ -62,7 +102,14 @@
     return node;
   }
 
+  let meCache = null;
+  function me() {
+    if (!meCache) meCache = request("GET", "/me").catch(function () { return null; });
+    return meCache;
+  }
+
   window.ffApi = {
+    me: me,
     get: function (path) { return request("GET", path); },
     post: function (path, body, options) { return request("POST", path, body, options); },
     put: function (path, body) { return request("PUT", path, body); },

@@ -25,9 +25,36 @@
     const node = document.getElementById(id);
     return node ? JSON.parse(node.textContent) : null;
   }
-  if (!source.value.trim()) source.value = STARTER;
   if (initial("ff-initial-type")) form.elements.shader_type.value = initial("ff-initial-type");
   form.elements.status.value = initial("ff-initial-status") || "draft";
+
+  /* A token sign-in is invisible to the server: check it here, and load the shader through the API. */
+  async function start() {
+    const me = await api.me();
+    if (!me) { window.location.href = form.dataset.loginUrl; return; }
+    if (shaderId && form.dataset.serverLoaded !== "1") {
+      try {
+        const shader = await api.get("/shaders/" + shaderId);
+        if (shader.author_id !== me.id) {
+          message.textContent = "This shader belongs to " + shader.author_username + ": fork it to edit a copy.";
+          form.querySelector("button[type=submit]").disabled = true;
+        }
+        source.value = shader.glsl_code;
+        form.elements.title.value = shader.title;
+        form.elements.description.value = shader.description;
+        form.elements.tags.value = (shader.tags || []).join(", ");
+        form.elements.shader_type.value = shader.shader_type;
+        form.elements.status.value = shader.status;
+      } catch (error) {
+        message.textContent = error.message;
+        form.querySelector("button[type=submit]").disabled = true;
+        return;
+      }
+    }
+    if (!source.value.trim()) source.value = STARTER;
+    drawGutter();
+    preview();
+  }
 
   function drawGutter() {
     const lines = source.value.split("\n").length;
@@ -112,6 +139,5 @@
     }
   });
 
-  drawGutter();
-  preview();
+  start();
 })();

@@ -5,8 +5,8 @@
   const api = window.ffApi;
   const root = document.getElementById("ff-shader");
   const id = root.dataset.shaderId;
-  const isOwner = root.dataset.owner === "1";
-  const signedIn = root.dataset.authenticated === "1";
+  let isOwner = false;
+  let signedIn = false;
   const player = new window.ShaderPlayer(document.getElementById("ff-canvas"));
   const message = document.getElementById("ff-message");
   const glError = document.getElementById("ff-gl-error");
@@ -81,7 +81,7 @@
   }
 
   async function vote(value) {
-    if (!signedIn) { say("Sign in to vote."); return; }
+    if (!signedIn) { window.location.href = root.dataset.loginUrl; return; }
     try {
       showScore(await api.post("/shaders/" + id + "/vote", { value: value }));
       say(value > 0 ? "Up-voted." : "Down-voted.");
@@ -106,6 +106,7 @@
   const fork = document.getElementById("ff-fork");
   if (fork) {
     fork.addEventListener("click", async function () {
+      if (!signedIn) { window.location.href = root.dataset.loginUrl; return; }
       try {
         const copy = await api.post("/shaders/" + id + "/fork");
         window.location.href = "/shaders/" + copy.id + "/edit/";
@@ -127,6 +128,10 @@
 
   (async function () {
     try {
+      const me = await api.me();
+      signedIn = !!me;
+      isOwner = !!me && String(me.id) === root.dataset.authorId;
+      document.getElementById("ff-edit").hidden = !isOwner;
       render(await api.get("/shaders/" + id));
       await loadVersions();
       await loadSimilar();
