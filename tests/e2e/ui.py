@@ -98,3 +98,24 @@ def wait_saved(page: Page) -> None:
 def select_node(page: Page, node_id: str) -> None:
     node(page, node_id).locator(".pnode-header").click()
     expect(page.get_by_test_id("inspector")).to_have_attribute("data-node-id", node_id)
+
+
+def resize_graph(width: int = 32, height: int = 32) -> dict:
+    """INPUT__IMAGE -> IMAGE__RESIZE -> OUTPUT__, as the studio API stores it."""
+    return {
+        "nodes": [
+            {"id": "n1", "type": "INPUT__IMAGE", "params": {"name": "image_url"}, "position": {"x": 0, "y": 0}},
+            {"id": "n2", "type": "IMAGE__RESIZE", "params": {"width": width, "height": height, "mode": "stretch"},
+             "position": {"x": 260, "y": 40}},
+            {"id": "n3", "type": "OUTPUT__", "params": {}, "position": {"x": 520, "y": 0}},
+        ],
+        "edges": [
+            {"id": "e1", "from": {"node": "n1", "port": "image"}, "to": {"node": "n2", "port": "image"}},
+            {"id": "e2", "from": {"node": "n2", "port": "image"}, "to": {"node": "n3", "port": "image"}},
+        ],
+    }
+
+
+def open_canvas(page: Page, pipeline_id: int) -> None:
+    page.goto(f"/studio/{pipeline_id}/")
+    expect(page.get_by_test_id("studio")).to_be_visible()

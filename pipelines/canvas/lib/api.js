@@ -58,7 +58,7 @@ const P = '/api/v1/studio'
 const enc = encodeURIComponent
 
 export const studio = {
-  nodeTypes: () => api(`${P}/node-types`).then((b) => b.node_types || []),
+  nodeTypes: () => api(`${P}/node-types`),
   pipelines: () => api(`${P}/pipelines`),
   createPipeline: (body) => api(`${P}/pipelines`, { method: 'POST', body }),
   pipeline: (id) => api(`${P}/pipelines/${enc(id)}`),

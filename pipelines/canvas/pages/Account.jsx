@@ -150,6 +150,14 @@ function ProviderKeys() {
       setError(err)
     }
   }
+  if (list.error?.status === 403) {
+    return (
+      <section className="card" aria-labelledby="byok-title">
+        <h2 id="byok-title">AI provider keys (BYOK)</h2>
+        <p className="notice" data-testid="byok-locked">{list.error.message}</p>
+      </section>
+    )
+  }
   return (
     <section className="card" aria-labelledby="byok-title">
       <h2 id="byok-title">AI provider keys (BYOK)</h2>

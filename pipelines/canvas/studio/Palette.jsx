@@ -5,9 +5,16 @@ import { groupByFamily } from '../lib/graph.js'
 
 export const DRAG_MIME = 'application/x-canvasflow-node'
 
-const FAMILY_TITLES = { io: 'Inputs & outputs', image: 'Image', ocr: 'Text recognition', safety: 'Safety', ai: 'AI' }
+const FAMILY_TITLES = {
+  io: 'Inputs & outputs',
+  image: 'Image',
+  image_ai: 'AI image',
+  ocr: 'Text recognition (OCR)',
+  safety: 'Safety',
+  watermark: 'Watermarks',
+}
 
-export function Palette({ specs, onAdd, disabled }) {
+export function Palette({ specs, unavailable, onAdd, disabled }) {
   const [filter, setFilter] = useState('')
   const groups = useMemo(() => {
     const q = filter.trim().toLowerCase()
@@ -64,6 +71,11 @@ export function Palette({ specs, onAdd, disabled }) {
         </section>
       ))}
       {groups.length === 0 && <p className="muted small">No node matches.</p>}
+      {unavailable && Object.keys(unavailable).length > 0 && (
+        <p className="muted small" data-testid="unavailable-families">
+          Not installed on this server: {Object.keys(unavailable).join(', ')}.
+        </p>
+      )}
     </aside>
   )
 }

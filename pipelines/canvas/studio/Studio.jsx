@@ -9,6 +9,7 @@ import {
   ReactFlowProvider,
   applyEdgeChanges,
   applyNodeChanges,
+  useNodesInitialized,
   useReactFlow,
 } from '@xyflow/react'
 import { studio } from '../lib/api.js'
@@ -69,6 +70,7 @@ function Studio({ pipelineId }) {
   const rf = useReactFlow()
   const wrapper = useRef(null)
   const [specs, setSpecs] = useState(null)
+  const [unavailable, setUnavailable] = useState(null)
   const nodeTypes = useMemo(() => indexNodeTypes(specs || []), [specs])
   const [pipeline, setPipeline] = useState(null)
   const [loadError, setLoadError] = useState(null)
@@ -111,14 +113,13 @@ function Studio({ pipelineId }) {
     }
   }, [pipelineId])
 
-  // React Flow queues a fit requested before nodes exist and runs it when the first node appears, which
-  // would jump the view under a node just dropped on an empty canvas: only fit what is there.
-  const fitLater = useCallback(
-    (list) => {
-      if (list.length) requestAnimationFrame(() => rf.fitView({ padding: 0.25, maxZoom: 1 }))
-    },
-    [rf],
-  )
+  // Fit the view once the nodes of a freshly loaded graph are measured (a fit asked for on an empty canvas
+  // would fire later, under the first node dropped).
+  const fitPending = useRef(false)
+  const nodesInitialized = useNodesInitialized()
+  const fitLater = useCallback((list) => {
+    fitPending.current = list.length > 0
+  }, [])
 
   const loadGraph = useCallback(
     (apiGraph, { resetHistory: reset = false } = {}) => {
@@ -138,9 +139,10 @@ function Studio({ pipelineId }) {
   useEffect(() => {
     let live = true
     Promise.all([studio.nodeTypes(), studio.pipeline(pipelineId)])
-      .then(([types, p]) => {
+      .then(([catalog, p]) => {
         if (!live) return
-        setSpecs(types)
+        setSpecs(catalog.node_types || [])
+        setUnavailable(catalog.unavailable_families || null)
         setPipeline(p)
         document.title = `${p.name} · Canvasflow`
         loadGraph(p.graph, { resetHistory: true })
@@ -468,6 +470,12 @@ function Studio({ pipelineId }) {
       }),
     [baseEdges, shownNodes, nodeTypes, run.nodes],
   )
+  useEffect(() => {
+    if (fitPending.current && nodesInitialized && shownNodes.length) {
+      fitPending.current = false
+      rf.fitView({ padding: 0.2, maxZoom: 1 })
+    }
+  }, [nodesInitialized, shownNodes, rf])
   const selected = shownNodes.filter((n) => n.selected)
   const selectedNode = selected.length === 1 ? selected[0] : null
   const ctx = useMemo(
@@ -550,7 +558,7 @@ function Studio({ pipelineId }) {
           </div>
         )}
         <div className="studio-body">
-          <Palette specs={specs} onAdd={addAtCenter} disabled={readOnly} />
+          <Palette specs={specs} unavailable={unavailable} onAdd={addAtCenter} disabled={readOnly} />
           <div className="canvas" ref={wrapper} data-testid="canvas">
             {notice && (
               <div className={`canvas-notice notice ${notice.kind}`} role={notice.kind === 'error' ? 'alert' : 'status'}

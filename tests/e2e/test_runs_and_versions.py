@@ -1,0 +1,116 @@
+"""Runs and versions from the canvas: cancel a running run, open a published version read-only and restore
+it as the draft, and the run history page."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import shot
+from tests.e2e.ui import api, node, open_canvas, resize_graph, sample_png, signup_via_api, wait_saved
+
+
+def slow_graph(steps: int = 12) -> dict:
+    """INPUT__IMAGE then a chain of big resizes (seconds of work) into OUTPUT__."""
+    nodes = [{"id": "n1", "type": "INPUT__IMAGE", "params": {"name": "image_url"}, "position": {"x": 0, "y": 0}}]
+    edges = []
+    prev = "n1"
+    for i in range(steps):
+        nid = f"n{i + 2}"
+        side = 4096 if i % 2 == 0 else 1024
+        nodes.append({"id": nid, "type": "IMAGE__RESIZE", "position": {"x": 240 * (i + 1), "y": 60 * (i % 2)},
+                      "params": {"width": side, "height": side, "mode": "stretch", "resample": "lanczos"}})
+        edges.append({"id": f"e{i + 1}", "from": {"node": prev, "port": "image"}, "to": {"node": nid, "port": "image"}})
+        prev = nid
+    nodes.append({"id": "out", "type": "OUTPUT__", "params": {}, "position": {"x": 240 * (steps + 1), "y": 0}})
+    edges.append({"id": "eout", "from": {"node": prev, "port": "image"}, "to": {"node": "out", "port": "image"}})
+    return {"nodes": nodes, "edges": edges}
+
+
+def test_cancel_a_running_run(page, tmp_path):
+    account = signup_via_api(page)
+    pipeline = api(page, account["token"], "POST", "/api/v1/studio/pipelines",
+                   {"name": "Slow", "graph": slow_graph()})
+    open_canvas(page, pipeline["id"])
+    image = tmp_path / "in.png"
+    image.write_bytes(sample_png(512, 512))
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_label("Image file for image_url").set_input_files(str(image))
+    page.get_by_role("button", name="Start run").click()
+
+    results = page.get_by_test_id("results-panel")
+    expect(results).to_have_attribute("data-run-status", "running", timeout=30_000)
+    expect(page.locator('.pnode[data-status="running"]')).to_have_count(1)
+    results.get_by_role("button", name="Cancel run").click()
+    results.get_by_role("button", name="Cancel run").click()  # the confirmation
+    expect(results).to_have_attribute("data-run-status", "cancelled", timeout=30_000)
+    expect(node(page, "out").get_by_test_id("pipeline-node")).not_to_have_attribute("data-status", "completed")
+    expect(results.get_by_role("button", name="Cancel run")).to_have_count(0)
+    shot(page, "06-run-cancelled")
+
+    runs = api(page, account["token"], "GET", f"/api/v1/studio/pipelines/{pipeline['id']}/runs")
+    assert runs[0]["status"] == "cancelled"
+
+
+def test_open_a_version_read_only_and_restore_it(page):
+    account = signup_via_api(page)
+    token = account["token"]
+    pipeline = api(page, token, "POST", "/api/v1/studio/pipelines", {"name": "Versions", "graph": resize_graph()})
+    pid = pipeline["id"]
+    api(page, token, "POST", f"/api/v1/studio/pipelines/{pid}/publish", {})
+    draft = resize_graph()
+    draft["nodes"].append({"id": "n4", "type": "IMAGE__GRAYSCALE", "params": {}, "position": {"x": 260, "y": 220}})
+    api(page, token, "PATCH", f"/api/v1/studio/pipelines/{pid}", {"graph": draft})
+
+    open_canvas(page, pid)
+    expect(page.locator(".react-flow__node")).to_have_count(4)
+    page.get_by_role("button", name="Versions").click()
+    page.get_by_role("button", name="Open version 1 read-only").click()
+    expect(page.get_by_test_id("readonly-banner")).to_contain_text("v1")
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    expect(page.get_by_role("button", name="Run", exact=True)).to_be_disabled()
+    shot(page, "07-version-read-only")
+
+    banner = page.get_by_test_id("readonly-banner")
+    banner.get_by_role("button", name="Restore as draft").click()
+    banner.get_by_role("button", name="Restore", exact=True).click()
+    expect(page.get_by_test_id("readonly-banner")).to_have_count(0)
+    expect(page.get_by_test_id("canvas-notice")).to_contain_text("restored from v1")
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    # the restore is one undo step: undo brings the draft with the grayscale node back, redo restores again
+    page.get_by_role("button", name="Undo").click()
+    expect(page.locator(".react-flow__node")).to_have_count(4)
+    page.get_by_role("button", name="Redo").click()
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    wait_saved(page)
+    page.reload()
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    api_graph = api(page, token, "GET", f"/api/v1/studio/pipelines/{pid}")["graph"]
+    assert sorted(n["id"] for n in api_graph["nodes"]) == ["n1", "n2", "n3"]
+
+
+def test_run_history_lists_runs_with_their_artifacts(page, tmp_path):
+    account = signup_via_api(page)
+    token = account["token"]
+    pipeline = api(page, token, "POST", "/api/v1/studio/pipelines", {"name": "History", "graph": resize_graph()})
+    pid = pipeline["id"]
+    import base64
+
+    data_uri = "data:image/png;base64," + base64.b64encode(sample_png()).decode()
+    run = api(page, token, "POST", f"/api/v1/studio/pipelines/{pid}/runs",
+              {"inputs": {"image_url": data_uri}, "draft": True})
+    page.goto(f"/studio/{pid}/runs/")
+    row = page.locator(f'[data-testid="run-row"][data-run-id="{run["id"]}"]')
+    expect(row).to_be_visible()
+    for _ in range(40):  # the worker finishes it within seconds
+        if row.get_by_text("done").count():
+            break
+        page.wait_for_timeout(250)
+        page.get_by_role("button", name="Refresh").click()
+    expect(row).to_contain_text("done")
+    expect(row).to_contain_text("draft")
+    row.get_by_role("button", name="Artifacts").click()
+    links = page.get_by_test_id("artifact-links")
+    expect(links.get_by_role("link")).to_have_count(1)
+    href = links.get_by_role("link").first.get_attribute("href")
+    assert page.request.get(href).status == 200
+    shot(page, "08-run-history")
