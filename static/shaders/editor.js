@@ -64,18 +64,29 @@
     gutter.scrollTop = source.scrollTop;
   }
 
-  function show(list, origin) {
+  /* Diagnostics from both compilers: WebGL while typing, glslangValidator (the server's 422) on save.
+   * The server's list goes stale as soon as the code changes. */
+  const found = { glslang: [], WebGL: [] };
+
+  function show(origin, list) {
+    found[origin] = list;
     marked = {};
     diagnostics.textContent = "";
-    list.forEach(function (d) {
-      const severity = d.severity || "error";
-      if (d.line && marked[d.line] !== "error") marked[d.line] = severity;
-      const item = api.el("li", { class: "ff-" + severity }, [
-        api.el("button", { type: "button", class: "ff-link", text: d.line ? "line " + d.line : "shader" }),
-        api.el("span", { text: " " + d.message + (origin ? " (" + origin + ")" : "") }),
-      ]);
-      item.firstChild.addEventListener("click", function () { jumpTo(d.line); });
-      diagnostics.appendChild(item);
+    const seen = {};
+    ["glslang", "WebGL"].forEach(function (source) {
+      found[source].forEach(function (d) {
+        const severity = d.severity || "error";
+        const key = severity + ":" + d.line + ":" + d.message;
+        if (seen[key]) return;
+        seen[key] = true;
+        if (d.line && marked[d.line] !== "error") marked[d.line] = severity;
+        const item = api.el("li", { class: "ff-" + severity }, [
+          api.el("button", { type: "button", class: "ff-link", text: d.line ? "line " + d.line : "shader" }),
+          api.el("span", { text: " " + d.message + " (" + source + ")" }),
+        ]);
+        item.firstChild.addEventListener("click", function () { jumpTo(d.line); });
+        diagnostics.appendChild(item);
+      });
     });
     drawGutter();
   }
@@ -92,10 +103,15 @@
   let timer = null;
   function preview() {
     const result = player.load(source.value);
-    show(result.errors, "WebGL");
+    show("WebGL", result.errors);
     if (result.ok) player.play();
   }
-  source.addEventListener("input", function () { drawGutter(); clearTimeout(timer); timer = setTimeout(preview, 400); });
+  source.addEventListener("input", function () {
+    found.glslang = [];
+    drawGutter();
+    clearTimeout(timer);
+    timer = setTimeout(preview, 400);
+  });
   source.addEventListener("scroll", function () { gutter.scrollTop = source.scrollTop; });
   source.addEventListener("keydown", function (event) {
     if (event.key === "Tab") {
@@ -121,7 +137,7 @@
     message.textContent = "Saving…";
     try {
       const saved = shaderId ? await api.put("/shaders/" + shaderId, body) : await api.post("/shaders", body);
-      show((saved.warnings || []).map(function (w) { return Object.assign({ severity: "warning" }, w); }), "glslang");
+      show("glslang", (saved.warnings || []).map(function (w) { return Object.assign({ severity: "warning" }, w); }));
       message.textContent = "Saved version " + saved.current_version + (saved.status === "published" ? " — rendering thumbnail." : ".");
       if (!shaderId) {
         shaderId = saved.id;
@@ -133,7 +149,7 @@
       if (error.status === 422) {
         const errors = (error.body.errors || []).map(function (e) { return Object.assign({ severity: "error" }, e); });
         const warnings = (error.body.warnings || []).map(function (w) { return Object.assign({ severity: "warning" }, w); });
-        show(errors.concat(warnings), "glslang");
+        show("glslang", errors.concat(warnings));
         if (errors.length && errors[0].line) jumpTo(errors[0].line);
       }
     }

@@ -1,19 +1,13 @@
 """The MCP server at /mcp, driven by the official SDK's client over streamable HTTP against a live server
-(uvicorn serving config.asgi.application on a free port, so the /mcp mount itself is under test)."""
+(``live_url``: config.asgi.application on a free port, so the /mcp mount itself is under test)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 
 import httpx2
 import pytest
-import uvicorn
-from asgiref.sync import sync_to_async
-from django.db import connections
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -25,26 +19,9 @@ from tests.shaders.conftest import BAD_CODE, GOOD_CODE, OTHER_CODE
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(scope="module")
-def mcp_url():
-    from config.asgi import application
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/mcp"
-    server.should_exit = True
-    thread.join(timeout=10)
-    # the tools' ORM calls ran in asgiref's shared sync thread: close its connections there
-    asyncio.run(sync_to_async(connections.close_all)())
+@pytest.fixture
+def mcp_url(live_url):
+    return f"{live_url}/mcp"
 
 
 def new_key(user, trust=TrustTier.TRUSTED, **kwargs) -> str:
