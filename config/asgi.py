@@ -1,4 +1,4 @@
-"""ASGI entry: HTTP goes to Django (``/mcp`` to the fractafrag MCP server), WebSocket to the Channels consumers."""
+"""ASGI entry: HTTP goes to Django (``/mcp`` to the fractafrag MCP server), WebSocket to Channels."""
 
 import os
 
@@ -26,7 +26,8 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
-        # Servers that speak ASGI lifespan (uvicorn) stop the MCP session manager cleanly; daphne does not send it.
+        # Servers that speak ASGI lifespan (uvicorn) stop the MCP session manager cleanly;
+        # daphne does not send it.
         "lifespan": mcp_app,
     }
 )

@@ -14,8 +14,9 @@ class ShaderAdminForm(forms.ModelForm):
         code = self.cleaned_data["glsl_code"]
         result = glsl.validate(code)
         if not result.ok:
-            raise forms.ValidationError([f"line {d.line}: {d.message}" if d.line else d.message
-                                         for d in result.errors])
+            raise forms.ValidationError(
+                [f"line {d.line}: {d.message}" if d.line else d.message for d in result.errors]
+            )
         return code
 
 
@@ -35,13 +36,39 @@ class ShaderVersionInline(admin.TabularInline):
 @admin.register(Shader)
 class ShaderAdmin(admin.ModelAdmin):
     form = ShaderAdminForm
-    list_display = ("title", "owner", "status", "shader_type", "is_system", "current_version", "upvotes",
-                    "downvotes", "score", "view_count", "render_status", "published_at")
+    list_display = (
+        "title",
+        "owner",
+        "status",
+        "shader_type",
+        "is_system",
+        "current_version",
+        "upvotes",
+        "downvotes",
+        "score",
+        "view_count",
+        "render_status",
+        "published_at",
+    )
     list_filter = ("status", "shader_type", "is_system", "render_status")
     search_fields = ("title", "description", "tags_index", "owner__username")
-    readonly_fields = ("id", "current_version", "upvotes", "downvotes", "score", "hot_score", "view_count",
-                       "render_status", "render_error", "rendered_version", "created_at", "updated_at",
-                       "published_at", "first_published_at", "tags_index")
+    readonly_fields = (
+        "id",
+        "current_version",
+        "upvotes",
+        "downvotes",
+        "score",
+        "hot_score",
+        "view_count",
+        "render_status",
+        "render_error",
+        "rendered_version",
+        "created_at",
+        "updated_at",
+        "published_at",
+        "first_published_at",
+        "tags_index",
+    )
     raw_id_fields = ("owner", "forked_from")
     date_hierarchy = "created_at"
     inlines = [ShaderVersionInline]
@@ -122,7 +149,15 @@ class DesireClusterAdmin(admin.ModelAdmin):
 
 @admin.register(Desire)
 class DesireAdmin(admin.ModelAdmin):
-    list_display = ("prompt_text", "author", "status", "heat_score", "tip_amount_cents", "cluster", "created_at")
+    list_display = (
+        "prompt_text",
+        "author",
+        "status",
+        "heat_score",
+        "tip_amount_cents",
+        "cluster",
+        "created_at",
+    )
     list_filter = ("status",)
     search_fields = ("prompt_text", "author__username")
     readonly_fields = ("id", "heat_score", "cluster", "fulfilled_at", "created_at")

@@ -112,7 +112,8 @@ def seed(user: Any, stdout: Any) -> None:
     for spec in DEMO_SHADERS:
         if Shader.objects.filter(owner=user, title=spec["title"]).exists():
             continue
-        services.create_shader(user, status=ShaderStatus.PUBLISHED, is_system=True, change_note="Demo shader",
-                               **spec)
+        services.create_shader(
+            user, status=ShaderStatus.PUBLISHED, is_system=True, change_note="Demo shader", **spec
+        )
         created += 1
     stdout.write(f"Demo shaders: {created} created, {len(DEMO_SHADERS) - created} already present.")

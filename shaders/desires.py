@@ -34,7 +34,9 @@ HEAT_DECAY = timedelta(days=30)
 SIMILAR_LIMIT = 5
 
 
-def heat_score(open_in_cluster: int, tips_cents: int, created_at: datetime, now: datetime | None = None) -> float:
+def heat_score(
+    open_in_cluster: int, tips_cents: int, created_at: datetime, now: datetime | None = None
+) -> float:
     now = now or timezone.now()
     demand = math.log2(1 + max(1, open_in_cluster))
     tips = 0.5 * math.log1p(max(0, tips_cents) / 100)
@@ -49,33 +51,46 @@ def parse_desire_id(raw: Any) -> Any:
 
 
 def get_desire(desire_id: Any) -> Desire:
-    desire = (Desire.objects.select_related("author", "cluster", "fulfilled_by")
-              .filter(pk=parse_desire_id(desire_id)).first())
+    desire = (
+        Desire.objects.select_related("author", "cluster", "fulfilled_by")
+        .filter(pk=parse_desire_id(desire_id))
+        .first()
+    )
     if desire is None:
         raise NotFound("Desire not found")
     return desire
 
 
 def list_desires(status: str = DesireStatus.OPEN, min_heat: float = 0.0) -> QuerySet[Desire]:
-    return (Desire.objects.select_related("author", "fulfilled_by")
-            .filter(status=status, heat_score__gte=min_heat).order_by("-heat_score", "-created_at"))
+    return (
+        Desire.objects.select_related("author", "fulfilled_by")
+        .filter(status=status, heat_score__gte=min_heat)
+        .order_by("-heat_score", "-created_at")
+    )
 
 
 def schedule_embedding(desire: Desire) -> None:
     from django_q.tasks import async_task
 
     desire_id = str(desire.pk)
-    transaction.on_commit(lambda: async_task("shaders.tasks.embed_desire", desire_id,
-                                             task_name=f"embed desire {desire_id}"))
+    transaction.on_commit(
+        lambda: async_task("shaders.tasks.embed_desire", desire_id, task_name=f"embed desire {desire_id}")
+    )
 
 
-def create_desire(user: User, prompt_text: str, style_hints: dict | None = None, tip_amount_cents: int = 0) -> Desire:
+def create_desire(
+    user: User, prompt_text: str, style_hints: dict | None = None, tip_amount_cents: int = 0
+) -> Desire:
     """Pro and Ultimate only. Embedding and clustering follow in a django-q2 task."""
     if not user.is_pro:
         raise Forbidden("Creating bounties requires a Pro or Ultimate subscription", code="TIER_REQUIRED")
     with transaction.atomic():
-        desire = Desire(author=user, prompt_text=prompt_text, style_hints=style_hints or {},
-                        tip_amount_cents=tip_amount_cents)
+        desire = Desire(
+            author=user,
+            prompt_text=prompt_text,
+            style_hints=style_hints or {},
+            tip_amount_cents=tip_amount_cents,
+        )
         desire.heat_score = heat_score(1, tip_amount_cents, timezone.now())
         desire.save()
         schedule_embedding(desire)
@@ -112,7 +127,8 @@ def tip(desire_id: Any) -> NoReturn:
     raise NotImplementedYet("Tipping is coming in M4 (payments)", code="NOT_IMPLEMENTED")
 
 
-# --- embedding and clustering ------------------------------------------------------------------------
+# --- embedding and clustering ---------------------------------------------------------------------
+
 
 def _unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
@@ -175,8 +191,9 @@ def cluster_context(desire: Desire) -> dict[str, Any]:
     """``cluster_count`` (desires sharing the cluster, itself included) and the most similar of them."""
     if desire.cluster_id is None:
         return {"cluster_id": None, "cluster_count": 1, "similar_desires": []}
-    others = list(Desire.objects.filter(cluster_id=desire.cluster_id).exclude(pk=desire.pk)
-                  .select_related("author"))
+    others = list(
+        Desire.objects.filter(cluster_id=desire.cluster_id).exclude(pk=desire.pk).select_related("author")
+    )
     mine = np.asarray(desire.embedding, dtype=np.float32) if desire.embedding else None
 
     def similarity(other: Desire) -> float | None:
@@ -190,8 +207,15 @@ def cluster_context(desire: Desire) -> dict[str, Any]:
         "cluster_id": str(desire.cluster_id),
         "cluster_count": len(others) + 1,
         "similar_desires": [
-            {"id": str(o.pk), "prompt_text": o.prompt_text, "status": o.status, "heat_score": o.heat_score,
-             "similarity": sim} for o, sim in scored[:SIMILAR_LIMIT]],
+            {
+                "id": str(o.pk),
+                "prompt_text": o.prompt_text,
+                "status": o.status,
+                "heat_score": o.heat_score,
+                "similarity": sim,
+            }
+            for o, sim in scored[:SIMILAR_LIMIT]
+        ],
     }
 
 
@@ -203,8 +227,11 @@ def refresh_heat() -> int:
         desire.heat_score = heat_score(1, desire.tip_amount_cents, desire.created_at, now)
     Desire.objects.bulk_update(loose, ["heat_score"])
     count = len(loose)
-    cluster_ids = set(Desire.objects.filter(status=DesireStatus.OPEN, cluster__isnull=False)
-                      .values_list("cluster_id", flat=True))
+    cluster_ids = set(
+        Desire.objects.filter(status=DesireStatus.OPEN, cluster__isnull=False).values_list(
+            "cluster_id", flat=True
+        )
+    )
     for cluster_id in cluster_ids:
         with transaction.atomic():
             refresh_cluster(cluster_id)

@@ -36,5 +36,7 @@ def embed(texts: list[str]) -> np.ndarray:
     """Unit-length float32 vectors, one row per text (cosine similarity is a dot product)."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    vectors = get_model().encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    vectors = get_model().encode(
+        texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
     return np.asarray(vectors, dtype=np.float32)

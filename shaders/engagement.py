@@ -37,7 +37,8 @@ def recalculate_score(shader_id) -> Shader:  # noqa: ANN001
     """Recount votes and rewrite the Wilson score and trending key (inside the caller's transaction)."""
     shader = Shader.objects.select_for_update().get(pk=shader_id)
     counts = Vote.objects.filter(shader_id=shader_id).aggregate(
-        up=Count("pk", filter=Q(value=1)), down=Count("pk", filter=Q(value=-1)))
+        up=Count("pk", filter=Q(value=1)), down=Count("pk", filter=Q(value=-1))
+    )
     shader.upvotes, shader.downvotes = counts["up"], counts["down"]
     shader.score = feed.wilson_lower_bound(shader.upvotes, shader.downvotes)
     shader.hot_score = feed.hot_score(shader.score, shader.published_at or shader.created_at)
@@ -85,24 +86,31 @@ def record_view(shader: Shader, user: User | None, session_id: str = "") -> None
     shader.view_count += 1
     actor = _actor(user)
     if actor is not None or session_id:
-        EngagementEvent.objects.create(shader=shader, user=actor, session_id=session_id[:128],
-                                       kind=EventKind.VIEW)
+        EngagementEvent.objects.create(
+            shader=shader, user=actor, session_id=session_id[:128], kind=EventKind.VIEW
+        )
 
 
 def record_dwell(user: User | None, shader_id, dwell_secs: float, session_id: str = "") -> EngagementEvent:  # noqa: ANN001
     from shaders.services import get_visible
 
     shader = get_visible(user, shader_id)
-    return EngagementEvent.objects.create(shader=shader, user=_actor(user), session_id=(session_id or "")[:128],
-                                          kind=EventKind.DWELL, dwell_secs=min(float(dwell_secs), MAX_DWELL_SECS))
+    return EngagementEvent.objects.create(
+        shader=shader,
+        user=_actor(user),
+        session_id=(session_id or "")[:128],
+        kind=EventKind.DWELL,
+        dwell_secs=min(float(dwell_secs), MAX_DWELL_SECS),
+    )
 
 
 def record_replay(user: User | None, shader_id, session_id: str = "") -> EngagementEvent:  # noqa: ANN001
     from shaders.services import get_visible
 
     shader = get_visible(user, shader_id)
-    return EngagementEvent.objects.create(shader=shader, user=_actor(user), session_id=(session_id or "")[:128],
-                                          kind=EventKind.REPLAY)
+    return EngagementEvent.objects.create(
+        shader=shader, user=_actor(user), session_id=(session_id or "")[:128], kind=EventKind.REPLAY
+    )
 
 
 def prune_events(older_than_days: int = 180) -> int:

@@ -106,7 +106,7 @@ def similar(shader: Shader, limit: int, offset: int = 0) -> list[Shader]:
         return (len(tags & theirs) / len(tags | theirs), other.score, other.hot_score)
 
     ranked = sorted(candidates, key=key, reverse=True)
-    return ranked[offset:offset + limit]
+    return ranked[offset : offset + limit]
 
 
 def viewed_shader_ids(user_id: int | None, session_id: str | None, now: datetime) -> set:
@@ -117,7 +117,9 @@ def viewed_shader_ids(user_id: int | None, session_id: str | None, now: datetime
     who = Q(user_id=user_id) if user_id is not None else Q(session_id=session_id, user__isnull=True)
     seen = set(EngagementEvent.objects.filter(who, created_at__gte=since).values_list("shader_id", flat=True))
     if user_id is not None:  # a vote means the shader was seen, too
-        seen |= set(Vote.objects.filter(user_id=user_id, updated_at__gte=since).values_list("shader_id", flat=True))
+        seen |= set(
+            Vote.objects.filter(user_id=user_id, updated_at__gte=since).values_list("shader_id", flat=True)
+        )
     return seen
 
 
@@ -125,14 +127,15 @@ def tag_affinity(user_id: int, now: datetime) -> dict[str, float]:
     """Per-tag preference in [-1, 1] from the user's votes and dwell, recent signals weighing more."""
     weights: dict[str, float] = defaultdict(float)
     since = now - AFFINITY_WINDOW
-    for tags, value, when in (Vote.objects.filter(user_id=user_id, updated_at__gte=since)
-                              .values_list("shader__tags", "value", "updated_at")):
+    for tags, value, when in Vote.objects.filter(user_id=user_id, updated_at__gte=since).values_list(
+        "shader__tags", "value", "updated_at"
+    ):
         decay = math.exp(-(now - when).total_seconds() / AFFINITY_WINDOW.total_seconds())
         for tag in tags or []:
             weights[tag] += value * decay
-    for tags, secs, when in (EngagementEvent.objects
-                             .filter(user_id=user_id, kind=EventKind.DWELL, created_at__gte=since)
-                             .values_list("shader__tags", "dwell_secs", "created_at")):
+    for tags, secs, when in EngagementEvent.objects.filter(
+        user_id=user_id, kind=EventKind.DWELL, created_at__gte=since
+    ).values_list("shader__tags", "dwell_secs", "created_at"):
         decay = math.exp(-(now - when).total_seconds() / AFFINITY_WINDOW.total_seconds())
         credit = min(secs or 0.0, 2 * DWELL_FULL_CREDIT_SECS) / DWELL_FULL_CREDIT_SECS
         for tag in tags or []:
@@ -155,23 +158,31 @@ class Ranked:
     value: float
 
 
-def personalized(user_id: int | None, session_id: str | None = None, limit: int = 20, offset: int = 0,
-                 rng: random.Random | None = None, now: datetime | None = None) -> list[Ranked]:
+def personalized(
+    user_id: int | None,
+    session_id: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    rng: random.Random | None = None,
+    now: datetime | None = None,
+) -> list[Ranked]:
     now = now or timezone.now()
     rng = rng or random.Random()
     seen = viewed_shader_ids(user_id, session_id, now)
     candidates = list(trending().exclude(pk__in=seen)[:CANDIDATES])
     # Fresh shaders have no votes yet; make sure the newest are in the pool as well.
     known = {s.pk for s in candidates}
-    candidates += [s for s in newest().exclude(pk__in=seen)[:CANDIDATES // 5] if s.pk not in known]
+    candidates += [s for s in newest().exclude(pk__in=seen)[: CANDIDATES // 5] if s.pk not in known]
     affinity = tag_affinity(user_id, now) if user_id is not None else {}
     weights = SIGNED_IN_WEIGHTS if user_id is not None else ANONYMOUS_WEIGHTS
     ranked = []
     for shader in candidates:
-        value = (weights["affinity"] * affinity_of(shader, affinity)
-                 + weights["recency"] * recency(shader.published_at, now)
-                 + weights["score"] * shader.score
-                 + RANDOMNESS * rng.random())
+        value = (
+            weights["affinity"] * affinity_of(shader, affinity)
+            + weights["recency"] * recency(shader.published_at, now)
+            + weights["score"] * shader.score
+            + RANDOMNESS * rng.random()
+        )
         ranked.append(Ranked(shader, value))
     ranked.sort(key=lambda r: r.value, reverse=True)
-    return ranked[offset:offset + limit]
+    return ranked[offset : offset + limit]

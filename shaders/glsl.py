@@ -80,7 +80,10 @@ class ValidationResult:
     warnings: list[Diagnostic] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"errors": [d.as_dict() for d in self.errors], "warnings": [d.as_dict() for d in self.warnings]}
+        return {
+            "errors": [d.as_dict() for d in self.errors],
+            "warnings": [d.as_dict() for d in self.warnings],
+        }
 
 
 def prepare_user_code(code: str) -> tuple[str, list[Diagnostic]]:
@@ -89,7 +92,9 @@ def prepare_user_code(code: str) -> tuple[str, list[Diagnostic]]:
     warnings: list[Diagnostic] = []
     for match in _VERSION_LINE.finditer(code):
         line = code.count("\n", 0, match.start()) + 1
-        warnings.append(Diagnostic(line, "#version is set by the wrapper (GLSL ES 3.00); this line is ignored"))
+        warnings.append(
+            Diagnostic(line, "#version is set by the wrapper (GLSL ES 3.00); this line is ignored")
+        )
     if warnings:
         code = _VERSION_LINE.sub("", code)
     return code, warnings
@@ -108,10 +113,14 @@ def _map_line(wrapped_line: int, user_lines: int) -> int | None:
 
 def _explain_wrapper_error(message: str) -> str:
     if "mainImage" in message:
-        return ("mainImage(out vec4 fragColor, in vec2 fragCoord) is missing or has the wrong signature "
-                f"({message})")
+        return (
+            "mainImage(out vec4 fragColor, in vec2 fragCoord) is missing or has the wrong signature "
+            f"({message})"
+        )
     if "'main'" in message:
-        return "Define mainImage(out vec4 fragColor, in vec2 fragCoord), not main(): the wrapper provides main()"
+        return (
+            "Define mainImage(out vec4 fragColor, in vec2 fragCoord), not main(): the wrapper provides main()"
+        )
     return f"in the shader wrapper: {message}"
 
 
@@ -142,8 +151,9 @@ def parse_output(output: str, user_lines: int) -> tuple[list[Diagnostic], list[D
 def validator_path() -> str:
     path = shutil.which("glslangValidator")
     if path is None:
-        raise CanvasflowError("GLSL validator unavailable (install glslang-tools)", code="VALIDATOR_UNAVAILABLE",
-                              status=503)
+        raise CanvasflowError(
+            "GLSL validator unavailable (install glslang-tools)", code="VALIDATOR_UNAVAILABLE", status=503
+        )
     return path
 
 
@@ -153,12 +163,19 @@ def validate(code: str) -> ValidationResult:
     if not code or not code.strip():
         return ValidationResult(False, [Diagnostic(None, "GLSL code is empty")])
     if len(code) > MAX_CODE_CHARS:
-        return ValidationResult(False, [Diagnostic(None, f"GLSL code is longer than {MAX_CODE_CHARS} characters")])
+        return ValidationResult(
+            False, [Diagnostic(None, f"GLSL code is longer than {MAX_CODE_CHARS} characters")]
+        )
     user_code, warnings = prepare_user_code(code)
     source = f"{PRELUDE}{user_code}\n{EPILOGUE}"
     try:
-        proc = subprocess.run([validator_path(), "--stdin", "-S", "frag"], input=source, capture_output=True,
-                              text=True, timeout=VALIDATOR_TIMEOUT_S)
+        proc = subprocess.run(
+            [validator_path(), "--stdin", "-S", "frag"],
+            input=source,
+            capture_output=True,
+            text=True,
+            timeout=VALIDATOR_TIMEOUT_S,
+        )
     except subprocess.TimeoutExpired:
         return ValidationResult(False, [Diagnostic(None, "GLSL validation timed out")], warnings)
     errors, found_warnings = parse_output(proc.stdout + "\n" + proc.stderr, user_code.count("\n") + 1)
@@ -174,6 +191,7 @@ def require_valid(code: str) -> ValidationResult:
     if not result.ok:
         first = result.errors[0]
         where = f"line {first.line}: " if first.line else ""
-        raise ValidationFailed(f"GLSL validation failed: {where}{first.message}", code="GLSL_INVALID",
-                               details=result.as_dict())
+        raise ValidationFailed(
+            f"GLSL validation failed: {where}{first.message}", code="GLSL_INVALID", details=result.as_dict()
+        )
     return result

@@ -1,4 +1,4 @@
-"""The fractafrag MCP server at ``/mcp``: tools for AI agents over the official SDK's streamable HTTP transport.
+"""The fractafrag MCP server at ``/mcp``: tools for AI agents, the official SDK's streamable HTTP transport.
 
 Every request carries ``Authorization: Bearer ff_key_…``. ``McpAuth`` resolves the key (revoked and ``fiz_``
 keys are refused with 401), charges it to the key's hourly sliding window — the same window its REST calls
@@ -52,14 +52,16 @@ server = MCPServer(
     title="fractafrag shaders",
     instructions=(
         "Browse and write GLSL shaders on fractafrag. Shaders are Shadertoy-style: define "
-        "void mainImage(out vec4 fragColor, in vec2 fragCoord) using iResolution, iTime, iMouse, iChannel0..3. "
+        "void mainImage(out vec4 fragColor, in vec2 fragCoord) using iResolution, iTime, iMouse, "
+        "iChannel0..3. "
         "create_shader and update_shader validate the code and report errors by line. Keys on probation "
         "write drafts only."
     ),
 )
 
 
-# --- plumbing ---------------------------------------------------------------------------------------------
+# --- plumbing -------------------------------------------------------------------------------------
+
 
 def _key() -> ApiKey:
     key = current_key.get()
@@ -105,24 +107,37 @@ def _page(limit: int, offset: int) -> tuple[int, int]:
 
 def _may_publish(key: ApiKey, status: str | None) -> None:
     if status == ShaderStatus.PUBLISHED and key.trust_tier not in PUBLISHING_TIERS:
-        raise ToolError(f"This key's trust tier ({key.trust_tier}) may create drafts only; "
-                        "publishing needs a trusted or premium key")
+        raise ToolError(
+            f"This key's trust tier ({key.trust_tier}) may create drafts only; "
+            "publishing needs a trusted or premium key"
+        )
 
 
-# --- tools: reading ------------------------------------------------------------------------------------------
+# --- tools: reading -------------------------------------------------------------------------------
+
 
 @server.tool()
-async def search_shaders(query: str = "", tags: list[str] | None = None, shader_type: str | None = None,
-                         sort: str = "trending", limit: int = 20, offset: int = 0) -> list[dict]:
+async def search_shaders(
+    query: str = "",
+    tags: list[str] | None = None,
+    shader_type: str | None = None,
+    sort: str = "trending",
+    limit: int = 20,
+    offset: int = 0,
+) -> list[dict]:
     """Search published shaders by title (and tags, type). sort: trending | new | top."""
     if sort not in services.SORTS:
         raise ToolError("sort must be one of trending, new, top")
     limit, offset = _page(limit, offset)
 
     def run() -> list[dict]:
-        qs = services.search(q=query.strip(), tags=services.normalize_tags(tags or []),
-                             shader_type=shader_type or None, sort=sort)
-        return _jsonable(_summaries(qs[offset:offset + limit]))
+        qs = services.search(
+            q=query.strip(),
+            tags=services.normalize_tags(tags or []),
+            shader_type=shader_type or None,
+            sort=sort,
+        )
+        return _jsonable(_summaries(qs[offset : offset + limit]))
 
     return await _orm(run)()
 
@@ -147,7 +162,9 @@ async def my_shaders(status: str | None = None, limit: int = 20, offset: int = 0
     limit, offset = _page(limit, offset)
     if status is not None and status not in ShaderStatus.values:
         raise ToolError("status must be draft, published or archived")
-    return await _orm(lambda: _jsonable(_summaries(services.mine(key.user, status)[offset:offset + limit])))()
+    return await _orm(
+        lambda: _jsonable(_summaries(services.mine(key.user, status)[offset : offset + limit]))
+    )()
 
 
 @server.tool()
@@ -189,11 +206,18 @@ async def validate_glsl(glsl_code: str) -> dict:
     return {"ok": result.ok, **result.as_dict()}
 
 
-# --- tools: writing -------------------------------------------------------------------------------------------
+# --- tools: writing -------------------------------------------------------------------------------
+
 
 @server.tool()
-async def create_shader(title: str, glsl_code: str, description: str = "", tags: list[str] | None = None,
-                        shader_type: str = "2d", status: str = "draft") -> dict:
+async def create_shader(
+    title: str,
+    glsl_code: str,
+    description: str = "",
+    tags: list[str] | None = None,
+    shader_type: str = "2d",
+    status: str = "draft",
+) -> dict:
     """Create a shader (validated; errors come back by line). status: draft | published."""
     key = _key()
     _may_publish(key, status)
@@ -203,27 +227,49 @@ async def create_shader(title: str, glsl_code: str, description: str = "", tags:
         raise ToolError("shader_type must be 2d, 3d or audio-reactive")
 
     def run() -> dict:
-        saved = services.create_shader(key.user, title=title[:120], glsl_code=glsl_code,
-                                       description=description[:4000], tags=tags or [], shader_type=shader_type,
-                                       status=status, change_note="Created through MCP")
+        saved = services.create_shader(
+            key.user,
+            title=title[:120],
+            glsl_code=glsl_code,
+            description=description[:4000],
+            tags=tags or [],
+            shader_type=shader_type,
+            status=status,
+            change_note="Created through MCP",
+        )
         return _detail(saved.shader, saved.warnings)
 
     return await _orm(run)()
 
 
 @server.tool()
-async def update_shader(shader_id: str, glsl_code: str | None = None, title: str | None = None,
-                        description: str | None = None, tags: list[str] | None = None,
-                        shader_type: str | None = None, status: str | None = None,
-                        change_note: str = "") -> dict:
+async def update_shader(
+    shader_id: str,
+    glsl_code: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    shader_type: str | None = None,
+    status: str | None = None,
+    change_note: str = "",
+) -> dict:
     """Update your shader; a change of code or metadata becomes a new version."""
     key = _key()
     _may_publish(key, status)
     if status is not None and status not in ShaderStatus.values:
         raise ToolError("status must be draft, published or archived")
-    changes: dict[str, Any] = {name: value for name, value in (
-        ("glsl_code", glsl_code), ("title", title), ("description", description), ("tags", tags),
-        ("shader_type", shader_type), ("status", status)) if value is not None}
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("glsl_code", glsl_code),
+            ("title", title),
+            ("description", description),
+            ("tags", tags),
+            ("shader_type", shader_type),
+            ("status", status),
+        )
+        if value is not None
+    }
     changes["change_note"] = change_note or "Updated through MCP"
 
     def run() -> dict:
@@ -233,14 +279,22 @@ async def update_shader(shader_id: str, glsl_code: str | None = None, title: str
     return await _orm(run)()
 
 
-# --- tools: desires -------------------------------------------------------------------------------------------
+# --- tools: desires -------------------------------------------------------------------------------
+
 
 @server.tool()
-async def list_desires(status: str = "open", min_heat: float = 0.0, limit: int = 20, offset: int = 0) -> list[dict]:
+async def list_desires(
+    status: str = "open", min_heat: float = 0.0, limit: int = 20, offset: int = 0
+) -> list[dict]:
     """Bounties people want shaders for, hottest first."""
     limit, offset = _page(limit, offset)
-    return await _orm(lambda: _jsonable(
-        DesireSerializer(desires.list_desires(status, float(min_heat))[offset:offset + limit], many=True).data))()
+    return await _orm(
+        lambda: _jsonable(
+            DesireSerializer(
+                desires.list_desires(status, float(min_heat))[offset : offset + limit], many=True
+            ).data
+        )
+    )()
 
 
 @server.tool()
@@ -268,7 +322,8 @@ async def fulfill_desire(desire_id: str, shader_id: str) -> dict:
     return await _orm(run)()
 
 
-# --- ASGI: authentication, rate limit, lazy start ----------------------------------------------------------------
+# --- ASGI: authentication, rate limit, lazy start -------------------------------------------------
+
 
 def _authenticate(raw: str) -> ApiKey | None:
     close_old_connections()
@@ -317,8 +372,11 @@ class McpApp:
                 # Bearer keys, not cookies, authenticate here, so DNS rebinding gains an attacker nothing;
                 # the Host check would only break deployments behind other host names.
                 app = server.streamable_http_app(
-                    streamable_http_path=MCP_PATH, stateless_http=True, json_response=True,
-                    transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+                    streamable_http_path=MCP_PATH,
+                    stateless_http=True,
+                    json_response=True,
+                    transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+                )
                 ready, self._stop = asyncio.Event(), asyncio.Event()
                 stop = self._stop
 
@@ -363,13 +421,23 @@ class McpApp:
             return
         key = await sync_to_async(_authenticate)(_bearer(scope))
         if key is None:
-            await _send_json(send, 401, {"detail": "A valid fractafrag API key (Bearer ff_key_…) is required"},
-                             {"WWW-Authenticate": 'Bearer realm="mcp"'})
+            await _send_json(
+                send,
+                401,
+                {"detail": "A valid fractafrag API key (Bearer ff_key_…) is required"},
+                {"WWW-Authenticate": 'Bearer realm="mcp"'},
+            )
             return
-        result = await sync_to_async(limiter.hit)(f"fractafrag:key:{key.pk}", key.rate_limit_per_hour, RATE_WINDOW_S)
+        result = await sync_to_async(limiter.hit)(
+            f"fractafrag:key:{key.pk}", key.rate_limit_per_hour, RATE_WINDOW_S
+        )
         if not result.allowed:
-            await _send_json(send, 429, {"detail": "Rate limit exceeded"},
-                             {**result.headers(), "Retry-After": str(result.retry_after)})
+            await _send_json(
+                send,
+                429,
+                {"detail": "Rate limit exceeded"},
+                {**result.headers(), "Retry-After": str(result.retry_after)},
+            )
             return
         app = await self._started_app()
         extra = [(k.lower().encode(), v.encode()) for k, v in result.headers().items()]

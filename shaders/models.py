@@ -36,16 +36,18 @@ class Shader(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shaders")
     title = models.CharField(max_length=120)
     description = models.TextField(blank=True, max_length=4000)
-    # A list of normalised tags; ``tags_index`` (",neon,glow,") lets both SQLite and PostgreSQL filter on them.
+    # Normalised tags; ``tags_index`` (",neon,glow,") lets SQLite and PostgreSQL alike filter on them.
     tags = models.JSONField(default=list, blank=True)
     tags_index = models.CharField(max_length=400, blank=True, default="", editable=False)
     shader_type = models.CharField(max_length=16, choices=ShaderType.choices, default=ShaderType.TWO_D)
     glsl_code = models.TextField()
-    status = models.CharField(max_length=16, choices=ShaderStatus.choices, default=ShaderStatus.DRAFT,
-                              db_index=True)
+    status = models.CharField(
+        max_length=16, choices=ShaderStatus.choices, default=ShaderStatus.DRAFT, db_index=True
+    )
     is_system = models.BooleanField(default=False, help_text="System / curated shader")
-    forked_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="forks")
+    forked_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
+    )
     current_version = models.PositiveIntegerField(default=1)
 
     view_count = models.PositiveIntegerField(default=0)
@@ -90,21 +92,28 @@ class ShaderVersion(models.Model):
     tags = models.JSONField(default=list, blank=True)
     shader_type = models.CharField(max_length=16, choices=ShaderType.choices)
     change_note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["shader", "-number"]
-        constraints = [models.UniqueConstraint(fields=["shader", "number"], name="one_number_per_shader_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["shader", "number"], name="one_number_per_shader_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.shader_id} v{self.number}"
 
     @property
     def metadata(self) -> dict:
-        return {"title": self.title, "description": self.description, "tags": list(self.tags),
-                "shader_type": self.shader_type}
+        return {
+            "title": self.title,
+            "description": self.description,
+            "tags": list(self.tags),
+            "shader_type": self.shader_type,
+        }
 
 
 class Vote(models.Model):
@@ -117,7 +126,9 @@ class Vote(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["shader", "user"], name="one_vote_per_user_and_shader"),
-            models.CheckConstraint(condition=models.Q(value__in=[1, -1]), name="vote_value_plus_or_minus_one"),
+            models.CheckConstraint(
+                condition=models.Q(value__in=[1, -1]), name="vote_value_plus_or_minus_one"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -134,8 +145,13 @@ class EngagementEvent(models.Model):
     """A view, dwell report or replay: the feed's signals (viewed set, tag affinity)."""
 
     shader = models.ForeignKey(Shader, on_delete=models.CASCADE, related_name="events")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="shader_events")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="shader_events",
+    )
     session_id = models.CharField(max_length=128, blank=True, db_index=True)
     kind = models.CharField(max_length=16, choices=EventKind.choices)
     dwell_secs = models.FloatField(null=True, blank=True)
@@ -180,14 +196,17 @@ class Desire(models.Model):
     prompt_text = models.TextField(max_length=2000)
     style_hints = models.JSONField(default=dict, blank=True)
     tip_amount_cents = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=16, choices=DesireStatus.choices, default=DesireStatus.OPEN,
-                              db_index=True)
+    status = models.CharField(
+        max_length=16, choices=DesireStatus.choices, default=DesireStatus.OPEN, db_index=True
+    )
     heat_score = models.FloatField(default=0.0, db_index=True)
     embedding = models.JSONField(null=True, blank=True, editable=False)
-    cluster = models.ForeignKey(DesireCluster, null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="desires")
-    fulfilled_by = models.ForeignKey(Shader, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="fulfilled_desires")
+    cluster = models.ForeignKey(
+        DesireCluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="desires"
+    )
+    fulfilled_by = models.ForeignKey(
+        Shader, null=True, blank=True, on_delete=models.SET_NULL, related_name="fulfilled_desires"
+    )
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

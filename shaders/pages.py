@@ -1,8 +1,8 @@
 """Web pages of the shader community: gallery/feed, shader page, editor.
 
 The pages are shells: their scripts call the same /api/v1 endpoints as everyone else, authenticated by the
-Django session cookie (with CSRF) or by the access token the site's /login/ page keeps in the tab. The GLSL wrapper comes from shaders.glsl so the browser runs exactly the
-shader that glslangValidator checked.
+Django session cookie (with CSRF) or by the access token the site's /login/ page keeps in the tab.
+The GLSL wrapper comes from shaders.glsl, so the browser runs exactly the shader glslangValidator checked.
 """
 
 from __future__ import annotations
@@ -66,5 +66,9 @@ def editor(request: HttpRequest, shader_id: Any = None) -> HttpResponse:
     asks /api/v1/me and sends anyone not signed in to the login page. A server-side redirect would loop
     for them. The API enforces authentication and ownership on every save either way.
     """
-    shader = _shader_or_404(request, shader_id, owned=True) if shader_id and request.user.is_authenticated else None
+    shader = (
+        _shader_or_404(request, shader_id, owned=True)
+        if shader_id and request.user.is_authenticated
+        else None
+    )
     return render(request, "shaders/editor.html", _context(request, shader=shader, shader_id=shader_id or ""))

@@ -55,8 +55,9 @@ def _set(program, name: str, value) -> None:  # noqa: ANN001
         program[name].value = value
 
 
-def _render_frames(fragment_source: str, vertex_source: str, size: tuple[int, int],
-                   times: list[float], fps: float) -> list:
+def _render_frames(
+    fragment_source: str, vertex_source: str, size: tuple[int, int], times: list[float], fps: float
+) -> list:
     import moderngl
     import numpy as np
     from PIL import Image
@@ -76,7 +77,9 @@ def _render_frames(fragment_source: str, vertex_source: str, size: tuple[int, in
             noise.use(location=unit)
             _set(program, f"iChannel{unit}", unit)
         if "iChannelResolution" in program:
-            program["iChannelResolution"].write(np.array([[NOISE_SIZE, NOISE_SIZE, 1]] * 4, dtype="f4").tobytes())
+            program["iChannelResolution"].write(
+                np.array([[NOISE_SIZE, NOISE_SIZE, 1]] * 4, dtype="f4").tobytes()
+            )
         _set(program, "iResolution", (float(size[0]), float(size[1]), 1.0))
         _set(program, "iMouse", (0.0, 0.0, 0.0, 0.0))
         _set(program, "iDate", FIXED_DATE)
@@ -108,13 +111,22 @@ def render_in_process(fragment_source: str, vertex_source: str) -> RenderOutput:
     preview_buf = io.BytesIO()
     duration = int(round(1000 / PREVIEW_FPS))
     try:
-        frames[0].save(preview_buf, format="WEBP", save_all=True, append_images=frames[1:], duration=duration,
-                       loop=0, quality=75, method=4)
+        frames[0].save(
+            preview_buf,
+            format="WEBP",
+            save_all=True,
+            append_images=frames[1:],
+            duration=duration,
+            loop=0,
+            quality=75,
+            method=4,
+        )
         fmt = "webp"
     except (OSError, ValueError):  # a Pillow built without animated WebP: fall back to GIF
         preview_buf = io.BytesIO()
-        frames[0].save(preview_buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration,
-                       loop=0)
+        frames[0].save(
+            preview_buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration, loop=0
+        )
         fmt = "gif"
     return RenderOutput(thumb_buf.getvalue(), preview_buf.getvalue(), fmt)
 
@@ -126,9 +138,15 @@ def render(fragment_source: str, vertex_source: str, timeout: int | None = None)
         job = {"fragment": fragment_source, "vertex": vertex_source, "out": tmp}
         env = dict(os.environ, EGL_PLATFORM=os.environ.get("EGL_PLATFORM", "surfaceless"))
         try:
-            proc = subprocess.run([sys.executable, "-m", "shaders.render"], input=json.dumps(job), text=True,
-                                  capture_output=True, timeout=timeout, env=env,
-                                  cwd=str(Path(__file__).resolve().parent.parent))
+            proc = subprocess.run(
+                [sys.executable, "-m", "shaders.render"],
+                input=json.dumps(job),
+                text=True,
+                capture_output=True,
+                timeout=timeout,
+                env=env,
+                cwd=str(Path(__file__).resolve().parent.parent),
+            )
         except subprocess.TimeoutExpired as exc:
             raise RenderError(f"Render timed out after {timeout}s") from exc
         if proc.returncode != 0:
@@ -136,8 +154,11 @@ def render(fragment_source: str, vertex_source: str, timeout: int | None = None)
             raise RenderError(message[-1] if message else f"renderer exited with status {proc.returncode}")
         meta = json.loads(proc.stdout.strip().splitlines()[-1])
         out = Path(tmp)
-        return RenderOutput((out / "thumbnail.png").read_bytes(), (out / f"preview.{meta['preview_format']}")
-                            .read_bytes(), meta["preview_format"])
+        return RenderOutput(
+            (out / "thumbnail.png").read_bytes(),
+            (out / f"preview.{meta['preview_format']}").read_bytes(),
+            meta["preview_format"],
+        )
 
 
 def _main() -> int:

@@ -13,7 +13,8 @@ from shaders.models import Desire, DesireStatus, Shader, ShaderStatus, ShaderTyp
 MAX_PAGE = 100
 
 
-# --- input -------------------------------------------------------------------------------------------
+# --- input ----------------------------------------------------------------------------------------
+
 
 class PageSerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=20)
@@ -22,8 +23,12 @@ class PageSerializer(serializers.Serializer):
 
 class ShaderListQuerySerializer(PageSerializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    tags = serializers.CharField(required=False, allow_blank=True, max_length=400,
-                                 help_text="Comma-separated; shaders with any of these tags")
+    tags = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=400,
+        help_text="Comma-separated; shaders with any of these tags",
+    )
     shader_type = serializers.ChoiceField(choices=ShaderType.choices, required=False)
     system = serializers.BooleanField(required=False, allow_null=True, default=None)
     sort = serializers.ChoiceField(choices=["trending", "new", "top"], default="trending")
@@ -34,16 +39,21 @@ class MineQuerySerializer(PageSerializer):
 
 
 class FeedQuerySerializer(PageSerializer):
-    session_id = serializers.CharField(required=False, allow_blank=True, max_length=128,
-                                       help_text="Anonymous session: leaves out what this session has seen")
+    session_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=128,
+        help_text="Anonymous session: leaves out what this session has seen",
+    )
 
 
 class ShaderWriteSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=120)
     glsl_code = serializers.CharField(max_length=glsl.MAX_CODE_CHARS, trim_whitespace=False)
     description = serializers.CharField(max_length=4000, allow_blank=True, default="")
-    tags = serializers.ListField(child=serializers.CharField(max_length=64, allow_blank=True), max_length=20,
-                                 default=list)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=64, allow_blank=True), max_length=20, default=list
+    )
     shader_type = serializers.ChoiceField(choices=ShaderType.choices, default=ShaderType.TWO_D)
     status = serializers.ChoiceField(choices=ShaderStatus.choices, default=ShaderStatus.PUBLISHED)
     change_note = serializers.CharField(max_length=300, allow_blank=True, required=False)
@@ -91,7 +101,8 @@ class FulfillSerializer(serializers.Serializer):
     shader_id = serializers.UUIDField()
 
 
-# --- output ------------------------------------------------------------------------------------------
+# --- output ---------------------------------------------------------------------------------------
+
 
 def file_url(field: Any, request: Any) -> str | None:
     if not field or not field.name:
@@ -114,10 +125,30 @@ class ShaderSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Shader
-        fields = ["id", "title", "description", "tags", "shader_type", "status", "is_system", "author_id",
-                  "author_username", "forked_from", "current_version", "view_count", "upvotes", "downvotes",
-                  "score", "hot_score", "thumbnail_url", "preview_url", "render_status", "created_at",
-                  "updated_at", "published_at"]
+        fields = [
+            "id",
+            "title",
+            "description",
+            "tags",
+            "shader_type",
+            "status",
+            "is_system",
+            "author_id",
+            "author_username",
+            "forked_from",
+            "current_version",
+            "view_count",
+            "upvotes",
+            "downvotes",
+            "score",
+            "hot_score",
+            "thumbnail_url",
+            "preview_url",
+            "render_status",
+            "created_at",
+            "updated_at",
+            "published_at",
+        ]
         read_only_fields = fields
 
     def get_thumbnail_url(self, obj: Shader) -> str | None:
@@ -135,8 +166,9 @@ class ShaderDetailSerializer(ShaderSummarySerializer):
 
 class ShaderVersionSummarySerializer(serializers.ModelSerializer):
     version_number = serializers.IntegerField(source="number", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True,
-                                       default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, allow_null=True, default=None
+    )
 
     class Meta:
         model = ShaderVersion
@@ -149,8 +181,19 @@ class ShaderVersionSerializer(ShaderVersionSummarySerializer):
     metadata = serializers.DictField(read_only=True)
 
     class Meta(ShaderVersionSummarySerializer.Meta):
-        fields = ["shader_id", "version_number", "glsl_code", "metadata", "title", "description", "tags",
-                  "shader_type", "change_note", "created_by", "created_at"]
+        fields = [
+            "shader_id",
+            "version_number",
+            "glsl_code",
+            "metadata",
+            "title",
+            "description",
+            "tags",
+            "shader_type",
+            "change_note",
+            "created_by",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -162,6 +205,18 @@ class DesireSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Desire
-        fields = ["id", "prompt_text", "style_hints", "tip_amount_cents", "status", "heat_score", "author_id",
-                  "author_username", "cluster_id", "fulfilled_by_shader_id", "fulfilled_at", "created_at"]
+        fields = [
+            "id",
+            "prompt_text",
+            "style_hints",
+            "tip_amount_cents",
+            "status",
+            "heat_score",
+            "author_id",
+            "author_username",
+            "cluster_id",
+            "fulfilled_by_shader_id",
+            "fulfilled_at",
+            "created_at",
+        ]
         read_only_fields = fields

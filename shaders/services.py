@@ -29,7 +29,8 @@ _TAG_CLEAN = re.compile(r"[^a-z0-9 _-]+")
 _trigram_cache: dict[str, bool] = {}
 
 
-# --- lookups ----------------------------------------------------------------------------------------
+# --- lookups --------------------------------------------------------------------------------------
+
 
 def parse_uuid(raw: Any, what: str = "Shader") -> uuid.UUID:
     """Path ids that are not UUIDs name nothing: 404 with the seed's message."""
@@ -70,7 +71,8 @@ def get_version(shader: Shader, number: int) -> ShaderVersion:
     return version
 
 
-# --- normalisation ----------------------------------------------------------------------------------
+# --- normalisation --------------------------------------------------------------------------------
+
 
 def normalize_tags(tags: Any) -> list[str]:
     if tags is None:
@@ -96,7 +98,8 @@ def _set_tags(shader: Shader, tags: list[str]) -> None:
     shader.tags_index = "," + ",".join(tags) + "," if tags else ""
 
 
-# --- publishing ------------------------------------------------------------------------------------
+# --- publishing -----------------------------------------------------------------------------------
+
 
 def _month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -104,7 +107,11 @@ def _month_start(now: datetime) -> datetime:
 
 def _next_month(now: datetime) -> datetime:
     start = _month_start(now)
-    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
 
 
 def publishes_this_month(user: User, now: datetime | None = None) -> int:
@@ -120,9 +127,11 @@ def check_publish_quota(user: User) -> None:
     User.objects.select_for_update().filter(pk=user.pk).first()
     now = timezone.now()
     if publishes_this_month(user, now) >= FREE_PUBLISHES_PER_MONTH:
-        raise RateLimited(f"Free tier limit reached: {FREE_PUBLISHES_PER_MONTH} published shaders per month",
-                          retry_after=max(1, int((_next_month(now) - now).total_seconds())),
-                          code="PUBLISH_LIMIT")
+        raise RateLimited(
+            f"Free tier limit reached: {FREE_PUBLISHES_PER_MONTH} published shaders per month",
+            retry_after=max(1, int((_next_month(now) - now).total_seconds())),
+            code="PUBLISH_LIMIT",
+        )
 
 
 def _mark_published(shader: Shader) -> None:
@@ -139,17 +148,26 @@ def schedule_render(shader: Shader) -> None:
     from django_q.tasks import async_task
 
     shader_id = str(shader.pk)
-    transaction.on_commit(lambda: async_task("shaders.tasks.render_shader", shader_id,
-                                             task_name=f"render shader {shader_id}"))
+    transaction.on_commit(
+        lambda: async_task("shaders.tasks.render_shader", shader_id, task_name=f"render shader {shader_id}")
+    )
 
 
-# --- lifecycle -------------------------------------------------------------------------------------
+# --- lifecycle ------------------------------------------------------------------------------------
+
 
 def _snapshot(shader: Shader, user: User | None, note: str) -> ShaderVersion:
     return ShaderVersion.objects.create(
-        shader=shader, number=shader.current_version, glsl_code=shader.glsl_code, title=shader.title,
-        description=shader.description, tags=list(shader.tags), shader_type=shader.shader_type,
-        change_note=note[:300], created_by=user)
+        shader=shader,
+        number=shader.current_version,
+        glsl_code=shader.glsl_code,
+        title=shader.title,
+        description=shader.description,
+        tags=list(shader.tags),
+        shader_type=shader.shader_type,
+        change_note=note[:300],
+        created_by=user,
+    )
 
 
 @dataclass
@@ -159,13 +177,29 @@ class Saved:
     created_version: bool
 
 
-def create_shader(user: User, *, title: str, glsl_code: str, description: str = "", tags: Any = None,
-                  shader_type: str = ShaderType.TWO_D, status: str = ShaderStatus.DRAFT,
-                  change_note: str = "", is_system: bool = False) -> Saved:
+def create_shader(
+    user: User,
+    *,
+    title: str,
+    glsl_code: str,
+    description: str = "",
+    tags: Any = None,
+    shader_type: str = ShaderType.TWO_D,
+    status: str = ShaderStatus.DRAFT,
+    change_note: str = "",
+    is_system: bool = False,
+) -> Saved:
     result = glsl.require_valid(glsl_code)
     with transaction.atomic():
-        shader = Shader(owner=user, title=title, description=description, shader_type=shader_type,
-                        glsl_code=glsl_code, is_system=is_system, current_version=1)
+        shader = Shader(
+            owner=user,
+            title=title,
+            description=description,
+            shader_type=shader_type,
+            glsl_code=glsl_code,
+            is_system=is_system,
+            current_version=1,
+        )
         _set_tags(shader, normalize_tags(tags))
         if status == ShaderStatus.PUBLISHED:
             check_publish_quota(user)
@@ -227,7 +261,11 @@ def restore_version(user: User, shader_id: Any, number: int) -> Saved:
         version = get_version(shader, number)
         code_changed = version.glsl_code != shader.glsl_code
         shader.glsl_code = version.glsl_code
-        shader.title, shader.description, shader.shader_type = version.title, version.description, version.shader_type
+        shader.title, shader.description, shader.shader_type = (
+            version.title,
+            version.description,
+            version.shader_type,
+        )
         _set_tags(shader, list(version.tags))
         shader.current_version += 1
         if shader.is_published and code_changed:
@@ -243,9 +281,16 @@ def fork_shader(user: User, shader_id: Any) -> Shader:
     """A draft copy owned by ``user``, linked to the original (its code was validated when saved)."""
     source = get_visible(user, shader_id)
     with transaction.atomic():
-        fork = Shader(owner=user, title=source.title, description=source.description,
-                      shader_type=source.shader_type, glsl_code=source.glsl_code, status=ShaderStatus.DRAFT,
-                      forked_from=source, current_version=1)
+        fork = Shader(
+            owner=user,
+            title=source.title,
+            description=source.description,
+            shader_type=source.shader_type,
+            glsl_code=source.glsl_code,
+            status=ShaderStatus.DRAFT,
+            forked_from=source,
+            current_version=1,
+        )
         _set_tags(fork, list(source.tags))
         fork.save()
         _snapshot(fork, user, f"Forked from {source.pk} v{source.current_version}")
@@ -291,7 +336,7 @@ def record_view(shader: Shader, user: User | None, session_id: str = "") -> None
     engagement.record_view(shader, user, session_id)
 
 
-# --- listing and search -----------------------------------------------------------------------------
+# --- listing and search ---------------------------------------------------------------------------
 
 SORTS = {"trending": feed.trending, "new": feed.newest, "top": feed.top}
 
@@ -309,8 +354,14 @@ def trigram_available(alias: str = "default") -> bool:
     return _trigram_cache[name]
 
 
-def search(*, q: str = "", tags: list[str] | None = None, shader_type: str | None = None,
-           system: bool | None = None, sort: str = "trending") -> QuerySet[Shader]:
+def search(
+    *,
+    q: str = "",
+    tags: list[str] | None = None,
+    shader_type: str | None = None,
+    system: bool | None = None,
+    sort: str = "trending",
+) -> QuerySet[Shader]:
     qs = feed.published()
     if shader_type:
         qs = qs.filter(shader_type=shader_type)
@@ -323,8 +374,9 @@ def search(*, q: str = "", tags: list[str] | None = None, shader_type: str | Non
         if trigram_available():
             from django.contrib.postgres.search import TrigramSimilarity
 
-            qs = (qs.annotate(similarity=TrigramSimilarity("title", q))
-                  .filter(Q(similarity__gte=0.15) | Q(title__icontains=q)))
+            qs = qs.annotate(similarity=TrigramSimilarity("title", q)).filter(
+                Q(similarity__gte=0.15) | Q(title__icontains=q)
+            )
             qs = qs.order_by("-similarity", *qs.query.order_by)
         else:
             qs = qs.filter(title__icontains=q)

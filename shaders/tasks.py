@@ -33,7 +33,9 @@ def render_shader(shader_id: str | UUID) -> str:
         output = render.render(glsl.wrap(code), glsl.VERTEX_SHADER)
     except render.RenderError as exc:
         logger.warning("render of shader %s v%s failed: %s", shader_id, version, exc)
-        Shader.objects.filter(pk=shader_id).update(render_status=RenderStatus.FAILED, render_error=str(exc)[:2000])
+        Shader.objects.filter(pk=shader_id).update(
+            render_status=RenderStatus.FAILED, render_error=str(exc)[:2000]
+        )
         return "failed"
     with transaction.atomic():
         shader = Shader.objects.select_for_update().filter(pk=shader_id).first()
@@ -42,12 +44,15 @@ def render_shader(shader_id: str | UUID) -> str:
         if shader.current_version != version:
             return "stale"  # a newer version was saved meanwhile; its own render is queued
         _replace_file(shader.thumbnail, f"{shader.pk}/thumbnail-v{version}.png", output.thumbnail)
-        _replace_file(shader.preview, f"{shader.pk}/preview-v{version}.{output.preview_format}",
-                      output.preview)
+        _replace_file(
+            shader.preview, f"{shader.pk}/preview-v{version}.{output.preview_format}", output.preview
+        )
         shader.render_status = RenderStatus.DONE
         shader.render_error = ""
         shader.rendered_version = version
-        shader.save(update_fields=["thumbnail", "preview", "render_status", "render_error", "rendered_version"])
+        shader.save(
+            update_fields=["thumbnail", "preview", "render_status", "render_error", "rendered_version"]
+        )
     return "done"
 
 

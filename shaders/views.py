@@ -46,7 +46,7 @@ def query(serializer_class: Any, request: Request) -> dict[str, Any]:
 
 
 def page(items: Any, params: dict[str, Any]) -> Any:
-    return items[params["offset"]:params["offset"] + params["limit"]]
+    return items[params["offset"] : params["offset"] + params["limit"]]
 
 
 def summaries(shaders: Any, request: Request) -> list[dict]:
@@ -70,23 +70,34 @@ def _optional_body(serializer_class: Any, request: Request) -> dict[str, Any]:
     return validated(serializer_class, request)
 
 
-# --- shaders ------------------------------------------------------------------------------------------
+# --- shaders --------------------------------------------------------------------------------------
+
 
 class ShaderListView(FractafragView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
-    @extend_schema(parameters=[ShaderListQuerySerializer], responses=ShaderSummarySerializer(many=True),
-                   summary="List/search public published shaders")
+    @extend_schema(
+        parameters=[ShaderListQuerySerializer],
+        responses=ShaderSummarySerializer(many=True),
+        summary="List/search public published shaders",
+    )
     def get(self, request: Request) -> Response:
         params = query(ShaderListQuerySerializer, request)
         tags = services.normalize_tags(params.get("tags") or "")
-        shaders = services.search(q=(params.get("q") or "").strip(), tags=tags,
-                                  shader_type=params.get("shader_type"), system=params.get("system"),
-                                  sort=params["sort"])
+        shaders = services.search(
+            q=(params.get("q") or "").strip(),
+            tags=tags,
+            shader_type=params.get("shader_type"),
+            system=params.get("system"),
+            sort=params["sort"],
+        )
         return Response(summaries(page(shaders, params), request))
 
-    @extend_schema(request=ShaderWriteSerializer, responses={201: ShaderDetailSerializer},
-                   summary="Create a shader (GLSL validated; 422 on errors)")
+    @extend_schema(
+        request=ShaderWriteSerializer,
+        responses={201: ShaderDetailSerializer},
+        summary="Create a shader (GLSL validated; 422 on errors)",
+    )
     def post(self, request: Request) -> Response:
         data = validated(ShaderWriteSerializer, request)
         saved = services.create_shader(request.user, **data)
@@ -141,7 +152,9 @@ class ShaderVersionDetailView(FractafragView):
 class ShaderRestoreView(FractafragView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=ShaderDetailSerializer, summary="Restore a version as a new version")
+    @extend_schema(
+        request=None, responses=ShaderDetailSerializer, summary="Restore a version as a new version"
+    )
     def post(self, request: Request, shader_id: str, version_number: int) -> Response:
         return detail(services.restore_version(request.user, shader_id, version_number), request)
 
@@ -154,12 +167,19 @@ class ShaderForkView(FractafragView):
         return detail(services.fork_shader(request.user, shader_id), request, status.HTTP_201_CREATED)
 
 
-# --- votes and engagement --------------------------------------------------------------------------------
+# --- votes and engagement -------------------------------------------------------------------------
+
 
 def vote_body(result: engagement.VoteResult) -> dict[str, Any]:
     shader = result.shader
-    return {"shader_id": str(shader.pk), "value": result.value, "upvotes": shader.upvotes,
-            "downvotes": shader.downvotes, "score": shader.score, "hot_score": shader.hot_score}
+    return {
+        "shader_id": str(shader.pk),
+        "value": result.value,
+        "upvotes": shader.upvotes,
+        "downvotes": shader.downvotes,
+        "score": shader.score,
+        "hot_score": shader.hot_score,
+    }
 
 
 class VoteView(FractafragView):
@@ -191,7 +211,8 @@ class DwellView(FractafragView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-# --- feed ----------------------------------------------------------------------------------------------------
+# --- feed -----------------------------------------------------------------------------------------
+
 
 def _feed_rng(request: Request, session_id: str) -> random.Random:
     """Randomness stable for one viewer within the hour, so paging through the feed stays consistent."""
@@ -205,14 +226,18 @@ def _feed_rng(request: Request, session_id: str) -> random.Random:
 
 
 class FeedView(FractafragView):
-    @extend_schema(parameters=[FeedQuerySerializer], responses=ShaderSummarySerializer(many=True),
-                   summary="Personalised feed")
+    @extend_schema(
+        parameters=[FeedQuerySerializer],
+        responses=ShaderSummarySerializer(many=True),
+        summary="Personalised feed",
+    )
     def get(self, request: Request) -> Response:
         params = query(FeedQuerySerializer, request)
         session_id = params.get("session_id", "")
         user_id = request.user.pk if request.user.is_authenticated else None
-        ranked = feed.personalized(user_id, session_id, params["limit"], params["offset"],
-                                   rng=_feed_rng(request, session_id))
+        ranked = feed.personalized(
+            user_id, session_id, params["limit"], params["offset"], rng=_feed_rng(request, session_id)
+        )
         return Response(summaries([r.shader for r in ranked], request))
 
 
@@ -238,7 +263,8 @@ class SimilarFeedView(FractafragView):
         return Response(summaries(feed.similar(shader, params["limit"], params["offset"]), request))
 
 
-# --- desires ---------------------------------------------------------------------------------------------------
+# --- desires --------------------------------------------------------------------------------------
+
 
 def desire_detail(desire: Any) -> dict[str, Any]:
     body = dict(DesireSerializer(desire).data)
@@ -249,19 +275,24 @@ def desire_detail(desire: Any) -> dict[str, Any]:
 class DesireListView(FractafragView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
-    @extend_schema(parameters=[DesireListQuerySerializer], responses=DesireSerializer(many=True),
-                   summary="Bounties by heat score")
+    @extend_schema(
+        parameters=[DesireListQuerySerializer],
+        responses=DesireSerializer(many=True),
+        summary="Bounties by heat score",
+    )
     def get(self, request: Request) -> Response:
         params = query(DesireListQuerySerializer, request)
         rows = page(desires.list_desires(params["status"], params["min_heat"]), params)
         return Response(DesireSerializer(rows, many=True).data)
 
-    @extend_schema(request=DesireCreateSerializer, responses={201: DesireSerializer},
-                   summary="Create a bounty (Pro+)")
+    @extend_schema(
+        request=DesireCreateSerializer, responses={201: DesireSerializer}, summary="Create a bounty (Pro+)"
+    )
     def post(self, request: Request) -> Response:
         data = validated(DesireCreateSerializer, request)
-        desire = desires.create_desire(request.user, data["prompt_text"], data["style_hints"],
-                                       data["tip_amount_cents"])
+        desire = desires.create_desire(
+            request.user, data["prompt_text"], data["style_hints"], data["tip_amount_cents"]
+        )
         return Response(desire_detail(desire), status=status.HTTP_201_CREATED)
 
 
@@ -286,7 +317,7 @@ class DesireTipView(FractafragView):
         return desires.tip(desire_id)  # the seed's 501 until payments land (M4)
 
 
-# --- AI generation (M5) and payments (M4): stubs -----------------------------------------------------------
+# --- AI generation (M5) and payments (M4): stubs --------------------------------------------------
 
 GENERATE_MESSAGE = "AI generation is not implemented yet (M5)"
 PAYMENTS_MESSAGE = "Payments are not implemented yet (M4)"
@@ -324,4 +355,3 @@ class GenerateCreditsView(FractafragView):
         user = request.user
         user.refresh_from_db(fields=["credit_balance", "tier"])
         return Response({"credits_remaining": user.credit_balance, "tier": user.tier})
-

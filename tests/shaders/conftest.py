@@ -46,8 +46,9 @@ def _fast_and_isolated(settings, tmp_path):
 def make_shader(make_user):
     def factory(owner=None, status="published", title="A shader", tags=("neon",), code=GOOD_CODE, **kwargs):
         owner = owner or make_user(tier=Tier.PRO)
-        return services.create_shader(owner, title=title, glsl_code=code, tags=list(tags), status=status,
-                                      **kwargs).shader
+        return services.create_shader(
+            owner, title=title, glsl_code=code, tags=list(tags), status=status, **kwargs
+        ).shader
 
     return factory
 
@@ -79,8 +80,9 @@ def live_url():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -33,20 +33,35 @@ def test_changelists_with_search_and_filters(admin_client, model, make_shader, p
 def test_shader_change_page_and_filters(admin_client, make_shader):
     shader = make_shader()
     assert admin_client.get(f"/admin/shaders/shader/{shader.pk}/change/").status_code == 200
-    assert admin_client.get("/admin/shaders/shader/?status__exact=published&is_system__exact=0").status_code == 200
+    assert (
+        admin_client.get("/admin/shaders/shader/?status__exact=published&is_system__exact=0").status_code
+        == 200
+    )
 
 
-def test_admin_edits_are_validated_and_versioned(admin_client, make_shader, django_capture_on_commit_callbacks,
-                                                 monkeypatch):
+def test_admin_edits_are_validated_and_versioned(
+    admin_client, make_shader, django_capture_on_commit_callbacks, monkeypatch
+):
     monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **kw: None)
     shader = make_shader(title="Admin edit")
     url = f"/admin/shaders/shader/{shader.pk}/change/"
     form = {
-        "owner": shader.owner_id, "title": "Admin edited", "description": "", "tags": '["Curated"]',
-        "shader_type": "2d", "glsl_code": shader.glsl_code, "status": "published", "is_system": "on",
-        "thumbnail": "", "preview": "",
-        "versions-TOTAL_FORMS": "1", "versions-INITIAL_FORMS": "1", "versions-MIN_NUM_FORMS": "0",
-        "versions-MAX_NUM_FORMS": "1000", "versions-0-id": shader.versions.get().pk, "versions-0-shader": shader.pk,
+        "owner": shader.owner_id,
+        "title": "Admin edited",
+        "description": "",
+        "tags": '["Curated"]',
+        "shader_type": "2d",
+        "glsl_code": shader.glsl_code,
+        "status": "published",
+        "is_system": "on",
+        "thumbnail": "",
+        "preview": "",
+        "versions-TOTAL_FORMS": "1",
+        "versions-INITIAL_FORMS": "1",
+        "versions-MIN_NUM_FORMS": "0",
+        "versions-MAX_NUM_FORMS": "1000",
+        "versions-0-id": shader.versions.get().pk,
+        "versions-0-shader": shader.pk,
     }
     bad = admin_client.post(url, {**form, "glsl_code": "void mainImage(out vec4 c, in vec2 f) { c = nope; }"})
     assert bad.status_code == 200 and "undeclared identifier" in bad.content.decode()

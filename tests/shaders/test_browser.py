@@ -39,10 +39,14 @@ def page(live_url, make_user, monkeypatch):
     client = Client()
     client.force_login(user)
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--use-angle=swiftshader"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--use-angle=swiftshader"],
+        )
         context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_url}])
+        context.add_cookies(
+            [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_url}]
+        )
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -75,7 +79,9 @@ def test_editor_shows_validation_errors_inline_then_saves(page):
     page.fill("#ff-source", BROKEN)
     page.click("button[type=submit]")
     page.wait_for_selector("#ff-diagnostics li")
-    assert "line 3" in page.inner_text("#ff-diagnostics") and "nothingHere" in page.inner_text("#ff-diagnostics")
+    assert "line 3" in page.inner_text("#ff-diagnostics") and "nothingHere" in page.inner_text(
+        "#ff-diagnostics"
+    )
     assert "✖ 3" in page.inner_text("#ff-gutter")
     assert not Shader.objects.exists()
     page.fill("#ff-source", GOOD_CODE)

@@ -1,4 +1,4 @@
-"""Desires (bounties): creation by Pro+, heat ordering, cluster context, fulfilment, tips (501), clustering."""
+"""Desires (bounties): creation by Pro+, heat order, cluster context, fulfilment, tips (501), clustering."""
 
 from __future__ import annotations
 
@@ -18,14 +18,18 @@ NORTHERN_LIGHTS = "A shader that looks like northern lights reflecting on water"
 
 
 def post_desire(client, **overrides):
-    body = {"prompt_text": NORTHERN_LIGHTS, "style_hints": {"color_temp": "cool", "motion_type": "flowing"},
-            "tip_amount_cents": 500}
+    body = {
+        "prompt_text": NORTHERN_LIGHTS,
+        "style_hints": {"color_temp": "cool", "motion_type": "flowing"},
+        "tip_amount_cents": 500,
+    }
     body.update(overrides)
     return client.post("/api/v1/desires", body, format="json")
 
 
-def test_pro_users_create_desires_and_embedding_is_queued(pro_client, django_capture_on_commit_callbacks,
-                                                          monkeypatch):
+def test_pro_users_create_desires_and_embedding_is_queued(
+    pro_client, django_capture_on_commit_callbacks, monkeypatch
+):
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: queued.append((func, args)))
     with django_capture_on_commit_callbacks(execute=True):
@@ -45,10 +49,17 @@ def test_free_users_get_403_and_visitors_401(auth_client, api_client):
     assert post_desire(api_client).status_code == 401
 
 
-@pytest.mark.parametrize("overrides", [
-    {"prompt_text": ""}, {"prompt_text": None}, {"tip_amount_cents": -5}, {"tip_amount_cents": "lots"},
-    {"style_hints": ["cool"]}, {"style_hints": "cool"},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"prompt_text": ""},
+        {"prompt_text": None},
+        {"tip_amount_cents": -5},
+        {"tip_amount_cents": "lots"},
+        {"style_hints": ["cool"]},
+        {"style_hints": "cool"},
+    ],
+)
 def test_create_rejects_bad_input(pro_client, overrides):
     resp = post_desire(pro_client, **overrides)
     assert resp.status_code == 400 and "detail" in resp.json()
@@ -67,7 +78,9 @@ def test_list_is_sorted_by_heat_and_filters(pro_user, make_user, api_client):
     assert [d["id"] for d in api_client.get("/api/v1/desires?status=fulfilled").json()] == [str(done.pk)]
     min_heat = Desire.objects.get(pk=warm.pk).heat_score
     assert [d["id"] for d in api_client.get(f"/api/v1/desires?min_heat={min_heat}").json()] == [
-        str(hot.pk), str(warm.pk)]
+        str(hot.pk),
+        str(warm.pk),
+    ]
     assert [d["id"] for d in api_client.get("/api/v1/desires?limit=1&offset=1").json()] == [str(warm.pk)]
     for query in ("status=nope", "min_heat=hot", "min_heat=-1", "limit=0"):
         assert api_client.get(f"/api/v1/desires?{query}").status_code == 400, query
@@ -84,7 +97,11 @@ def test_heat_combines_demand_tips_and_recency():
 def test_detail_and_unknown_ids(pro_user, api_client):
     desire = desires.create_desire(pro_user, "a shader of rain on glass")
     body = api_client.get(f"/api/v1/desires/{desire.pk}").json()
-    assert body["id"] == str(desire.pk) and body["cluster_count"] == 1 and body["author_username"] == pro_user.username
+    assert (
+        body["id"] == str(desire.pk)
+        and body["cluster_count"] == 1
+        and body["author_username"] == pro_user.username
+    )
     for bad in ("nope", str(uuid.uuid4())):
         resp = api_client.get(f"/api/v1/desires/{bad}")
         assert resp.status_code == 404 and resp.json() == {"detail": "Desire not found"}
@@ -110,16 +127,18 @@ def test_fulfil_with_your_published_shader(pro_user, make_user, make_shader, api
     assert resp.json()["status"] == "fulfilled" and resp.json()["fulfilled_by_shader_id"] == str(shader.pk)
     again = artist_client.post(url, {"shader_id": str(shader.pk)}, format="json")
     assert again.status_code == 409 and again.json()["detail"] == "Desire is already fulfilled"
-    bad = artist_client.post(f"/api/v1/desires/{uuid.uuid4()}/fulfill", {"shader_id": str(shader.pk)},
-                             format="json")
+    bad = artist_client.post(
+        f"/api/v1/desires/{uuid.uuid4()}/fulfill", {"shader_id": str(shader.pk)}, format="json"
+    )
     assert bad.status_code == 404
 
 
 def test_the_desires_author_may_accept_any_published_shader(pro_user, make_shader):
     desire = desires.create_desire(pro_user, "ocean waves at sunset")
     shader = make_shader(title="Waves by someone")
-    resp = client_for(pro_user).post(f"/api/v1/desires/{desire.pk}/fulfill", {"shader_id": str(shader.pk)},
-                                     format="json")
+    resp = client_for(pro_user).post(
+        f"/api/v1/desires/{desire.pk}/fulfill", {"shader_id": str(shader.pk)}, format="json"
+    )
     assert resp.status_code == 200
 
 

@@ -49,11 +49,18 @@ def voters(make_user):
     return [make_user() for _ in range(6)]
 
 
-# --- scores ---------------------------------------------------------------------------------------------------
+# --- scores ---------------------------------------------------------------------------------------
+
 
 def test_wilson_lower_bound_properties():
     assert feed.wilson_lower_bound(0, 0) == 0.0
-    assert 0 < feed.wilson_lower_bound(1, 0) < feed.wilson_lower_bound(10, 0) < feed.wilson_lower_bound(100, 0) < 1
+    assert (
+        0
+        < feed.wilson_lower_bound(1, 0)
+        < feed.wilson_lower_bound(10, 0)
+        < feed.wilson_lower_bound(100, 0)
+        < 1
+    )
     assert feed.wilson_lower_bound(10, 10) < feed.wilson_lower_bound(10, 1)
     # more evidence for the same ratio ranks higher
     assert feed.wilson_lower_bound(8, 2) < feed.wilson_lower_bound(80, 20)
@@ -64,8 +71,10 @@ def test_trending_order_is_the_decayed_score_order_at_any_time():
     fresh, old = (0.3, now - timedelta(hours=2)), (0.6, now - timedelta(days=3))
     keys = [feed.hot_score(w, t) for w, t in (fresh, old)]
     for later in (now, now + timedelta(days=1), now + timedelta(days=30)):
-        decayed = [(w + feed.BASE) * pow(2.718281828, -(later - t).total_seconds() / feed.TAU)
-                   for w, t in (fresh, old)]
+        decayed = [
+            (w + feed.BASE) * pow(2.718281828, -(later - t).total_seconds() / feed.TAU)
+            for w, t in (fresh, old)
+        ]
         assert (keys[0] > keys[1]) == (decayed[0] > decayed[1])
 
 
@@ -99,7 +108,8 @@ def test_similar_ranks_by_tag_overlap(make_shader, api_client):
     assert [s["title"] for s in resp.json()] == ["Twin", "Cousin"]
 
 
-# --- personalised feed -----------------------------------------------------------------------------------------
+# --- personalised feed ----------------------------------------------------------------------------
+
 
 def test_anonymous_feed_blends_score_and_recency(make_shader, voters, api_client):
     good = votes(make_shader(title="Good"), voters)
@@ -150,15 +160,22 @@ def test_signed_in_feed_learns_tag_affinity_from_votes_and_dwell(make_shader, ma
 
 
 def test_feed_excludes_what_the_viewer_saw_in_the_last_30_days(make_shader, user, api_client):
-    seen, old_seen, fresh = make_shader(title="Seen"), make_shader(title="Seen long ago"), make_shader(title="Fresh")
+    seen, old_seen, fresh = (
+        make_shader(title="Seen"),
+        make_shader(title="Seen long ago"),
+        make_shader(title="Fresh"),
+    )
     client = client_for(user)
     client.get(f"/api/v1/shaders/{seen.pk}")  # a detail view is remembered
     EngagementEvent.objects.create(shader=old_seen, user=user, kind=EventKind.VIEW)
     EngagementEvent.objects.filter(shader=old_seen).update(created_at=timezone.now() - timedelta(days=31))
     assert sorted(s["title"] for s in client.get("/api/v1/feed").json()) == ["Fresh", "Seen long ago"]
     # anonymous sessions are recognised by their session id
-    api_client.post("/api/v1/feed/dwell", {"shader_id": str(fresh.pk), "dwell_secs": 3, "session_id": "tab-1"},
-                    format="json")
+    api_client.post(
+        "/api/v1/feed/dwell",
+        {"shader_id": str(fresh.pk), "dwell_secs": 3, "session_id": "tab-1"},
+        format="json",
+    )
     assert "Fresh" not in [s["title"] for s in api_client.get("/api/v1/feed?session_id=tab-1").json()]
     assert "Fresh" in [s["title"] for s in api_client.get("/api/v1/feed?session_id=tab-2").json()]
 
@@ -172,7 +189,8 @@ def test_feed_paging_is_stable_for_one_viewer(make_shader, user):
     assert pages == whole
 
 
-# --- votes ------------------------------------------------------------------------------------------------------
+# --- votes ----------------------------------------------------------------------------------------
+
 
 def test_vote_cast_change_duplicate_and_remove(make_shader, auth_client, api_client):
     shader = make_shader()
@@ -191,7 +209,9 @@ def test_vote_cast_change_duplicate_and_remove(make_shader, auth_client, api_cli
     assert api_client.post(url, {"value": 1}, format="json").status_code == 401
 
 
-@pytest.mark.parametrize("body", [{"value": 0}, {"value": 2}, {"value": "up"}, {"value": True}, {}, {"value": None}])
+@pytest.mark.parametrize(
+    "body", [{"value": 0}, {"value": 2}, {"value": "up"}, {"value": True}, {}, {"value": None}]
+)
 def test_vote_rejects_anything_but_plus_or_minus_one(make_shader, auth_client, body):
     resp = auth_client.post(f"/api/v1/shaders/{make_shader().pk}/vote", body, format="json")
     assert resp.status_code == 400 and "value" in resp.json()["detail"]
@@ -213,27 +233,40 @@ def test_vote_on_unknown_shader_is_404(auth_client):
     assert resp.status_code == 404
 
 
-# --- dwell and replay -------------------------------------------------------------------------------------------
+# --- dwell and replay -----------------------------------------------------------------------------
+
 
 def test_dwell_is_recorded_for_anyone(make_shader, api_client, auth_client):
     shader = make_shader()
-    resp = api_client.post("/api/v1/feed/dwell", {"shader_id": str(shader.pk), "dwell_secs": 15.5,
-                                                  "session_id": "anonymous-session-id"}, format="json")
+    resp = api_client.post(
+        "/api/v1/feed/dwell",
+        {"shader_id": str(shader.pk), "dwell_secs": 15.5, "session_id": "anonymous-session-id"},
+        format="json",
+    )
     assert resp.status_code == 204
-    assert auth_client.post("/api/v1/feed/dwell", {"shader_id": str(shader.pk), "dwell_secs": 2},
-                            format="json").status_code == 204
+    assert (
+        auth_client.post(
+            "/api/v1/feed/dwell", {"shader_id": str(shader.pk), "dwell_secs": 2}, format="json"
+        ).status_code
+        == 204
+    )
     events = EngagementEvent.objects.filter(shader=shader, kind=EventKind.DWELL).order_by("created_at")
     assert [(e.dwell_secs, e.session_id, e.user_id) for e in events] == [
-        (15.5, "anonymous-session-id", None), (2.0, "", auth_client.user.pk)]
+        (15.5, "anonymous-session-id", None),
+        (2.0, "", auth_client.user.pk),
+    ]
 
 
-@pytest.mark.parametrize("body, status", [
-    ({"dwell_secs": 3}, 400),
-    ({"shader_id": "nope", "dwell_secs": 3}, 400),
-    ({"shader_id": "SHADER", "dwell_secs": -1}, 400),
-    ({"shader_id": "SHADER", "dwell_secs": "long"}, 400),
-    ({"shader_id": str(uuid.uuid4()), "dwell_secs": 3}, 404),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"dwell_secs": 3}, 400),
+        ({"shader_id": "nope", "dwell_secs": 3}, 400),
+        ({"shader_id": "SHADER", "dwell_secs": -1}, 400),
+        ({"shader_id": "SHADER", "dwell_secs": "long"}, 400),
+        ({"shader_id": str(uuid.uuid4()), "dwell_secs": 3}, 404),
+    ],
+)
 def test_dwell_rejects_bad_input(make_shader, api_client, body, status):
     shader = make_shader()
     body = {k: (str(shader.pk) if v == "SHADER" else v) for k, v in body.items()}
@@ -244,9 +277,17 @@ def test_dwell_rejects_bad_input(make_shader, api_client, body, status):
 def test_replay_is_recorded_with_or_without_a_body(make_shader, api_client):
     shader = make_shader()
     assert api_client.post(f"/api/v1/shaders/{shader.pk}/replay").status_code == 204
-    assert api_client.post(f"/api/v1/shaders/{shader.pk}/replay", {"session_id": "s1"},
-                           format="json").status_code == 204
+    assert (
+        api_client.post(
+            f"/api/v1/shaders/{shader.pk}/replay", {"session_id": "s1"}, format="json"
+        ).status_code
+        == 204
+    )
     assert EngagementEvent.objects.filter(shader=shader, kind=EventKind.REPLAY).count() == 2
     assert api_client.post(f"/api/v1/shaders/{uuid.uuid4()}/replay").status_code == 404
-    assert api_client.post(f"/api/v1/shaders/{shader.pk}/replay", {"session_id": ["x"]},
-                           format="json").status_code == 400
+    assert (
+        api_client.post(
+            f"/api/v1/shaders/{shader.pk}/replay", {"session_id": ["x"]}, format="json"
+        ).status_code
+        == 400
+    )

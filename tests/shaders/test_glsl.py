@@ -59,7 +59,9 @@ def test_version_directive_is_ignored_with_a_warning_and_lines_are_kept():
 
 
 def test_compiler_warnings_are_reported_by_line():
-    code = "#extension GL_OES_made_up_thing : enable\nvoid mainImage(out vec4 c, in vec2 f) { c = vec4(1.0); }\n"
+    code = (
+        "#extension GL_OES_made_up_thing : enable\nvoid mainImage(out vec4 c, in vec2 f) { c = vec4(1.0); }\n"
+    )
     result = glsl.validate(code)
     assert result.ok
     assert result.warnings and result.warnings[0].line == 1
@@ -88,7 +90,8 @@ def test_api_answers_422_with_errors_by_line(pro_client):
 
 def test_api_reports_warnings_of_a_valid_shader(pro_client):
     code = "#version 300 es\n" + GOOD_CODE
-    resp = pro_client.post("/api/v1/shaders", {"title": "Warned", "glsl_code": code, "status": "draft"},
-                           format="json")
+    resp = pro_client.post(
+        "/api/v1/shaders", {"title": "Warned", "glsl_code": code, "status": "draft"}, format="json"
+    )
     assert resp.status_code == 201
     assert resp.json()["warnings"][0]["line"] == 1

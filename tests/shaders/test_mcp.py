@@ -56,8 +56,9 @@ def error_text(result) -> str:
 
 def test_tools_round_trip(mcp_url, make_user):
     author = make_user(tier=Tier.PRO)
-    existing = services.create_shader(author, title="Aurora for agents", glsl_code=GOOD_CODE, tags=["sky"],
-                                      status="published").shader
+    existing = services.create_shader(
+        author, title="Aurora for agents", glsl_code=GOOD_CODE, tags=["sky"], status="published"
+    ).shader
     desire = desires.create_desire(author, "a glowing aurora over a lake")
     key = new_key(author)
 
@@ -66,29 +67,49 @@ def test_tools_round_trip(mcp_url, make_user):
         out["search"] = data(await client.call_tool("search_shaders", {"query": "aurora"}))
         out["get"] = data(await client.call_tool("get_shader", {"shader_id": str(existing.pk)}))
         out["bad"] = await client.call_tool("create_shader", {"title": "Broken", "glsl_code": BAD_CODE})
-        out["created"] = data(await client.call_tool("create_shader", {
-            "title": "Agent made", "glsl_code": GOOD_CODE, "tags": ["agent"], "status": "published"}))
+        out["created"] = data(
+            await client.call_tool(
+                "create_shader",
+                {"title": "Agent made", "glsl_code": GOOD_CODE, "tags": ["agent"], "status": "published"},
+            )
+        )
         new_id = out["created"]["id"]
-        out["updated"] = data(await client.call_tool("update_shader", {
-            "shader_id": new_id, "glsl_code": OTHER_CODE, "change_note": "rounder"}))
+        out["updated"] = data(
+            await client.call_tool(
+                "update_shader", {"shader_id": new_id, "glsl_code": OTHER_CODE, "change_note": "rounder"}
+            )
+        )
         out["versions"] = data(await client.call_tool("list_shader_versions", {"shader_id": new_id}))
-        out["v1"] = data(await client.call_tool("get_shader_version", {"shader_id": new_id, "version_number": 1}))
+        out["v1"] = data(
+            await client.call_tool("get_shader_version", {"shader_id": new_id, "version_number": 1})
+        )
         out["mine"] = data(await client.call_tool("my_shaders", {}))
         out["validate"] = data(await client.call_tool("validate_glsl", {"glsl_code": BAD_CODE}))
         out["desires"] = data(await client.call_tool("list_desires", {}))
         out["desire"] = data(await client.call_tool("get_desire", {"desire_id": str(desire.pk)}))
-        out["fulfilled"] = data(await client.call_tool("fulfill_desire", {
-            "desire_id": str(desire.pk), "shader_id": new_id}))
+        out["fulfilled"] = data(
+            await client.call_tool("fulfill_desire", {"desire_id": str(desire.pk), "shader_id": new_id})
+        )
         out["missing"] = await client.call_tool("get_shader", {"shader_id": "not-a-uuid"})
         return out
 
     out = run(session(mcp_url, key, calls))
-    assert {"search_shaders", "get_shader", "list_shader_versions", "get_shader_version", "create_shader",
-            "update_shader", "list_desires", "get_desire", "fulfill_desire", "validate_glsl"} <= out["tools"]
+    assert {
+        "search_shaders",
+        "get_shader",
+        "list_shader_versions",
+        "get_shader_version",
+        "create_shader",
+        "update_shader",
+        "list_desires",
+        "get_desire",
+        "fulfill_desire",
+        "validate_glsl",
+    } <= out["tools"]
     assert [s["title"] for s in out["search"]] == ["Aurora for agents"]
     assert out["get"]["glsl_code"] == GOOD_CODE
     text = error_text(out["bad"])  # "Error executing tool create_shader: {...the API's 422 body...}"
-    bad = json.loads(text[text.index("{"):])
+    bad = json.loads(text[text.index("{") :])
     assert bad["status"] == 422 and bad["errors"][0]["line"] == 3
     assert out["created"]["status"] == "published" and out["created"]["current_version"] == 1
     assert out["updated"]["current_version"] == 2 and out["updated"]["glsl_code"] == OTHER_CODE
@@ -110,8 +131,10 @@ def test_drafts_stay_private_over_mcp(mcp_url, make_user):
     draft = services.create_shader(owner, title="Private", glsl_code=GOOD_CODE, status="draft").shader
 
     async def calls(client):
-        return (await client.call_tool("get_shader", {"shader_id": str(draft.pk)}),
-                await client.call_tool("update_shader", {"shader_id": str(draft.pk), "title": "Taken"}))
+        return (
+            await client.call_tool("get_shader", {"shader_id": str(draft.pk)}),
+            await client.call_tool("update_shader", {"shader_id": str(draft.pk), "title": "Taken"}),
+        )
 
     read, write = run(session(mcp_url, new_key(other), calls))
     assert "Shader not found" in error_text(read) and "Shader not found" in error_text(write)
@@ -123,7 +146,9 @@ def test_probation_keys_write_drafts_only(mcp_url, make_user):
 
     async def calls(client):
         return (
-            await client.call_tool("create_shader", {"title": "P", "glsl_code": GOOD_CODE, "status": "published"}),
+            await client.call_tool(
+                "create_shader", {"title": "P", "glsl_code": GOOD_CODE, "status": "published"}
+            ),
             data(await client.call_tool("create_shader", {"title": "D", "glsl_code": GOOD_CODE})),
             await client.call_tool("fulfill_desire", {"desire_id": str(desire.pk), "shader_id": "x"}),
         )

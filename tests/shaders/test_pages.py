@@ -24,7 +24,11 @@ def test_gallery_page(client):
     html = resp.content.decode()
     assert 'id="ff-grid"' in html and "shaders/gallery.js" in html
     assert "csrftoken" in resp.cookies  # the scripts send it back on POST/PUT/DELETE
-    assert wrapper_of(html) == {"prelude": glsl.PRELUDE, "epilogue": glsl.EPILOGUE, "vertex": glsl.VERTEX_SHADER}
+    assert wrapper_of(html) == {
+        "prelude": glsl.PRELUDE,
+        "epilogue": glsl.EPILOGUE,
+        "vertex": glsl.VERTEX_SHADER,
+    }
 
 
 def test_shader_page_has_live_preview_and_history(client, make_shader):

@@ -62,7 +62,13 @@ def test_a_new_version_replaces_the_old_files(make_shader, pro_user):
 
 
 def test_a_shader_that_never_finishes_is_killed_and_marked_failed(make_shader, monkeypatch):
-    hang = "void mainImage(out vec4 c, in vec2 f) {\n    float x = 0.0;\n    while (x >= 0.0) { x += 1.0; }\n    c = vec4(x);\n}\n"
+    hang = (
+        "void mainImage(out vec4 c, in vec2 f) {\n"
+        "    float x = 0.0;\n"
+        "    while (x >= 0.0) { x += 1.0; }\n"
+        "    c = vec4(x);\n"
+        "}\n"
+    )
     shader = make_shader(code=hang)
     monkeypatch.setattr(render, "RENDER_TIMEOUT_S", 3)
     assert tasks.render_shader(shader.pk) == "failed"
@@ -77,12 +83,16 @@ def test_render_of_a_deleted_shader_is_a_no_op(make_shader):
     assert tasks.render_shader(shader_id) == "gone"
 
 
-def test_publishing_renders_through_django_q_in_sync_mode(pro_client, monkeypatch,
-                                                          django_capture_on_commit_callbacks):
+def test_publishing_renders_through_django_q_in_sync_mode(
+    pro_client, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setattr(Conf, "SYNC", True)
     with django_capture_on_commit_callbacks(execute=True):
-        resp = pro_client.post("/api/v1/shaders", {"title": "Synced", "glsl_code": OTHER_CODE,
-                                                   "status": "published"}, format="json")
+        resp = pro_client.post(
+            "/api/v1/shaders",
+            {"title": "Synced", "glsl_code": OTHER_CODE, "status": "published"},
+            format="json",
+        )
     assert resp.status_code == 201
     shader = Shader.objects.get(pk=resp.json()["id"])
     assert shader.render_status == RenderStatus.DONE

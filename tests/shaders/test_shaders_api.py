@@ -15,16 +15,24 @@ pytestmark = pytest.mark.django_db
 
 
 def create(client, **overrides):
-    body = {"title": "Neon Pulse", "glsl_code": GOOD_CODE, "description": "A pulsing neon effect",
-            "tags": ["Neon", "pulse", "glow"], "shader_type": "2d", "status": "published"}
+    body = {
+        "title": "Neon Pulse",
+        "glsl_code": GOOD_CODE,
+        "description": "A pulsing neon effect",
+        "tags": ["Neon", "pulse", "glow"],
+        "shader_type": "2d",
+        "status": "published",
+    }
     body.update(overrides)
     return client.post("/api/v1/shaders", body, format="json")
 
 
-# --- create ----------------------------------------------------------------------------------------
+# --- create ---------------------------------------------------------------------------------------
 
-def test_create_returns_the_shader_with_its_first_version(pro_client, django_capture_on_commit_callbacks,
-                                                          monkeypatch):
+
+def test_create_returns_the_shader_with_its_first_version(
+    pro_client, django_capture_on_commit_callbacks, monkeypatch
+):
     queued = []
     monkeypatch.setattr("django_q.tasks.async_task", lambda func, *args, **kw: queued.append((func, args)))
     with django_capture_on_commit_callbacks(execute=True):
@@ -55,17 +63,20 @@ def test_create_requires_authentication(api_client):
     assert resp.status_code == 401 and "detail" in resp.json()
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    ({"title": ""}, "title"),
-    ({"title": None}, "title"),
-    ({"glsl_code": None}, "glsl_code"),
-    ({"tags": "neon,glow"}, "tags"),
-    ({"tags": [1, {"a": 2}]}, "tags"),
-    ({"shader_type": "4d"}, "shader_type"),
-    ({"status": True}, "status"),
-    ({"status": "deleted"}, "status"),
-    ({"tags": [f"t{i}" for i in range(30)]}, "tags"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"title": ""}, "title"),
+        ({"title": None}, "title"),
+        ({"glsl_code": None}, "glsl_code"),
+        ({"tags": "neon,glow"}, "tags"),
+        ({"tags": [1, {"a": 2}]}, "tags"),
+        ({"shader_type": "4d"}, "shader_type"),
+        ({"status": True}, "status"),
+        ({"status": "deleted"}, "status"),
+        ({"tags": [f"t{i}" for i in range(30)]}, "tags"),
+    ],
+)
 def test_create_rejects_bad_fields_with_400(pro_client, overrides, fragment):
     resp = create(pro_client, **overrides)
     assert resp.status_code == 400, resp.content
@@ -79,7 +90,8 @@ def test_malformed_json_and_non_objects_are_400(pro_client):
     assert resp.status_code == 400 and resp.json()["detail"] == "Expected a JSON object"
 
 
-# --- read --------------------------------------------------------------------------------------------
+# --- read -----------------------------------------------------------------------------------------
+
 
 def test_detail_includes_source_and_counts_views(make_shader, api_client):
     shader = make_shader()
@@ -93,8 +105,12 @@ def test_detail_includes_source_and_counts_views(make_shader, api_client):
 
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", str(uuid.uuid4())])
 def test_unknown_or_malformed_ids_are_404_with_detail(api_client, bad_id):
-    for path in (f"/api/v1/shaders/{bad_id}", f"/api/v1/shaders/{bad_id}/versions",
-                 f"/api/v1/shaders/{bad_id}/versions/1", f"/api/v1/feed/similar/{bad_id}"):
+    for path in (
+        f"/api/v1/shaders/{bad_id}",
+        f"/api/v1/shaders/{bad_id}/versions",
+        f"/api/v1/shaders/{bad_id}/versions/1",
+        f"/api/v1/feed/similar/{bad_id}",
+    ):
         resp = api_client.get(path)
         assert resp.status_code == 404, path
         assert resp.json() == {"detail": "Shader not found"}
@@ -106,7 +122,8 @@ def test_non_numeric_version_is_404_json(make_shader, api_client):
     assert resp.status_code == 404 and "detail" in resp.json()
 
 
-# --- privacy: drafts belong to their owner ----------------------------------------------------------------
+# --- privacy: drafts belong to their owner --------------------------------------------------------
+
 
 def test_nobody_else_sees_edits_or_deletes_a_draft(make_shader, pro_user, other_client, api_client):
     draft = make_shader(owner=pro_user, status="draft", title="Secret draft")
@@ -118,10 +135,15 @@ def test_nobody_else_sees_edits_or_deletes_a_draft(make_shader, pro_user, other_
         assert client.get(f"/api/v1/shaders/{draft.pk}/versions/1").status_code == 404
         assert all(s["id"] != str(draft.pk) for s in client.get("/api/v1/shaders").json())
         assert all(s["id"] != str(draft.pk) for s in client.get("/api/v1/feed/new").json())
-    assert other_client.put(f"/api/v1/shaders/{draft.pk}", {"title": "Mine now"}, format="json").status_code == 404
+    assert (
+        other_client.put(f"/api/v1/shaders/{draft.pk}", {"title": "Mine now"}, format="json").status_code
+        == 404
+    )
     assert other_client.delete(f"/api/v1/shaders/{draft.pk}").status_code == 404
     assert other_client.post(f"/api/v1/shaders/{draft.pk}/fork").status_code == 404
-    assert other_client.post(f"/api/v1/shaders/{draft.pk}/vote", {"value": 1}, format="json").status_code == 404
+    assert (
+        other_client.post(f"/api/v1/shaders/{draft.pk}/vote", {"value": 1}, format="json").status_code == 404
+    )
     assert other_client.post(f"/api/v1/shaders/{draft.pk}/versions/1/restore").status_code == 404
     assert all(s["id"] != str(draft.pk) for s in other_client.get("/api/v1/shaders/mine").json())
     draft.refresh_from_db()
@@ -139,13 +161,17 @@ def test_others_cannot_edit_or_delete_a_published_shader(make_shader, other_clie
     assert Shader.objects.get(pk=shader.pk).title == "A shader"
 
 
-# --- update and versions ------------------------------------------------------------------------------------
+# --- update and versions --------------------------------------------------------------------------
+
 
 def test_update_versions_code_and_metadata_changes_only(pro_client):
     shader_id = create(pro_client, status="draft").json()["id"]
     url = f"/api/v1/shaders/{shader_id}"
-    resp = pro_client.put(url, {"glsl_code": OTHER_CODE, "title": "Neon Pulse v2",
-                                "change_note": "added color cycling"}, format="json")
+    resp = pro_client.put(
+        url,
+        {"glsl_code": OTHER_CODE, "title": "Neon Pulse v2", "change_note": "added color cycling"},
+        format="json",
+    )
     assert resp.status_code == 200 and resp.json()["current_version"] == 2
     assert pro_client.put(url, {"glsl_code": OTHER_CODE}, format="json").json()["current_version"] == 2
     assert pro_client.put(url, {"status": "published"}, format="json").json()["current_version"] == 2
@@ -161,8 +187,11 @@ def test_update_versions_code_and_metadata_changes_only(pro_client):
 
 def test_update_with_invalid_glsl_is_422_and_changes_nothing(pro_client):
     shader_id = create(pro_client).json()["id"]
-    resp = pro_client.put(f"/api/v1/shaders/{shader_id}", {"glsl_code": "void mainImage(out vec4 c, in vec2 f) {\n"
-                                                         "  c = vec4(1.0) +;\n}\n"}, format="json")
+    resp = pro_client.put(
+        f"/api/v1/shaders/{shader_id}",
+        {"glsl_code": "void mainImage(out vec4 c, in vec2 f) {\n  c = vec4(1.0) +;\n}\n"},
+        format="json",
+    )
     assert resp.status_code == 422 and resp.json()["errors"][0]["line"] == 2
     assert pro_client.get(f"/api/v1/shaders/{shader_id}").json()["current_version"] == 1
 
@@ -225,7 +254,9 @@ def test_delete_cascades_to_versions_votes_and_events(make_shader, pro_user, oth
     other_client.post(f"/api/v1/shaders/{shader.pk}/vote", {"value": 1}, format="json")
     other_client.get(f"/api/v1/shaders/{shader.pk}")
     other_client.post("/api/v1/feed/dwell", {"shader_id": str(shader.pk), "dwell_secs": 4}, format="json")
-    assert Vote.objects.filter(shader=shader).exists() and EngagementEvent.objects.filter(shader=shader).exists()
+    assert (
+        Vote.objects.filter(shader=shader).exists() and EngagementEvent.objects.filter(shader=shader).exists()
+    )
     resp = client_for(pro_user).delete(f"/api/v1/shaders/{shader.pk}")
     assert resp.status_code == 204
     assert not Shader.objects.filter(pk=shader.pk).exists()
@@ -235,7 +266,8 @@ def test_delete_cascades_to_versions_votes_and_events(make_shader, pro_user, oth
     assert client_for(pro_user).delete(f"/api/v1/shaders/{shader.pk}").status_code == 404
 
 
-# --- publishing quota ----------------------------------------------------------------------------------------
+# --- publishing quota -----------------------------------------------------------------------------
+
 
 def test_free_tier_may_publish_five_shaders_a_month(auth_client):
     for n in range(services.FREE_PUBLISHES_PER_MONTH):
@@ -247,12 +279,20 @@ def test_free_tier_may_publish_five_shaders_a_month(auth_client):
     # drafts are unlimited, but publishing one later counts too
     draft = create(auth_client, title="Draft", status="draft")
     assert draft.status_code == 201
-    assert auth_client.put(f"/api/v1/shaders/{draft.json()['id']}", {"status": "published"},
-                           format="json").status_code == 429
+    assert (
+        auth_client.put(
+            f"/api/v1/shaders/{draft.json()['id']}", {"status": "published"}, format="json"
+        ).status_code
+        == 429
+    )
     # editing an already published shader is not a new publication
     first = auth_client.get("/api/v1/shaders/mine?status=published").json()[0]
-    assert auth_client.put(f"/api/v1/shaders/{first['id']}", {"glsl_code": OTHER_CODE},
-                           format="json").status_code == 200
+    assert (
+        auth_client.put(
+            f"/api/v1/shaders/{first['id']}", {"glsl_code": OTHER_CODE}, format="json"
+        ).status_code
+        == 200
+    )
 
 
 def test_pro_tier_has_no_publishing_quota(pro_client):
@@ -260,7 +300,8 @@ def test_pro_tier_has_no_publishing_quota(pro_client):
         assert create(pro_client, title=f"S{n}").status_code == 201
 
 
-# --- list and search --------------------------------------------------------------------------------------------
+# --- list and search ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def catalogue(make_shader, make_user):
@@ -268,8 +309,9 @@ def catalogue(make_shader, make_user):
     return {
         "aurora": make_shader(owner=owner, title="Aurora Borealis", tags=("sky", "glow"), shader_type="2d"),
         "tunnel": make_shader(owner=owner, title="Neon Tunnel", tags=("neon", "3d"), shader_type="3d"),
-        "beat": make_shader(owner=owner, title="Beat Bars", tags=("audio",), shader_type="audio-reactive",
-                            is_system=True),
+        "beat": make_shader(
+            owner=owner, title="Beat Bars", tags=("audio",), shader_type="audio-reactive", is_system=True
+        ),
         "draft": make_shader(owner=owner, title="Aurora draft", status="draft"),
     }
 
@@ -280,16 +322,26 @@ def titles(resp):
 
 
 def test_list_shows_published_shaders_only(api_client, catalogue):
-    assert sorted(titles(api_client.get("/api/v1/shaders"))) == ["Aurora Borealis", "Beat Bars", "Neon Tunnel"]
+    assert sorted(titles(api_client.get("/api/v1/shaders"))) == [
+        "Aurora Borealis",
+        "Beat Bars",
+        "Neon Tunnel",
+    ]
 
 
 def test_list_filters(api_client, catalogue):
     assert titles(api_client.get("/api/v1/shaders?q=aurora")) == ["Aurora Borealis"]
     assert titles(api_client.get("/api/v1/shaders?q=tunel")) in (["Neon Tunnel"], [])  # trigram on PostgreSQL
-    assert sorted(titles(api_client.get("/api/v1/shaders?tags=glow,neon"))) == ["Aurora Borealis", "Neon Tunnel"]
+    assert sorted(titles(api_client.get("/api/v1/shaders?tags=glow,neon"))) == [
+        "Aurora Borealis",
+        "Neon Tunnel",
+    ]
     assert titles(api_client.get("/api/v1/shaders?shader_type=3d")) == ["Neon Tunnel"]
     assert titles(api_client.get("/api/v1/shaders?system=true")) == ["Beat Bars"]
-    assert sorted(titles(api_client.get("/api/v1/shaders?system=false"))) == ["Aurora Borealis", "Neon Tunnel"]
+    assert sorted(titles(api_client.get("/api/v1/shaders?system=false"))) == [
+        "Aurora Borealis",
+        "Neon Tunnel",
+    ]
 
 
 def test_list_sort_and_pagination(api_client, catalogue):
@@ -300,8 +352,10 @@ def test_list_sort_and_pagination(api_client, catalogue):
     assert len(titles(api_client.get("/api/v1/shaders?sort=top"))) == 3
 
 
-@pytest.mark.parametrize("query", ["limit=abc", "limit=0", "limit=1000", "offset=-1", "sort=random",
-                                   "shader_type=4d", "system=maybe"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=abc", "limit=0", "limit=1000", "offset=-1", "sort=random", "shader_type=4d", "system=maybe"],
+)
 def test_list_rejects_bad_parameters(api_client, query):
     resp = api_client.get(f"/api/v1/shaders?{query}")
     assert resp.status_code == 400 and "detail" in resp.json()
@@ -326,7 +380,9 @@ def test_mine_lists_every_status_and_filters(make_shader, pro_user, api_client):
 def test_archived_shaders_leave_lists_but_stay_with_the_owner(make_shader, pro_user, api_client):
     shader = make_shader(owner=pro_user, title="To archive")
     client = client_for(pro_user)
-    assert client.put(f"/api/v1/shaders/{shader.pk}", {"status": "archived"}, format="json").status_code == 200
+    assert (
+        client.put(f"/api/v1/shaders/{shader.pk}", {"status": "archived"}, format="json").status_code == 200
+    )
     assert "To archive" not in titles(api_client.get("/api/v1/shaders"))
     assert api_client.get(f"/api/v1/shaders/{shader.pk}").status_code == 404
     assert client.get(f"/api/v1/shaders/{shader.pk}").json()["status"] == ShaderStatus.ARCHIVED

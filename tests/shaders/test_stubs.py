@@ -29,5 +29,8 @@ def test_credits_are_the_callers_real_balance(pro_client, auth_client, api_clien
     resp = pro_client.get("/api/v1/generate/credits")
     assert resp.status_code == 200
     assert resp.json() == {"credits_remaining": 500, "tier": "pro"}
-    assert auth_client.get("/api/v1/generate/credits").json()["credits_remaining"] == auth_client.user.credit_balance
+    assert (
+        auth_client.get("/api/v1/generate/credits").json()["credits_remaining"]
+        == auth_client.user.credit_balance
+    )
     assert api_client.get("/api/v1/generate/credits").status_code == 401
