@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ from accounts import credits
 from pipelines.graph import topological_order
 from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, PipelineBlocked, get_node_type
 from runs import artifacts, inputs as run_inputs
-from runs.events import emit
+from runs.events import EventBuffer, emit
 from runs.models import NodeRun, NodeStatus, Run, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -68,8 +68,14 @@ def summarize(value: Any) -> Any:
 
 
 class RunExecutor:
-    def __init__(self, run: Run):
+    """Executes one run. ``inline`` (a cheap graph run inside a request) keeps node-run and event writes in
+    memory and writes them in one batch at the end: such a run lasts milliseconds and nobody can watch it
+    between two nodes, so the per-node writes would only cost time."""
+
+    def __init__(self, run: Run, inline: bool = False):
         self.run = run
+        self.inline = inline
+        self.events = EventBuffer(run.pk) if inline else None
         self.graph = run.graph
         self.nodes = {n["id"]: n for n in self.graph["nodes"]}
         self.order = topological_order(self.graph)
@@ -93,10 +99,33 @@ class RunExecutor:
                     gathered[edge["to"]["port"]] = self.values[key]
         return gathered
 
+    def _emit(self, type_: str, node_id: str = "", data: dict[str, Any] | None = None) -> None:
+        if self.events is not None:
+            self.events.emit(type_, node_id, data)
+        else:
+            emit(self.run.pk, type_, node_id, data)
+
+    def _save_node(self, node_run: NodeRun, fields: list[str] | None = None) -> None:
+        if not self.inline:
+            node_run.save(update_fields=fields)
+
+    def _flush(self) -> None:
+        """Write what an inline run kept in memory (node runs first, then the events)."""
+        if not self.inline:
+            return
+        NodeRun.objects.bulk_update(list(self.node_runs.values()),
+                                    ["status", "progress", "attempts", "outputs", "error", "started_at",
+                                     "finished_at"])
+        self.events.flush()
+
     def _cancel_requested(self) -> bool:
+        if self.inline:
+            return False
         return Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
 
     def _set_run_progress(self, node_id: str, fraction: float) -> None:
+        if self.inline:
+            return
         total = max(1, len(self.order))
         pct = int(min(99, (self.completed + max(0.0, min(1.0, fraction))) * 100 / total))
         Run.objects.filter(pk=self.run.pk).update(progress=pct, current_node=node_id, heartbeat_at=timezone.now())
@@ -110,7 +139,7 @@ class RunExecutor:
             pct = int(max(0.0, min(1.0, fraction)) * 100)
             NodeRun.objects.filter(pk=node_run.pk).update(progress=pct)
             self._set_run_progress(node_run.node_id, fraction)
-            emit(self.run.pk, "node.progress", node_run.node_id, {"progress": pct})
+            self._emit("node.progress", node_run.node_id, {"progress": pct})
 
         return report
 
@@ -119,7 +148,7 @@ class RunExecutor:
         node_run.finished_at = timezone.now()
         for k, v in fields.items():
             setattr(node_run, k, v)
-        node_run.save()
+        self._save_node(node_run)
 
     def _mark_rest(self, from_index: int, status: str) -> None:
         for node_id in self.order[from_index:]:
@@ -158,9 +187,10 @@ class RunExecutor:
         node_id = node["id"]
         node_run.status = NodeStatus.RUNNING
         node_run.started_at = timezone.now()
-        node_run.save(update_fields=["status", "started_at"])
-        Run.objects.filter(pk=self.run.pk).update(current_node=node_id)
-        emit(self.run.pk, "node.started", node_id, {"type": node_type.type})
+        self._save_node(node_run, ["status", "started_at"])
+        if not self.inline:
+            Run.objects.filter(pk=self.run.pk).update(current_node=node_id)
+        self._emit("node.started", node_id, {"type": node_type.type})
         ctx = NodeContext(
             run_id=self.run.pk, node_id=node_id, report_progress=self._progress_callback(node_run),
             fetch_image=lambda ref: run_inputs.load_image(ref, self.run),
@@ -179,19 +209,19 @@ class RunExecutor:
                 summary = {k: summarize(v) for k, v in exc.outputs.items()}
                 self._finish_node(node_run, NodeStatus.BLOCKED, attempts=attempts, outputs=summary,
                                   error={"code": exc.code, "message": exc.message})
-                emit(self.run.pk, "node.blocked", node_id, {"code": exc.code, "message": exc.message,
+                self._emit("node.blocked", node_id, {"code": exc.code, "message": exc.message,
                                                             "outputs": summary})
                 error = {"code": exc.code, "message": exc.message, "node": node_id}
                 return lambda: self._end(RunStatus.BLOCKED, "run.blocked", error, error={**error, "status": 422})
             except NodeError as exc:
                 if exc.retryable and attempts <= node_type.max_retries:
-                    emit(self.run.pk, "node.retrying", node_id, {"attempt": attempts, "error": exc.message})
+                    self._emit("node.retrying", node_id, {"attempt": attempts, "error": exc.message})
                     continue
                 return self._node_failed(node_run, attempts, exc.code, exc.message, 422 if not exc.retryable else 500)
             except Exception as exc:  # noqa: BLE001 - a node bug must fail the run, not the worker
                 logger.exception("node %s of run %s crashed", node_id, self.run.pk)
                 if attempts <= node_type.max_retries:
-                    emit(self.run.pk, "node.retrying", node_id, {"attempt": attempts, "error": str(exc)[:500]})
+                    self._emit("node.retrying", node_id, {"attempt": attempts, "error": str(exc)[:500]})
                     continue
                 return self._node_failed(node_run, attempts, "PROCESSING_FAILED",
                                          f"{node_type.type} failed: {exc.__class__.__name__}: {exc}"[:1000], 500)
@@ -203,13 +233,13 @@ class RunExecutor:
         summary = ({k: v for k, v in outputs["__final__"].items()} if "__final__" in outputs
                    else {k: summarize(v) for k, v in outputs.items()})
         self._finish_node(node_run, NodeStatus.COMPLETED, attempts=attempts, outputs=summary, progress=100)
-        emit(self.run.pk, "node.completed", node_id, {"outputs": summary})
+        self._emit("node.completed", node_id, {"outputs": summary})
         return None
 
     def _node_failed(self, node_run: NodeRun, attempts: int, code: str, message: str, status: int) -> Any:
         error = {"code": code, "message": message, "node": node_run.node_id}
         self._finish_node(node_run, NodeStatus.FAILED, attempts=attempts, error=error)
-        emit(self.run.pk, "node.failed", node_run.node_id, error)
+        self._emit("node.failed", node_run.node_id, error)
         return lambda: self._fail(node_run.node_id, code, message, status)
 
     def _collect_outputs(self, node_id: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -229,47 +259,61 @@ class RunExecutor:
 
     # -- endings ------------------------------------------------------------------------------------
 
+    def _settle(self, used: int) -> None:
+        if self.run.credits_reserved:
+            credits.settle(self.run.billed_to, self.run.pk, used)
+
     def _complete(self) -> None:
         used = self._used_credits()
-        credits.settle(self.run.billed_to, self.run.pk, used)
+        self._settle(used)
         Run.objects.filter(pk=self.run.pk).update(
             status=RunStatus.COMPLETED, progress=100, current_node="", outputs=self.run.outputs,
             credits_used=used, finished_at=timezone.now())
-        emit(self.run.pk, "run.completed", "", {"outputs": self.run.outputs, "credits_used": used})
+        self._emit("run.completed", "", {"outputs": self.run.outputs, "credits_used": used})
 
     def _fail(self, node_id: str, code: str, message: str, status: int) -> None:
-        credits.settle(self.run.billed_to, self.run.pk, 0)
+        self._settle(0)
         error = {"code": code, "message": message, "node": node_id, "status": status}
         Run.objects.filter(pk=self.run.pk).update(status=RunStatus.FAILED, error=error, credits_used=0,
                                                   current_node="", finished_at=timezone.now())
-        emit(self.run.pk, "run.failed", node_id, error)
+        self._emit("run.failed", node_id, error)
 
     def _end(self, status: str, event: str, data: dict[str, Any], error: dict | None = None) -> None:
         used = self._used_credits()
-        credits.settle(self.run.billed_to, self.run.pk, used)
+        self._settle(used)
         Run.objects.filter(pk=self.run.pk).update(status=status, error=error, credits_used=used, current_node="",
                                                   finished_at=timezone.now())
-        emit(self.run.pk, event, data.get("node", ""), {**data, "credits_used": used})
+        self._emit(event, data.get("node", ""), {**data, "credits_used": used})
 
 
-def execute_run(run_id: str) -> str | None:
-    """Claim a queued run and execute it. Safe to call twice: only one caller claims it."""
+def execute_run(run_id: str, inline: bool = False) -> str | None:
+    """Claim a queued run and execute it. Safe to call twice: only one caller claims it.
+
+    ``inline`` runs a cheap graph inside the calling request (see ``RunExecutor``)."""
     now = timezone.now()
     claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return None
     run = Run.objects.select_related("billed_to", "pipeline").get(pk=run_id)
-    emit(run_id, "run.started", "", {"attempt": run.attempts})
     from runs import webhooks
 
     try:
-        with _Heartbeat(run_id):
-            RunExecutor(run).execute()
+        if inline:
+            # All of an inline run's writes land together: a reader never sees it half-written.
+            with transaction.atomic():
+                executor = RunExecutor(run, inline=True)
+                executor._emit("run.started", "", {"attempt": run.attempts})
+                executor.execute()
+                executor._flush()
+        else:
+            emit(run_id, "run.started", "", {"attempt": run.attempts})
+            with _Heartbeat(run_id):
+                RunExecutor(run).execute()
     except Exception:  # noqa: BLE001 - leave no run running because of an engine bug
         logger.exception("engine error in run %s", run_id)
         ex = RunExecutor.__new__(RunExecutor)
-        ex.run = run
+        ex.run, ex.inline, ex.events = run, False, None
         ex._fail("", "INTERNAL_ERROR", "The engine failed; the run was not charged", 500)
     run.refresh_from_db()
     webhooks.schedule_for(run)

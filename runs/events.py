@@ -17,15 +17,38 @@ def group_name(run_id: str) -> str:
     return f"run.{run_id}"
 
 
-def emit(run_id: str, type: str, node_id: str = "", data: dict[str, Any] | None = None) -> RunEvent:
-    event = RunEvent.objects.create(run_id=run_id, type=type, node_id=node_id, data=data or {})
+def _push(run_id: str, event: RunEvent) -> None:
     layer = get_channel_layer()
     if layer is not None:
         try:
             async_to_sync(layer.group_send)(group_name(run_id), {"type": "run.event", "event": event.as_message()})
         except Exception:  # noqa: BLE001 - subscribers also poll the database; never fail a run over a push
             logger.warning("could not push event %s", event.pk, exc_info=True)
+
+
+def emit(run_id: str, type: str, node_id: str = "", data: dict[str, Any] | None = None) -> RunEvent:
+    event = RunEvent.objects.create(run_id=run_id, type=type, node_id=node_id, data=data or {})
+    _push(run_id, event)
     return event
+
+
+class EventBuffer:
+    """Collects a run's events and writes them in one statement (for runs that finish within a request)."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.pending: list[RunEvent] = []
+
+    def emit(self, type: str, node_id: str = "", data: dict[str, Any] | None = None) -> None:
+        self.pending.append(RunEvent(run_id=self.run_id, type=type, node_id=node_id, data=data or {}))
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        created = RunEvent.objects.bulk_create(self.pending)
+        self.pending = []
+        if created[-1].pk is not None:
+            _push(self.run_id, created[-1])  # one wake-up; subscribers read the events from the database
 
 
 def events_after(run_id: str, after: int = 0, limit: int = 500) -> list[RunEvent]:

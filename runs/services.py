@@ -112,7 +112,7 @@ def run_sync(run: Run, timeout: float | None = None) -> Run:
     if (run.status == RunStatus.QUEUED and settings.RUN_INLINE_FAST_PIPELINES and _all_inline(run.graph)):
         from runs.engine import execute_run
 
-        execute_run(run.pk)
+        execute_run(run.pk, inline=True)
     return wait_for_run(run.pk, settings.SYNC_WAIT_SECONDS if timeout is None else timeout)
 
 
