@@ -220,3 +220,28 @@ class DesireSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class DesireDetailSerializer(DesireSerializer):
+    """A desire with its cluster context (documents ``views.desire_detail``)."""
+
+    cluster_count = serializers.IntegerField(read_only=True)
+    similar_desires = serializers.ListField(child=serializers.DictField(), read_only=True)
+
+    class Meta(DesireSerializer.Meta):
+        fields = DesireSerializer.Meta.fields + ["cluster_count", "similar_desires"]
+        read_only_fields = fields
+
+
+class VoteResultSerializer(serializers.Serializer):
+    shader_id = serializers.UUIDField()
+    value = serializers.IntegerField(allow_null=True, help_text="1, -1, or null once removed")
+    upvotes = serializers.IntegerField()
+    downvotes = serializers.IntegerField()
+    score = serializers.FloatField(help_text="Wilson lower bound of the up-vote share")
+    hot_score = serializers.FloatField(help_text="Trending key (Wilson score with time decay)")
+
+
+class CreditsSerializer(serializers.Serializer):
+    credits_remaining = serializers.IntegerField()
+    tier = serializers.CharField()

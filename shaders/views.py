@@ -19,7 +19,9 @@ from accounts.views import FractafragView, validated
 from config.errors import NotImplementedYet
 from shaders import desires, engagement, feed, services
 from shaders.serializers import (
+    CreditsSerializer,
     DesireCreateSerializer,
+    DesireDetailSerializer,
     DesireListQuerySerializer,
     DesireSerializer,
     DwellSerializer,
@@ -35,6 +37,7 @@ from shaders.serializers import (
     ShaderVersionSerializer,
     ShaderVersionSummarySerializer,
     ShaderWriteSerializer,
+    VoteResultSerializer,
     VoteSerializer,
 )
 
@@ -129,6 +132,7 @@ class ShaderDetailView(FractafragView):
 
     patch = put
 
+    @extend_schema(responses={204: None}, summary="Delete (cascades to versions, votes, events)")
     def delete(self, request: Request, shader_id: str) -> Response:
         services.delete_shader(request.user, shader_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -185,12 +189,16 @@ def vote_body(result: engagement.VoteResult) -> dict[str, Any]:
 class VoteView(FractafragView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=VoteSerializer, summary="Cast or change a vote (409 when unchanged)")
+    @extend_schema(
+        request=VoteSerializer,
+        responses=VoteResultSerializer,
+        summary="Cast or change a vote (409 when unchanged)",
+    )
     def post(self, request: Request, shader_id: str) -> Response:
         data = validated(VoteSerializer, request)
         return Response(vote_body(engagement.cast_vote(request.user, shader_id, data["value"])))
 
-    @extend_schema(summary="Remove your vote")
+    @extend_schema(responses=VoteResultSerializer, summary="Remove your vote")
     def delete(self, request: Request, shader_id: str) -> Response:
         return Response(vote_body(engagement.remove_vote(request.user, shader_id)))
 
@@ -286,7 +294,9 @@ class DesireListView(FractafragView):
         return Response(DesireSerializer(rows, many=True).data)
 
     @extend_schema(
-        request=DesireCreateSerializer, responses={201: DesireSerializer}, summary="Create a bounty (Pro+)"
+        request=DesireCreateSerializer,
+        responses={201: DesireDetailSerializer},
+        summary="Create a bounty (Pro+)",
     )
     def post(self, request: Request) -> Response:
         data = validated(DesireCreateSerializer, request)
@@ -297,7 +307,7 @@ class DesireListView(FractafragView):
 
 
 class DesireDetailView(FractafragView):
-    @extend_schema(summary="A desire with its cluster context")
+    @extend_schema(responses=DesireDetailSerializer, summary="A desire with its cluster context")
     def get(self, request: Request, desire_id: str) -> Response:
         return Response(desire_detail(desires.get_desire(desire_id)))
 
@@ -305,7 +315,9 @@ class DesireDetailView(FractafragView):
 class DesireFulfillView(FractafragView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=FulfillSerializer, summary="Link a published shader")
+    @extend_schema(
+        request=FulfillSerializer, responses=DesireDetailSerializer, summary="Link a published shader"
+    )
     def post(self, request: Request, desire_id: str) -> Response:
         data = validated(FulfillSerializer, request)
         return Response(desire_detail(desires.fulfill(request.user, desire_id, data["shader_id"])))
@@ -350,7 +362,7 @@ class PaymentsGetStub(FractafragView):
 class GenerateCreditsView(FractafragView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(summary="Remaining AI credits of the caller")
+    @extend_schema(responses=CreditsSerializer, summary="Remaining AI credits of the caller")
     def get(self, request: Request) -> Response:
         user = request.user
         user.refresh_from_db(fields=["credit_balance", "tier"])
