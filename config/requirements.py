@@ -11,4 +11,4 @@ project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.tom
 lines = list(project["dependencies"])
 for extra in sys.argv[1:]:
     lines += project["optional-dependencies"][extra]
-print("\n".join(lines))
+print("\n".join(dict.fromkeys(lines)))  # the same pin may appear in two extras
