@@ -14,7 +14,7 @@ The personalised feed blends, per candidate, values that each lie in [0, 1]:
 * anonymous: score 0.45, recency 0.45;
 * and always 0.10 × uniform randomness, so chance can move a shader by at most 0.10.
 
-Shaders the viewer has seen in the last ``VIEWED_WINDOW`` are left out.
+Shaders the viewer has seen in the last ``VIEWED_WINDOW`` are left out, and so are their own.
 """
 
 from __future__ import annotations
@@ -168,11 +168,13 @@ def personalized(
 ) -> list[Ranked]:
     now = now or timezone.now()
     rng = rng or random.Random()
-    seen = viewed_shader_ids(user_id, session_id, now)
-    candidates = list(trending().exclude(pk__in=seen)[:CANDIDATES])
+    pool = published().exclude(pk__in=viewed_shader_ids(user_id, session_id, now))
+    if user_id is not None:
+        pool = pool.exclude(owner_id=user_id)  # your own work is not news to you
+    candidates = list(trending(pool)[:CANDIDATES])
     # Fresh shaders have no votes yet; make sure the newest are in the pool as well.
     known = {s.pk for s in candidates}
-    candidates += [s for s in newest().exclude(pk__in=seen)[: CANDIDATES // 5] if s.pk not in known]
+    candidates += [s for s in newest(pool)[: CANDIDATES // 5] if s.pk not in known]
     affinity = tag_affinity(user_id, now) if user_id is not None else {}
     weights = SIGNED_IN_WEIGHTS if user_id is not None else ANONYMOUS_WEIGHTS
     ranked = []

@@ -62,6 +62,7 @@ _DIAGNOSTIC = re.compile(r"^(ERROR|WARNING):\s*\d+:(\d+):\s*(.*?)\s*$")
 _UNNUMBERED = re.compile(r"^(ERROR|WARNING):\s*(.*?)\s*$")
 _SUMMARY = re.compile(r"compilation errors?\.|No code generated|compilation terminated")
 _VERSION_LINE = re.compile(r"^\s*#\s*version\b.*$", re.MULTILINE)
+_INCLUDE_LINE = re.compile(r"^\s*#\s*include\b", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,12 @@ def validate(code: str) -> ValidationResult:
             False, [Diagnostic(None, f"GLSL code is longer than {MAX_CODE_CHARS} characters")]
         )
     user_code, warnings = prepare_user_code(code)
+    includes = [
+        Diagnostic(user_code.count("\n", 0, m.start()) + 1, "#include is not supported (WebGL has none)")
+        for m in _INCLUDE_LINE.finditer(user_code)
+    ]
+    if includes:  # never let the compiler go looking for files
+        return ValidationResult(False, includes, warnings)
     source = f"{PRELUDE}{user_code}\n{EPILOGUE}"
     try:
         proc = subprocess.run(

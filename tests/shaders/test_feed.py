@@ -291,3 +291,10 @@ def test_replay_is_recorded_with_or_without_a_body(make_shader, api_client):
         ).status_code
         == 400
     )
+
+
+def test_your_own_shaders_stay_out_of_your_feed(make_shader, pro_user):
+    make_shader(owner=pro_user, title="Mine")
+    make_shader(title="Theirs")
+    titles = [s["title"] for s in client_for(pro_user).get("/api/v1/feed").json()]
+    assert titles == ["Theirs"]

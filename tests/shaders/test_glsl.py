@@ -67,6 +67,18 @@ def test_compiler_warnings_are_reported_by_line():
     assert result.warnings and result.warnings[0].line == 1
 
 
+def test_include_directives_are_refused_before_compiling():
+    code = (
+        "#extension GL_GOOGLE_include_directive : require\n"
+        '#include "/etc/passwd"\n'
+        "void mainImage(out vec4 c, in vec2 f) {}\n"
+    )
+    result = glsl.validate(code)
+    assert not result.ok and result.errors == [
+        glsl.Diagnostic(2, "#include is not supported (WebGL has none)")
+    ]
+
+
 @pytest.mark.parametrize("code", ["", "   \n", "x" * (glsl.MAX_CODE_CHARS + 1)])
 def test_empty_or_huge_code_fails_without_running_the_compiler(code):
     result = glsl.validate(code)
