@@ -124,7 +124,7 @@ def _onnx_cuda() -> bool:
 
 
 class PPOCR:
-    """PP-OCR detection, direction classification and (Latin) recognition with rapidocr's shipped ONNX files."""
+    """PP-OCR detection, 0/180 classification and (Latin) recognition, with rapidocr's shipped ONNX files."""
 
     def __init__(self) -> None:
         import rapidocr
@@ -198,7 +198,8 @@ class Tesseract:
         self._tesserocr = tesserocr
         path = tessdata_dir()
         if path is None:
-            raise OcrUnavailable("Tesseract language data not found (Debian: tesseract-ocr-eng tesseract-ocr-ara)")
+            raise OcrUnavailable("Tesseract language data not found "
+                                 "(Debian: tesseract-ocr-eng tesseract-ocr-ara)")
         self.path = path
         self.languages = set(tesserocr.get_languages(path)[1])
         self._local = threading.local()
@@ -289,7 +290,8 @@ class OcrPipeline:
         if backend == "tesseract" and tess is None:
             raise OcrUnavailable(f"Tesseract is not available: {self._tess_error}")
         if backend == "ppocr" and lang == "ar":
-            raise OcrUnavailable("the shipped PP-OCR recognizer has no Arabic; use backend 'tesseract' or 'auto'")
+            raise OcrUnavailable("the shipped PP-OCR recognizer has no Arabic; "
+                                 "use backend 'tesseract' or 'auto'")
         if lang == "ar" and tess is None:
             raise OcrUnavailable(f"Arabic needs Tesseract, which is not available: {self._tess_error}")
 

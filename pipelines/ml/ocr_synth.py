@@ -115,7 +115,8 @@ def make_sample(rng: random.Random, lang: str, fonts: list[str]) -> TextSample:
     dark = rng.random() < 0.15
     img = _background(rng, w, h, dark)
     draw = ImageDraw.Draw(img)
-    ink = tuple(rng.randrange(200, 256) for _ in range(3)) if dark else tuple(rng.randrange(0, 70) for _ in range(3))
+    lo, hi = (200, 256) if dark else (0, 70)
+    ink = tuple(rng.randrange(lo, hi) for _ in range(3))
     for i, line in enumerate(lines):
         y = margin + i * (size + gap)
         if lang == "ar":

@@ -52,7 +52,8 @@ class WatermarkDetector:
         from .watermark_net import WatermarkNet
 
         if not weights.is_file():
-            raise FileNotFoundError(f"watermark weights missing: {weights.name} (run manage.py train_watermark)")
+            raise FileNotFoundError(f"watermark weights missing: {weights.name} "
+                                    "(run manage.py train_watermark)")
         ckpt = torch.load(weights, map_location="cpu", weights_only=True)
         self.meta: dict[str, Any] = dict(ckpt["meta"])
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

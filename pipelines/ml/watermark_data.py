@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype")
 
-# Debian packages: fonts-dejavu-core / fonts-dejavu-extra, fonts-liberation (train), fonts-noto-core (held out).
+# Debian packages: fonts-dejavu-core / -extra, fonts-liberation (train), fonts-noto-core (held out).
 TRAIN_FONTS = (
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
     "DejaVuSansMono.ttf", "DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Oblique.ttf",
@@ -244,7 +244,8 @@ def _rotate(layer: Image.Image, angle: float) -> Image.Image:
     return layer.rotate(angle, resample=Image.BICUBIC, expand=True) if angle else layer
 
 
-def _paste(canvas: Image.Image, layer: Image.Image, x: int, y: int) -> tuple[float, float, float, float] | None:
+def _paste(canvas: Image.Image, layer: Image.Image, x: int, y: int
+           ) -> tuple[float, float, float, float] | None:
     """Composite ``layer`` at (x, y); return the box of its visible alpha, or None if barely visible."""
     alpha = np.asarray(layer.getchannel("A"))
     ys, xs = np.nonzero(alpha > 8)

@@ -34,11 +34,11 @@ class Dataset:
     boxes: list[list[tuple[float, float, float, float]]]  # letterboxed pixels
 
 
-def _chunk(args: tuple[int, int, int, tuple[str, ...], int]) -> tuple[np.ndarray, list]:
-    seed, n_marked, n_clean, font_names, size = args
+def _chunk(args: tuple[int, int, int, tuple[str, ...], int, int | None]) -> tuple[np.ndarray, list]:
+    seed, n_marked, n_clean, font_names, size, gen_size = args
     fonts = find_fonts(font_names)
     images, boxes = [], []
-    for s in make_set(seed, n_marked, n_clean, fonts):
+    for s in make_set(seed, n_marked, n_clean, fonts, (gen_size, gen_size) if gen_size else None):
         arr, scale = letterbox(s.image, size)
         images.append(arr)
         boxes.append([tuple(v * scale for v in b) for b in s.boxes])
@@ -46,11 +46,16 @@ def _chunk(args: tuple[int, int, int, tuple[str, ...], int]) -> tuple[np.ndarray
 
 
 def build_dataset(seed: int, n_marked: int, n_clean: int, font_names: tuple[str, ...],
-                  size: int = DEFAULT_INPUT_SIZE, workers: int = 1, chunks: int = 1) -> Dataset:
-    """Generate ``n_marked`` watermarked and ``n_clean`` clean letterboxed images, deterministically."""
+                  size: int = DEFAULT_INPUT_SIZE, workers: int = 1, chunks: int = 1,
+                  gen_size: int | None = None) -> Dataset:
+    """Generate ``n_marked`` watermarked and ``n_clean`` clean letterboxed images, deterministically.
+
+    Images are drawn at random sizes and aspect ratios (``gen_size=None``, the training setting) or as
+    ``gen_size`` squares, then letterboxed to ``size``.
+    """
     chunks = max(1, chunks)
     jobs = [(seed * 1000 + i, n_marked // chunks + (i < n_marked % chunks),
-             n_clean // chunks + (i < n_clean % chunks), font_names, size) for i in range(chunks)]
+             n_clean // chunks + (i < n_clean % chunks), font_names, size, gen_size) for i in range(chunks)]
     if workers > 1:
         import multiprocessing as mp
 
@@ -140,7 +145,8 @@ class _Wrap:
 
 def train(seed: int = DEFAULT_SEED, n_marked: int = 8000, n_clean: int = 3000, epochs: int = 6,
           batch_size: int = 24, lr: float = 3e-3, out: Path = WEIGHTS_PATH, target_fp: float = 0.02,
-          workers: int = 2, log: Callable[[str], None] = print) -> dict[str, float]:
+          workers: int = 2, n_val: tuple[int, int] = (150, 300),
+          log: Callable[[str], None] = print) -> dict[str, float]:
     import torch
 
     from .watermark_net import WatermarkNet, encode_targets, focal_loss, giou_loss, normalize
@@ -150,7 +156,8 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 8000, n_clean: int = 3000, e
     torch.manual_seed(seed)
     t0 = time.time()
     data = build_dataset(seed, n_marked, n_clean, TRAIN_FONTS, workers=workers, chunks=max(1, workers) * 4)
-    val = build_dataset(VALIDATION_SEED, 150, 300, TRAIN_FONTS, workers=workers, chunks=max(1, workers))
+    val = build_dataset(VALIDATION_SEED, n_val[0], n_val[1], TRAIN_FONTS, workers=workers,
+                        chunks=max(1, workers))
     size = data.images.shape[1]
     targets = [encode_targets(b, size, size) for b in data.boxes]
     heat_t = torch.stack([t[0] for t in targets])
@@ -163,11 +170,16 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 8000, n_clean: int = 3000, e
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e3:.0f}k params")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps_per_epoch = len(data.images) // batch_size
+    steps_per_epoch = max(1, len(data.images) // batch_size)
     total = steps_per_epoch * epochs
-    warm = min(300, total // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / (total - warm))))
+    warm = max(1, min(300, total // 10))
+
+    def lr_factor(s: int) -> float:  # linear warm-up, then cosine to zero
+        if s < warm:
+            return (s + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, total - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     gen = torch.Generator().manual_seed(seed)
     step = 0
     for epoch in range(epochs):
@@ -207,6 +219,7 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 8000, n_clean: int = 3000, e
     return stats
 
 
-def heldout(n_marked: int = 60, n_clean: int = 60, seed: int = HELDOUT_SEED) -> Dataset:
-    """The held-out evaluation set: fonts never seen in training, another seed."""
-    return build_dataset(seed, n_marked, n_clean, HELDOUT_FONTS)
+def heldout(n_marked: int = 60, n_clean: int = 60, seed: int = HELDOUT_SEED,
+            gen_size: int | None = 256) -> Dataset:
+    """The held-out evaluation set: fonts never seen in training, another seed, 256x256 images."""
+    return build_dataset(seed, n_marked, n_clean, HELDOUT_FONTS, gen_size=gen_size)

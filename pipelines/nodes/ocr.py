@@ -30,9 +30,9 @@ class Ocr(NodeType):
     title = "OCR (Arabic & English)"
     description = (
         "Text extraction supporting Arabic & English. PaddleOCR's PP-OCR detector finds the lines; each line "
-        "is read by the engine that measured best for its script (Tesseract 5 for Arabic and, on clean print, "
-        "for English; PP-OCR's recognizer on request). Returns the full text and every line with its box, "
-        "polygon and confidence, in reading order (right to left within Arabic rows)."
+        "is read by the engine that measured best for its script (Tesseract 5 for Arabic and, on clean "
+        "print, for English; PP-OCR's recognizer on request). Returns the full text and every line with its "
+        "box, polygon and confidence, in reading order (right to left within Arabic rows)."
     )
     inputs = (Port("image", "image", "Image containing printed text"),)
     outputs = (
@@ -49,8 +49,9 @@ class Ocr(NodeType):
             },
             "backend": {
                 "type": "string", "enum": ["auto", "ppocr", "tesseract", "paddleocr"], "default": "auto",
-                "description": ("Recognition engine. 'auto' picks the best measured engine per script; 'ppocr' is "
-                                "PP-OCRv6 (Latin script only); 'paddleocr' needs that package and local models."),
+                "description": ("Recognition engine. 'auto' picks the best measured engine per script; "
+                                "'ppocr' is PP-OCRv6 (Latin script only); 'paddleocr' needs that package "
+                                "and local models."),
                 "examples": ["auto"],
             },
             "min_confidence": {

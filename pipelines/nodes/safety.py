@@ -26,6 +26,7 @@ if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 40_000_000
+SUPPORTED_MODES = ("1", "L", "LA", "La", "P", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I;16", "I", "F")
 
 
 def max_input_pixels() -> int:
@@ -67,8 +68,8 @@ def image_input(ctx: NodeContext, value: Any, max_pixels: int | None = None) -> 
     if width < 1 or height < 1:
         raise NodeError("the image is empty (0 pixels)", "INVALID_IMAGE")
     if width * height > limit:
-        raise NodeError(f"image has {width}x{height} pixels; the limit is {limit:,} pixels", "IMAGE_TOO_LARGE",
-                        details={"width": width, "height": height, "max_pixels": limit})
+        raise NodeError(f"image has {width}x{height} pixels; the limit is {limit:,} pixels",
+                        "IMAGE_TOO_LARGE", details={"width": width, "height": height, "max_pixels": limit})
     try:
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)  # animated images: the first frame
@@ -80,7 +81,7 @@ def image_input(ctx: NodeContext, value: Any, max_pixels: int | None = None) -> 
     except Exception as exc:  # noqa: BLE001 - truncated/corrupt files raise many different errors
         where = f" ({value.source})" if value.source else ""
         raise NodeError(f"could not decode the image{where}: {exc}", "INVALID_IMAGE") from exc
-    if image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "YCbCr", "I;16", "I", "F", "La", "RGBa"):
+    if image.mode not in SUPPORTED_MODES:
         raise NodeError(f"unsupported image mode {image.mode}", "UNSUPPORTED_FORMAT")
     return value
 
@@ -139,7 +140,8 @@ class NsfwGate(NodeType):
         except (TypeError, ValueError) as exc:
             raise NodeError("threshold must be a number", "INVALID_PARAM") from exc
         if not 0.0 <= threshold <= 1.0:
-            raise NodeError("threshold must be within 0..1", "INVALID_PARAM", details={"threshold": threshold})
+            raise NodeError("threshold must be within 0..1", "INVALID_PARAM",
+                            details={"threshold": threshold})
         source = image_input(ctx, inputs.get("image"))
         try:
             score = nsfw.nsfw_score(rgb(source.image))

@@ -27,8 +27,8 @@ class Watermark(NodeType):
     family = "watermark"
     title = "Watermark detection"
     description = (
-        "Detects and localizes watermarks (semi-transparent text and logo marks: centred, tiled, or in a corner). "
-        "Returns one box per watermark with its confidence, in the image's pixel coordinates."
+        "Detects and localizes watermarks (semi-transparent text and logo marks: centred, tiled, or in a "
+        "corner). Returns one box per watermark with its confidence, in the image's pixel coordinates."
     )
     inputs = (Port("image", "image", "Image to inspect"),)
     outputs = (
@@ -40,8 +40,8 @@ class Watermark(NodeType):
         "properties": {
             "threshold": {
                 "type": ["number", "null"], "minimum": 0.0, "maximum": 1.0, "default": None,
-                "description": ("Minimum confidence of a detection. null uses the calibrated default (at most ~2% "
-                                "of clean images get any detection); lower finds fainter marks."),
+                "description": ("Minimum confidence of a detection. null uses the calibrated default (at "
+                                "most ~2% of clean images get any detection); lower finds fainter marks."),
                 "examples": [None, 0.3],
             },
             "input_size": {
@@ -67,10 +67,12 @@ class Watermark(NodeType):
             except (TypeError, ValueError) as exc:
                 raise NodeError("threshold must be a number or null", "INVALID_PARAM") from exc
             if not 0.0 < threshold <= 1.0:
-                raise NodeError("threshold must be within (0, 1]", "INVALID_PARAM", details={"threshold": threshold})
+                raise NodeError("threshold must be within (0, 1]", "INVALID_PARAM",
+                                details={"threshold": threshold})
         input_size = params.get("input_size", 256)
         if input_size not in (256, 384, 512):
-            raise NodeError("input_size must be 256, 384 or 512", "INVALID_PARAM", details={"input_size": input_size})
+            raise NodeError("input_size must be 256, 384 or 512", "INVALID_PARAM",
+                            details={"input_size": input_size})
         source = image_input(ctx, inputs.get("image"))
         started = time.perf_counter()
         try:
@@ -79,7 +81,8 @@ class Watermark(NodeType):
         except FileNotFoundError as exc:
             raise NodeError(f"watermark model unavailable: {exc}", "MODEL_UNAVAILABLE") from exc
         except MemoryError as exc:
-            raise NodeError("out of memory during watermark detection", "WATERMARK_FAILED", retryable=True) from exc
+            raise NodeError("out of memory during watermark detection", "WATERMARK_FAILED",
+                            retryable=True) from exc
         except Exception as exc:  # noqa: BLE001 - a node never crashes the run
             logger.exception("IMAGE__WATERMARK failed (run %s, node %s)", ctx.run_id, ctx.node_id)
             raise NodeError(f"watermark detection failed: {exc}", "WATERMARK_FAILED", retryable=True) from exc

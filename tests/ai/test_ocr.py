@@ -65,7 +65,8 @@ def test_character_error_rate_on_held_out_print(node, lang, seed, limit):
     samples = make_set(seed, lang, N_PER_LANG)
     predictions = [run(node, ImageValue(s.image), lang="auto")["text"] for s in samples]
     rate = cer(predictions, [s.text for s in samples])
-    print(f"\nIMAGE__OCR lang=auto on {len(samples)} held-out {lang} images: CER {rate:.2%} (limit {limit:.0%})")
+    print(f"\nIMAGE__OCR lang=auto on {len(samples)} held-out {lang} images: "
+          f"CER {rate:.2%} (limit {limit:.0%})")
     assert rate <= limit
 
 
@@ -85,8 +86,9 @@ def test_lines_carry_box_polygon_confidence_in_reading_order(node):
     ar = _font(ARABIC_FONTS, 36)
     draw.text((30, 20), "Invoice number 4521", font=en, fill="black")
     # one row, two Arabic phrases: the right-hand one is read first
-    draw.text((870, 110), "مرحبا بالعالم", font=ar, fill="black", anchor="ra", direction="rtl", language="ar")
-    draw.text((380, 110), "الطاقة الشمسية", font=ar, fill="black", anchor="ra", direction="rtl", language="ar")
+    rtl = {"font": ar, "fill": "black", "anchor": "ra", "direction": "rtl", "language": "ar"}
+    draw.text((870, 110), "مرحبا بالعالم", **rtl)
+    draw.text((380, 110), "الطاقة الشمسية", **rtl)
     draw.text((30, 200), "Total amount due", font=en, fill="black")
 
     out = run(node, ImageValue(image), lang="auto")

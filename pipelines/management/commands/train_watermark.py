@@ -23,8 +23,14 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=6)
         parser.add_argument("--batch-size", type=int, default=24)
         parser.add_argument("--workers", type=int, default=2, help="processes generating data")
-        parser.add_argument("--out", type=Path, default=None, help="weights file (default: the committed one)")
-        parser.add_argument("--eval-only", action="store_true", help="only evaluate the weights on the held-out set")
+        parser.add_argument("--out", type=Path, default=None,
+                            help="weights file (default: the committed one)")
+        parser.add_argument("--val", type=int, default=300,
+                            help="clean validation images for calibration (plus half as many watermarked)")
+        parser.add_argument("--heldout", type=int, default=200,
+                            help="held-out images of each kind to report on")
+        parser.add_argument("--eval-only", action="store_true",
+                            help="only evaluate the weights on the held-out set")
 
     def handle(self, *args, **opts):
         import torch
@@ -37,9 +43,10 @@ class Command(BaseCommand):
             torch.set_num_threads(max(1, torch.get_num_threads()))
             train(seed=opts["seed"], n_marked=opts["marked"], n_clean=opts["clean"], epochs=opts["epochs"],
                   batch_size=opts["batch_size"], workers=opts["workers"], out=out,
+                  n_val=(max(1, opts["val"] // 2), opts["val"]),
                   log=lambda m: self.stdout.write(m))
         detector = WatermarkDetector(out, device="cpu")
-        stats = evaluate(detector, heldout(200, 200))
+        stats = evaluate(detector, heldout(opts["heldout"], opts["heldout"]))
         self.stdout.write(
             f"held-out (unseen fonts, seed-disjoint), threshold {detector.threshold:.3f}: "
             f"recall@IoU0.5 {stats['recall']:.3f} over {stats['boxes']} boxes, "

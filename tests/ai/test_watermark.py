@@ -1,0 +1,109 @@
+"""IMAGE__WATERMARK: the committed detector on a held-out set, the node's output shape, its errors.
+
+The held-out images use fonts the detector never saw in training (Noto, from Debian's fonts-noto-core;
+training used DejaVu and Liberation) and a seed disjoint from training and calibration.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from PIL import Image
+
+from pipelines.nodes.base import ImageValue, NodeContext, NodeError, get_node_type
+
+pytest.importorskip("torch")
+
+from pipelines.ml import watermark as wm  # noqa: E402
+from pipelines.ml.watermark_data import (  # noqa: E402
+    HELDOUT_FONTS, TRAIN_FONTS, add_watermarks, background, find_fonts)
+from pipelines.ml.watermark_train import evaluate, heldout  # noqa: E402
+
+needs_fonts = pytest.mark.skipif(not find_fonts(HELDOUT_FONTS), reason="fonts-noto-core not installed")
+
+
+@pytest.fixture(scope="module")
+def node():
+    node_type = get_node_type("IMAGE__WATERMARK")
+    assert node_type is not None, "IMAGE__WATERMARK is not registered"
+    return node_type
+
+
+def run(node_type, image, **params):
+    ctx = NodeContext(run_id="run-1", node_id="wm-1")
+    return node_type().run(ctx, {"image": image}, {**node_type.param_defaults(), **params})
+
+
+def test_weights_are_committed_small_and_self_describing():
+    assert wm.WEIGHTS_PATH.is_file()
+    assert wm.WEIGHTS_PATH.stat().st_size < 2_000_000
+    detector = wm.get_detector()
+    assert detector is wm.get_detector()  # loaded once per process
+    assert 0.0 < detector.threshold < 1.0
+    assert detector.meta["seed"] and detector.meta["input_size"] == 256
+
+
+@needs_fonts
+def test_recall_and_false_positives_on_held_out_data():
+    data = heldout(60, 60)  # 256x256 images
+    stats = evaluate(wm.get_detector(), data)
+    print(f"\nIMAGE__WATERMARK held-out (unseen fonts): recall@IoU0.5 {stats['recall']:.1%} "
+          f"over {stats['boxes']} boxes in {stats['marked']} images; "
+          f"clean images with a detection {stats['clean_fp_rate']:.1%} of {stats['clean']}")
+    assert stats["recall"] >= 0.90
+    assert stats["clean_fp_rate"] <= 0.05
+
+
+@needs_fonts
+def test_boxes_are_in_input_pixel_coordinates(node):
+    rng = random.Random(99)
+    fonts = find_fonts(HELDOUT_FONTS)
+    for _ in range(20):  # a large, non-square image with one centred watermark
+        image, boxes = add_watermarks(rng, background(rng, 1200, 800), fonts)
+        if len(boxes) == 1 and (boxes[0][2] - boxes[0][0]) > 150:
+            break
+    out = run(node, ImageValue(image))
+    assert out["count"] == len(out["watermarks"]) >= 1
+    best = out["watermarks"][0]
+    assert set(best) == {"box", "confidence"} and 0.0 < best["confidence"] <= 1.0
+    x1, y1, x2, y2 = best["box"]
+    gx1, gy1, gx2, gy2 = boxes[0]
+    inter = max(0, min(x2, gx2) - max(x1, gx1)) * max(0, min(y2, gy2) - max(y1, gy1))
+    union = (x2 - x1) * (y2 - y1) + (gx2 - gx1) * (gy2 - gy1) - inter
+    assert inter / union >= 0.5, (best["box"], boxes[0])
+    assert all(0 <= v <= 1200 for v in (x1, x2)) and all(0 <= v <= 800 for v in (y1, y2))
+
+
+def test_clean_image_and_threshold_param(node):
+    clean = Image.new("RGB", (300, 200), (120, 160, 200))
+    assert run(node, ImageValue(clean)) == {"watermarks": [], "count": 0}
+    with pytest.raises(NodeError) as err:
+        run(node, ImageValue(clean), threshold=2)
+    assert err.value.code == "INVALID_PARAM"
+    with pytest.raises(NodeError) as err:
+        run(node, ImageValue(clean), input_size=1000)
+    assert err.value.code == "INVALID_PARAM"
+
+
+def test_bad_images_are_node_errors(node, settings):
+    with pytest.raises(NodeError) as err:
+        run(node, b"GIF89a-broken")
+    assert err.value.code in ("INVALID_IMAGE", "UNSUPPORTED_FORMAT")
+    settings.MAX_INPUT_PIXELS = 5000
+    with pytest.raises(NodeError) as err:
+        run(node, ImageValue(Image.new("RGB", (100, 100))))
+    assert err.value.code == "IMAGE_TOO_LARGE"
+
+
+def test_training_command_runs_end_to_end(tmp_path):
+    """The script that made the committed weights still works (a tiny run, not the real recipe)."""
+    from django.core.management import call_command
+
+    if not find_fonts(TRAIN_FONTS):
+        pytest.skip("training fonts not installed")
+    out = tmp_path / "wm.pt"
+    call_command("train_watermark", marked=24, clean=8, epochs=1, batch_size=8, workers=1, out=out,
+                 heldout=8, val=16)
+    detector = wm.WatermarkDetector(out, device="cpu")
+    assert detector.meta["n_marked"] == 24
