@@ -17,6 +17,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from config.errors import CanvasflowError
 from shaders import glsl, services
+from shaders.models import Shader
 
 
 def login_url() -> str:
@@ -52,9 +53,20 @@ def gallery(request: HttpRequest) -> HttpResponse:
 
 @ensure_csrf_cookie
 def shader_page(request: HttpRequest, shader_id: Any) -> HttpResponse:
-    shader = _shader_or_404(request, shader_id)
-    is_owner = request.user.is_authenticated and shader.owner_id == request.user.pk
-    return render(request, "shaders/shader.html", _context(request, shader=shader, is_owner=is_owner))
+    """Rendered with the shader when the server can see it; a signed-in session that cannot gets 404.
+
+    A visitor without a session may be signed in with an access token (the site's /login/), so an
+    existing shader they might own gets the bare shell and shader.js asks the API, which decides.
+    """
+    try:
+        shader = services.get_visible(request.user, shader_id)
+    except CanvasflowError:
+        if request.user.is_authenticated or not Shader.objects.filter(pk=shader_id).exists():
+            raise Http404("Shader not found") from None
+        shader = None
+    is_owner = shader is not None and request.user.is_authenticated and shader.owner_id == request.user.pk
+    context = _context(request, shader=shader, shader_id=shader_id, is_owner=is_owner)
+    return render(request, "shaders/shader.html", context)
 
 
 @ensure_csrf_cookie

@@ -32,7 +32,13 @@
 
   function render(data) {
     shader = data;
+    document.title = data.title + " · fractafrag on Canvasflow";
     document.getElementById("ff-title").textContent = data.title;
+    document.getElementById("ff-author").textContent = data.author_username;
+    document.getElementById("ff-type").textContent = data.shader_type;
+    document.getElementById("ff-status-badge").textContent = data.status;
+    document.getElementById("ff-fork-of").hidden = !data.forked_from;
+    if (data.forked_from) document.getElementById("ff-fork-link").href = "/shaders/" + data.forked_from + "/";
     document.getElementById("ff-description").textContent = data.description;
     document.getElementById("ff-tags").textContent = (data.tags || []).map(function (t) { return "#" + t; }).join(" ");
     document.getElementById("ff-views").textContent = data.view_count + " views";
@@ -129,10 +135,11 @@
   (async function () {
     try {
       const me = await api.me();
+      const data = await api.get("/shaders/" + id);
       signedIn = !!me;
-      isOwner = !!me && String(me.id) === root.dataset.authorId;
+      isOwner = !!me && me.id === data.author_id;
       document.getElementById("ff-edit").hidden = !isOwner;
-      render(await api.get("/shaders/" + id));
+      render(data);
       await loadVersions();
       await loadSimilar();
     } catch (error) { say(error.message); }

@@ -90,3 +90,32 @@ def test_editor_shows_validation_errors_inline_then_saves(page):
     shader = Shader.objects.get()
     assert shader.title == "From the browser" and shader.owner == page.user and shader.status == "draft"
     assert page.errors == []
+
+
+def test_token_sign_in_of_the_site_login_page_works_too(live_url, make_user, monkeypatch):
+    """/login/ keeps an access token in the tab (sessionStorage) instead of a Django session."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from rest_framework.test import APIClient
+
+    from tests.conftest import login
+
+    user = make_user(tier=Tier.PRO)
+    token = login(APIClient(), user)
+    draft = services.create_shader(user, title="Token draft", glsl_code=GOOD_CODE, status="draft").shader
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(f"{live_url}/shaders/new/")  # no token yet: sent to the login page
+        page.wait_for_url("**/login/?next=/shaders/new/")
+        page.evaluate("token => sessionStorage.setItem('canvasflow.access', token)", token)
+        page.goto(f"{live_url}/shaders/{draft.pk}/")  # the owner's draft, visible through the token
+        page.wait_for_selector("#ff-versions li")
+        assert page.inner_text("#ff-title") == "Token draft" and page.is_visible("#ff-edit")
+        page.goto(f"{live_url}/shaders/{draft.pk}/edit/")
+        page.wait_for_function("document.querySelector('input[name=title]').value === 'Token draft'")
+        page.fill("input[name=title]", "Renamed by token")
+        page.click("button[type=submit]")
+        page.wait_for_function("document.getElementById('ff-message').textContent.startsWith('Saved')")
+        browser.close()
+    draft.refresh_from_db()
+    assert draft.title == "Renamed by token" and draft.current_version == 2

@@ -41,8 +41,12 @@ def test_shader_page_has_live_preview_and_history(client, make_shader):
 
 
 def test_someone_elses_draft_page_is_404(client, make_shader, make_user):
-    draft = make_shader(status="draft")
-    assert client.get(f"/shaders/{draft.pk}/").status_code == 404
+    draft = make_shader(status="draft", title="Hidden title")
+    # without a session the page is a bare shell (the API, called with the tab's token, decides)
+    shell = client.get(f"/shaders/{draft.pk}/")
+    assert shell.status_code == 200 and "Hidden title" not in shell.content.decode()
+    assert draft.glsl_code not in shell.content.decode()
+    assert client.get("/shaders/00000000-0000-4000-8000-000000000000/").status_code == 404
     client.force_login(make_user())
     assert client.get(f"/shaders/{draft.pk}/").status_code == 404
     assert client.get(f"/shaders/{draft.pk}/edit/").status_code == 404
