@@ -27,7 +27,7 @@ def test_refused_wire_validation_errors_delete_and_undo(page):
     errors = node(page, "n2").get_by_test_id("node-errors")
     expect(errors).to_contain_text("input 'image' is not connected")
     expect(node(page, "n2").locator('.port[data-port="image"].port-error')).to_have_count(1)
-    page.locator(".react-flow__pane").click(position={"x": 600, "y": 600})
+    page.locator(".react-flow__pane").click(position={"x": 100, "y": 450})
     expect(page.get_by_test_id("general-errors")).to_contain_text("OUTPUT__")
 
     # a parameter out of range: flagged in the panel at once, then by the server on the node

@@ -1,5 +1,5 @@
 // One node on the canvas: its ports as handles, its live run status and the server's validation errors.
-import { memo, useContext, useEffect } from 'react'
+import { memo, useContext, useEffect, useRef } from 'react'
 import { Handle, Position, useUpdateNodeInternals } from '@xyflow/react'
 import { NEW_PORT, dynamicPortNames } from '../lib/graph.js'
 import { imageUrl, isImageValue } from '../lib/format.js'
@@ -62,7 +62,12 @@ function PipelineNodeView({ id, data, selected }) {
     : spec?.inputs || []
   const outputs = spec?.outputs || []
   const handleKey = inputs.map((p) => p.name).join('|')
+  const measuredKey = useRef(handleKey)
   useEffect(() => {
+    // React Flow measures a node when it mounts; re-measure only when wiring adds or renames a handle
+    // (a call on mount would also fire a pending fit-view before the other nodes are measured).
+    if (measuredKey.current === handleKey) return
+    measuredKey.current = handleKey
     updateInternals(id)
   }, [handleKey, id, updateInternals])
   const errorPorts = new Set(errors.map((e) => e.port).filter(Boolean))

@@ -9,7 +9,6 @@ import {
   ReactFlowProvider,
   applyEdgeChanges,
   applyNodeChanges,
-  useNodesInitialized,
   useReactFlow,
 } from '@xyflow/react'
 import { studio } from '../lib/api.js'
@@ -43,6 +42,7 @@ import { useGraphHistory } from './useGraphHistory.js'
 import { useRunTracker } from './useRunTracker.js'
 
 const FLOW_NODE_TYPES = { [FLOW_NODE_TYPE]: PipelineNode }
+const FIT_VIEW = { padding: 0.2, maxZoom: 1 }
 const AUTOSAVE_MS = 600
 const HISTORY_MS = 250
 const SAVE_LABEL = { saved: 'All changes saved', saving: 'Saving…', unsaved: 'Unsaved changes', error: 'Not saved' }
@@ -113,13 +113,10 @@ function Studio({ pipelineId }) {
     }
   }, [pipelineId])
 
-  // Fit the view once the nodes of a freshly loaded graph are measured (a fit asked for on an empty canvas
-  // would fire later, under the first node dropped).
-  const fitPending = useRef(false)
-  const nodesInitialized = useNodesInitialized()
-  const fitLater = useCallback((list) => {
-    fitPending.current = list.length > 0
-  }, [])
+  // A whole new graph on the canvas (load, restore, a version opened) remounts React Flow, whose fitView
+  // prop then frames it once its nodes are measured. Edits, undo and redo keep the view where it is.
+  const [flowKey, setFlowKey] = useState(0)
+  const fitLater = useCallback(() => setFlowKey((k) => k + 1), [])
 
   const loadGraph = useCallback(
     (apiGraph, { resetHistory: reset = false } = {}) => {
@@ -470,12 +467,10 @@ function Studio({ pipelineId }) {
       }),
     [baseEdges, shownNodes, nodeTypes, run.nodes],
   )
-  useEffect(() => {
-    if (fitPending.current && nodesInitialized && shownNodes.length) {
-      fitPending.current = false
-      rf.fitView({ padding: 0.2, maxZoom: 1 })
-    }
-  }, [nodesInitialized, shownNodes, rf])
+  // Read once per mount: React Flow would otherwise keep a fit queued on an empty canvas and run it under
+  // the first node dropped (and a later change of the prop queues a fit too).
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const fitOnMount = useMemo(() => shownNodes.length > 0, [flowKey])
   const selected = shownNodes.filter((n) => n.selected)
   const selectedNode = selected.length === 1 ? selected[0] : null
   const ctx = useMemo(
@@ -552,7 +547,10 @@ function Studio({ pipelineId }) {
               onConfirm={() => restoreVersion(view.number)}>
               Restore as draft
             </ConfirmButton>
-            <button type="button" className="button small" onClick={() => setView(null)}>
+            <button type="button" className="button small" onClick={() => {
+              setView(null)
+              fitLater()
+            }}>
               Back to draft
             </button>
           </div>
@@ -570,6 +568,9 @@ function Studio({ pipelineId }) {
               </div>
             )}
             <ReactFlow
+              key={flowKey}
+              fitView={fitOnMount}
+              fitViewOptions={FIT_VIEW}
               nodes={shownNodes}
               edges={shownEdges}
               nodeTypes={FLOW_NODE_TYPES}
