@@ -182,3 +182,17 @@ def test_embedding_task_clusters_near_duplicates_together(pro_user, make_user, a
     gone_id = gone.pk
     gone.delete()
     assert tasks.embed_desire(gone_id) == "gone"
+
+
+def test_refresh_command_decays_heat(pro_user):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    desire = desires.create_desire(pro_user, "an ageing wish")
+    fresh_heat = desire.heat_score
+    Desire.objects.filter(pk=desire.pk).update(created_at=timezone.now() - timedelta(days=30))
+    out = StringIO()
+    call_command("refresh_desire_heat", stdout=out)
+    assert "Heat refreshed for 1 desire(s)" in out.getvalue()
+    assert Desire.objects.get(pk=desire.pk).heat_score == pytest.approx(fresh_heat / 2.718281828, rel=1e-3)
