@@ -20,6 +20,8 @@ def pixels(data: bytes) -> tuple:
 
 
 def test_build_publish_run_and_call(page, live, tmp_path):
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(ws.url)))
     signup(page)
     expect(page.get_by_test_id("header-credits")).to_contain_text("credits")
     create_pipeline(page, "Resize for the web")
@@ -45,8 +47,8 @@ def test_build_publish_run_and_call(page, live, tmp_path):
     dialog = page.get_by_test_id("publish-dialog")
     dialog.get_by_role("button", name="Publish", exact=True).click()
     expect(dialog.get_by_test_id("publish-result")).to_contain_text("v1")
-    session_key = dialog.get_by_label("Session key").input_value()
-    execute_url = dialog.get_by_label("Execute URL").input_value()
+    session_key = dialog.get_by_label("Session key", exact=True).input_value()
+    execute_url = dialog.get_by_label("Execute URL", exact=True).input_value()
     assert session_key and execute_url.endswith(f"/api/node/api/{session_key}/execute")
     expect(dialog.get_by_label("curl example")).to_contain_text(execute_url)
     expect(dialog.get_by_test_id("schema-inputs")).to_contain_text("image_url")
@@ -68,6 +70,7 @@ def test_build_publish_run_and_call(page, live, tmp_path):
     expect(output_img).to_be_visible()
     expect(node(page, "n3").get_by_role("img", name="Output image")).to_be_visible()
     shot(page, "03-run-completed")
+    assert any("/ws/runs/run_" in url for url in frames), "live status should arrive over the run WebSocket"
 
     ui_output = requests.get(output_img.get_attribute("src"), timeout=10)
     assert ui_output.status_code == 200
@@ -81,3 +84,15 @@ def test_build_publish_run_and_call(page, live, tmp_path):
     api_output = requests.get(body["outputs"]["image"] if isinstance(body["outputs"]["image"], str)
                               else body["outputs"]["image"]["url"], timeout=10)
     assert pixels(api_output.content) == pixels(ui_output.content)
+
+    # rotating the key (after a confirmation) revokes the old URL at once
+    page.get_by_role("button", name="Publish", exact=True).click()
+    dialog = page.get_by_test_id("publish-dialog")
+    expect(dialog.get_by_label("Session key", exact=True)).to_have_count(0)  # shown once, when issued
+    dialog.get_by_role("button", name="Rotate key").click()
+    dialog.get_by_role("button", name="Rotate key").click()  # the confirmation
+    new_key = dialog.get_by_label("Session key", exact=True).input_value()
+    assert new_key and new_key != session_key
+    assert requests.post(execute_url, json={"inputs": {"image_url": data_uri}}, timeout=30).status_code in (401, 404)
+    new_url = dialog.get_by_label("Execute URL", exact=True).input_value()
+    assert requests.get(new_url.replace("/execute", "/docs"), timeout=10).status_code == 200

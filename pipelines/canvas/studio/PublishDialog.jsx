@@ -56,7 +56,12 @@ export function PublishDialog({ open, pipeline, beforePublish, onPublished, onIn
   const [latest, setLatest] = useState(null)
 
   useEffect(() => {
-    if (!open) return
+    if (!open) {
+      // The raw key is shown once: closing the dialog forgets it.
+      setResult(null)
+      setDocs(null)
+      return
+    }
     setError(null)
     if (pipeline?.published_version) {
       studio.versions(pipeline.id).then((vs) => setLatest(vs?.[0] || null), () => null)
