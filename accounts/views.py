@@ -80,7 +80,7 @@ class LoginView(FractafragView):
     authentication_classes: list = []
     rate_limit_scope = "auth"
 
-    @extend_schema(request=LoginSerializer, summary="Sign in with username or email")
+    @extend_schema(request=LoginSerializer, responses=UserSerializer, summary="Sign in with username or email")
     def post(self, request: Request) -> Response:
         data = validated(LoginSerializer, request)
         user = services.authenticate_login(data["username"], data["password"])
@@ -99,7 +99,8 @@ class RefreshView(FractafragView):
     authentication_classes: list = []
     rate_limit_scope = "auth"
 
-    @extend_schema(request=RefreshSerializer, summary="Rotate the refresh token (cookie) for a new access token")
+    @extend_schema(request=RefreshSerializer, responses=UserSerializer,
+                   summary="Rotate the refresh token (cookie) for a new access token")
     def post(self, request: Request) -> Response:
         user, access, refresh = services.rotate_refresh(_refresh_from(request))
         return token_response(request, user, access, refresh)
@@ -109,7 +110,7 @@ class LogoutView(FractafragView):
     authentication_classes: list = []
     rate_limit_scope = "auth"
 
-    @extend_schema(request=None, summary="Blocklist the current refresh token")
+    @extend_schema(request=None, responses={200: dict}, summary="Blocklist the current refresh token")
     def post(self, request: Request) -> Response:
         services.revoke_refresh(_refresh_from(request))
         response = Response({"detail": "Logged out"})
@@ -150,7 +151,7 @@ class ApiKeyListView(FractafragView):
         active = request.user.api_keys.filter(revoked_at__isnull=True)
         return Response(ApiKeySerializer(active, many=True).data)
 
-    @extend_schema(request=ApiKeyCreateSerializer)
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeySerializer})
     def post(self, request: Request) -> Response:
         services.require_pro(request.user, "Creating API keys")
         data = validated(ApiKeyCreateSerializer, request)
@@ -163,6 +164,7 @@ class ApiKeyListView(FractafragView):
 class ApiKeyDetailView(FractafragView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, key_id: int) -> Response:
         key = get_object_or_404(ApiKey, pk=key_id, user=request.user, revoked_at__isnull=True)
         keys.revoke_api_key(key)
@@ -184,6 +186,7 @@ class ProviderKeyView(FractafragView):
         obj = services.store_provider_key(request.user, data["provider"], data["key"])
         return Response(ProviderKeySerializer(obj).data)
 
+    @extend_schema(responses={204: None}, summary="Forget the key stored for ?provider=")
     def delete(self, request: Request) -> Response:
         provider = request.query_params.get("provider", "")
         deleted, _ = request.user.provider_keys.filter(provider=provider).delete()

@@ -130,6 +130,7 @@ class PipelineDetailView(StudioView):
 
     put = patch
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, pipeline_id: int) -> Response:
         self.get_pipeline(pipeline_id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
