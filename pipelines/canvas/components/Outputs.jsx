@@ -114,11 +114,11 @@ export function BoxesOverlay({ image, boxes, label = 'Watermarks' }) {
   )
 }
 
-export function Score({ label, value, danger = 0.5 }) {
+export function Score({ label, value, danger = 0.5, hideLabel = false }) {
   const v = Number(value)
   return (
     <div className="score">
-      <span>{label}</span>
+      {!hideLabel && <span>{label}</span>}
       <meter min="0" max="1" low={danger * 0.6} high={danger} optimum="0" value={v} aria-label={label} />
       <strong>{Number.isFinite(v) ? v.toFixed(3) : String(value)}</strong>
     </div>
@@ -133,7 +133,7 @@ export function OutputValue({ name, value }) {
   }
   if (isImageValue(value)) return <ImageFigure value={value} alt={`Output ${name}`} caption={name} />
   if (typeof value === 'number') {
-    if (/nsfw|score|confidence|probability/i.test(name) && value >= 0 && value <= 1) return <Score label={name} value={value} />
+    if (/nsfw|score|confidence|probability/i.test(name) && value >= 0 && value <= 1) return <Score label={name} value={value} hideLabel />
     return <strong className="number">{value}</strong>
   }
   if (typeof value === 'boolean') return <strong>{value ? 'yes' : 'no'}</strong>
