@@ -92,3 +92,31 @@ export function NodeInspector({ node, spec, edges, errors, readOnly, onParam, on
     </section>
   )
 }
+
+export function PipelineOverview({ pipeline, validation }) {
+  return (
+    <section className="overview" aria-labelledby="overview-title">
+      <h2 id="overview-title">{pipeline.name}</h2>
+      <p className="muted small">
+        {pipeline.published_version ? `Published v${pipeline.published_version}` : 'Not published yet'}
+        {pipeline.slug ? ` · slug ${pipeline.slug}` : ''}
+      </p>
+      {validation.general.length > 0 && (
+        <ul className="error-list" role="alert" data-testid="general-errors">
+          {validation.general.map((e, i) => (
+            <li key={i} data-code={e.code}>
+              {e.message}
+            </li>
+          ))}
+        </ul>
+      )}
+      <h3>How to</h3>
+      <ul className="help small">
+        <li>Drag a node from the palette (or press its +), then wire an output (right) to an input (left).</li>
+        <li>Select a node to edit its parameters here. Delete or Backspace removes the selection.</li>
+        <li>Ctrl+Z undoes, Ctrl+Shift+Z redoes. The draft saves itself.</li>
+        <li>Run tries the draft; Publish makes it an API.</li>
+      </ul>
+    </section>
+  )
+}
