@@ -143,9 +143,9 @@ class _Wrap:
         return decode(heat, ltrb, self.threshold if threshold is None else threshold)
 
 
-def train(seed: int = DEFAULT_SEED, n_marked: int = 8000, n_clean: int = 3000, epochs: int = 6,
+def train(seed: int = DEFAULT_SEED, n_marked: int = 6000, n_clean: int = 2000, epochs: int = 3,
           batch_size: int = 24, lr: float = 3e-3, out: Path = WEIGHTS_PATH, target_fp: float = 0.02,
-          workers: int = 2, n_val: tuple[int, int] = (150, 300),
+          workers: int = 2, n_val: tuple[int, int] = (150, 300), time_budget_s: float | None = None,
           log: Callable[[str], None] = print) -> dict[str, float]:
     import torch
 
@@ -181,7 +181,10 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 8000, n_clean: int = 3000, e
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     gen = torch.Generator().manual_seed(seed)
+    meta = {"widths": list(widths), "head": head, "input_size": size, "seed": seed, "n_marked": n_marked,
+            "n_clean": n_clean, "epochs": epochs, "batch_size": batch_size, "lr": lr, "version": 2}
     step = 0
+    stats: dict[str, float] = {}
     for epoch in range(epochs):
         model.train()
         perm = torch.randperm(len(data.images), generator=gen)
@@ -201,21 +204,32 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 8000, n_clean: int = 3000, e
             step += 1
             agg[0] += l_heat.item()
             agg[1] += l_box.item()
-            if step % 100 == 0:
+            if step % 50 == 0:
                 log(f"epoch {epoch} step {step}/{total} heat {agg[0] / (b + 1):.3f} "
                     f"giou {agg[1] / (b + 1):.3f} ({time.time() - t0:.0f}s)")
-        stats = evaluate(_Wrap(model, 0.3), val)
-        log(f"epoch {epoch} done ({time.time() - t0:.0f}s): val@0.3 {stats}")
+        # every epoch leaves usable, calibrated weights behind (a slow machine may stop us early)
+        stats = _save(model, val, target_fp, {**meta, "epochs_done": epoch + 1, "steps": step}, out, log)
+        log(f"epoch {epoch} done ({time.time() - t0:.0f}s)")
+        if time_budget_s and time.time() - t0 > time_budget_s and epoch + 1 < epochs:
+            log(f"time budget of {time_budget_s:.0f}s spent: stopping after epoch {epoch}")
+            break
+    return stats
+
+
+def _save(model, val: Dataset, target_fp: float, meta: dict, out: Path, log: Callable[[str], None]
+          ) -> dict[str, float]:
+    import torch
 
     threshold = _calibrate(_Wrap(model, 0.3), val, target_fp)
     stats = evaluate(_Wrap(model, threshold), val)
     log(f"calibrated threshold {threshold:.3f}: val {stats}")
-    meta = {"widths": list(widths), "head": head, "input_size": size, "threshold": threshold, "seed": seed,
-            "n_marked": n_marked, "n_clean": n_clean, "epochs": epochs, "version": 1}
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "meta": meta}, out)
-    log(f"saved {out.name} ({out.stat().st_size / 1e6:.2f} MB) in {time.time() - t0:.0f}s")
+    tmp = out.with_suffix(".tmp")
+    torch.save({"state_dict": state, "meta": {**meta, "threshold": threshold}}, tmp)
+    tmp.replace(out)
+    log(f"saved {out.name} ({out.stat().st_size / 1e6:.2f} MB)")
+    model.train()
     return stats
 
 

@@ -18,9 +18,11 @@ class Command(BaseCommand):
         from pipelines.ml.watermark_train import DEFAULT_SEED
 
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-        parser.add_argument("--marked", type=int, default=8000, help="watermarked training images")
-        parser.add_argument("--clean", type=int, default=3000, help="clean training images")
-        parser.add_argument("--epochs", type=int, default=6)
+        parser.add_argument("--marked", type=int, default=6000, help="watermarked training images")
+        parser.add_argument("--clean", type=int, default=2000, help="clean training images")
+        parser.add_argument("--epochs", type=int, default=3)
+        parser.add_argument("--time-budget", type=float, default=None,
+                            help="minutes; stop after the epoch that passes it (weights are saved every epoch)")
         parser.add_argument("--batch-size", type=int, default=24)
         parser.add_argument("--workers", type=int, default=2, help="processes generating data")
         parser.add_argument("--out", type=Path, default=None,
@@ -44,6 +46,7 @@ class Command(BaseCommand):
             train(seed=opts["seed"], n_marked=opts["marked"], n_clean=opts["clean"], epochs=opts["epochs"],
                   batch_size=opts["batch_size"], workers=opts["workers"], out=out,
                   n_val=(max(1, opts["val"] // 2), opts["val"]),
+                  time_budget_s=opts["time_budget"] * 60 if opts["time_budget"] else None,
                   log=lambda m: self.stdout.write(m))
         detector = WatermarkDetector(out, device="cpu")
         stats = evaluate(detector, heldout(opts["heldout"], opts["heldout"]))
