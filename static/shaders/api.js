@@ -27,6 +27,7 @@
 
   function refreshToken() {
     if (!refreshing) {
+      const stale = token();
       refreshing = fetch("/api/v1/auth/refresh", {
         method: "POST", credentials: "same-origin", body: "{}",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
@@ -35,7 +36,7 @@
           const value = data && data.access_token;
           try {
             if (value) window.sessionStorage.setItem(TOKEN_KEY, value);
-            else window.sessionStorage.removeItem(TOKEN_KEY);
+            else if (token() === stale) window.sessionStorage.removeItem(TOKEN_KEY);  // unless signed in meanwhile
           } catch (e) { /* storage unavailable: the session cookie may still work */ }
           return value || "";
         }).catch(function () { return ""; })

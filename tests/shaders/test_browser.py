@@ -107,6 +107,8 @@ def test_token_sign_in_of_the_site_login_page_works_too(live_url, make_user, mon
         page = browser.new_page()
         page.goto(f"{live_url}/shaders/new/")  # no token yet: sent to the login page
         page.wait_for_url("**/login/?next=/shaders/new/")
+        # sign in the way /login/ leaves the tab (on our own page: the login page's script owns the key there)
+        page.goto(f"{live_url}/shaders/", wait_until="networkidle")
         page.evaluate("token => sessionStorage.setItem('canvasflow.access', token)", token)
         page.goto(f"{live_url}/shaders/{draft.pk}/")  # the owner's draft, visible through the token
         page.wait_for_selector("#ff-versions li")
