@@ -11,7 +11,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
-from shaders.mcp_server import is_mcp_path, mcp_app  # noqa: E402
+from shaders.mcp_http import is_mcp_path, mcp_app  # noqa: E402
 
 
 async def http_app(scope, receive, send):
