@@ -66,8 +66,8 @@ def _ensure_bundle() -> None:
         if BUNDLE.exists():
             return  # stale but usable; nothing to rebuild it with
         pytest.skip("the page bundle is not built and npm packages are missing (npm ci && npm run build)")
-    proc = subprocess.run([str(vite), "build", "--logLevel", "error"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([str(vite), "build", "--logLevel", "error"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

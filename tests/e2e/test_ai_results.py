@@ -5,13 +5,14 @@ Skipped when this machine's AI stack cannot load its models (the run fails with 
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot
-from tests.e2e.ui import api, node, open_canvas, signup_via_api
+from tests.e2e.ui import gedge, gnode, new_pipeline, node, open_canvas, signup_via_api
 
 
 def text_image() -> bytes:
@@ -29,24 +30,23 @@ def text_image() -> bytes:
 
 GRAPH = {
     "nodes": [
-        {"id": "n1", "type": "INPUT__IMAGE", "params": {"name": "image_url"}, "position": {"x": 0, "y": 0}},
-        {"id": "n2", "type": "IMAGE__NSFW_GATE", "params": {}, "position": {"x": 260, "y": 0}},
-        {"id": "n3", "type": "IMAGE__OCR", "params": {}, "position": {"x": 520, "y": 120}},
-        {"id": "n4", "type": "OUTPUT__", "params": {}, "position": {"x": 780, "y": 0}},
+        gnode("n1", "INPUT__IMAGE", name="image_url"),
+        gnode("n2", "IMAGE__NSFW_GATE", 260, 0),
+        gnode("n3", "IMAGE__OCR", 520, 120),
+        gnode("n4", "OUTPUT__", 780, 0),
     ],
     "edges": [
-        {"id": "e1", "from": {"node": "n1", "port": "image"}, "to": {"node": "n2", "port": "image"}},
-        {"id": "e2", "from": {"node": "n2", "port": "image"}, "to": {"node": "n3", "port": "image"}},
-        {"id": "e3", "from": {"node": "n2", "port": "nsfw_score"}, "to": {"node": "n4", "port": "nsfw_score"}},
-        {"id": "e4", "from": {"node": "n3", "port": "text"}, "to": {"node": "n4", "port": "text"}},
+        gedge("e1", "n1", "image", "n2", "image"),
+        gedge("e2", "n2", "image", "n3", "image"),
+        gedge("e3", "n2", "nsfw_score", "n4", "nsfw_score"),
+        gedge("e4", "n3", "text", "n4", "text"),
     ],
 }
 
 
 def test_nsfw_score_and_ocr_text_in_the_results_panel(page, tmp_path):
     account = signup_via_api(page)
-    pipeline = api(page, account["token"], "POST", "/api/v1/studio/pipelines", {"name": "Check text", "graph": GRAPH})
-    open_canvas(page, pipeline["id"])
+    open_canvas(page, new_pipeline(page, account["token"], "Check text", GRAPH))
     image = tmp_path / "text.png"
     image.write_bytes(text_image())
     page.get_by_role("button", name="Run", exact=True).click()
@@ -54,8 +54,7 @@ def test_nsfw_score_and_ocr_text_in_the_results_panel(page, tmp_path):
     page.get_by_role("button", name="Start run").click()
 
     results = page.get_by_test_id("results-panel")
-    expect(results).to_have_attribute("data-run-status", __import__("re").compile("completed|failed"),
-                                      timeout=120_000)
+    expect(results).to_have_attribute("data-run-status", re.compile("completed|failed"), timeout=120_000)
     if results.get_attribute("data-run-status") == "failed":
         if "unavailable" in results.inner_text().lower():
             pytest.skip(f"AI models not available here: {results.inner_text()[:200]}")

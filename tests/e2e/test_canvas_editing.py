@@ -6,13 +6,14 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot
-from tests.e2e.ui import api, drag_node, node, open_canvas, select_node, signup_via_api, wait_saved, wire
+from tests.e2e.ui import (api, drag_node, new_pipeline, node, open_canvas, resize_graph, select_node,
+                         signup_via_api, wait_saved, wire)
 
 
 def test_refused_wire_validation_errors_delete_and_undo(page):
     account = signup_via_api(page)
-    pipeline = api(page, account["token"], "POST", "/api/v1/studio/pipelines", {"name": "Checks"})
-    open_canvas(page, pipeline["id"])
+    pid = new_pipeline(page, account["token"], "Checks")
+    open_canvas(page, pid)
 
     drag_node(page, "INPUT__TEXT", 40, 140)
     drag_node(page, "IMAGE__RESIZE", 330, 200)
@@ -54,19 +55,16 @@ def test_refused_wire_validation_errors_delete_and_undo(page):
     page.get_by_role("button", name="Undo").click()
     expect(node(page, "n1")).to_be_visible()
     wait_saved(page)
-    stored = api(page, account["token"], "GET", f"/api/v1/studio/pipelines/{pipeline['id']}")
+    stored = api(page, account["token"], "GET", f"/api/v1/studio/pipelines/{pid}")
     assert [n["id"] for n in stored["graph"]["nodes"]] == ["n1", "n2"]
     assert stored["graph"]["nodes"][1]["params"]["width"] == 99999
 
 
 def test_canvas_works_on_a_narrow_window(page):
     account = signup_via_api(page)
-    from tests.e2e.ui import resize_graph
-
-    pipeline = api(page, account["token"], "POST", "/api/v1/studio/pipelines",
-                   {"name": "Narrow", "graph": resize_graph()})
+    pid = new_pipeline(page, account["token"], "Narrow", resize_graph())
     page.set_viewport_size({"width": 420, "height": 860})
-    open_canvas(page, pipeline["id"])
+    open_canvas(page, pid)
     expect(page.locator(".react-flow__node")).to_have_count(3)
     expect(page.get_by_role("button", name="Publish", exact=True)).to_be_visible()
     canvas = page.get_by_test_id("canvas").bounding_box()

@@ -3,34 +3,36 @@ it as the draft, and the run history page."""
 
 from __future__ import annotations
 
+import base64
+
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot
-from tests.e2e.ui import api, node, open_canvas, resize_graph, sample_png, signup_via_api, wait_saved
+from tests.e2e.ui import (api, gedge, gnode, new_pipeline, node, open_canvas, resize_graph, sample_png,
+                         signup_via_api, wait_saved)
 
 
 def slow_graph(steps: int = 12) -> dict:
     """INPUT__IMAGE then a chain of big resizes (seconds of work) into OUTPUT__."""
-    nodes = [{"id": "n1", "type": "INPUT__IMAGE", "params": {"name": "image_url"}, "position": {"x": 0, "y": 0}}]
+    nodes = [gnode("n1", "INPUT__IMAGE", name="image_url")]
     edges = []
     prev = "n1"
     for i in range(steps):
         nid = f"n{i + 2}"
         side = 4096 if i % 2 == 0 else 1024
-        nodes.append({"id": nid, "type": "IMAGE__RESIZE", "position": {"x": 240 * (i + 1), "y": 60 * (i % 2)},
-                      "params": {"width": side, "height": side, "mode": "stretch", "resample": "lanczos"}})
-        edges.append({"id": f"e{i + 1}", "from": {"node": prev, "port": "image"}, "to": {"node": nid, "port": "image"}})
+        nodes.append(gnode(nid, "IMAGE__RESIZE", 240 * (i + 1), 60 * (i % 2), width=side, height=side,
+                           mode="stretch", resample="lanczos"))
+        edges.append(gedge(f"e{i + 1}", prev, "image", nid, "image"))
         prev = nid
-    nodes.append({"id": "out", "type": "OUTPUT__", "params": {}, "position": {"x": 240 * (steps + 1), "y": 0}})
-    edges.append({"id": "eout", "from": {"node": prev, "port": "image"}, "to": {"node": "out", "port": "image"}})
+    nodes.append(gnode("out", "OUTPUT__", 240 * (steps + 1), 0))
+    edges.append(gedge("eout", prev, "image", "out", "image"))
     return {"nodes": nodes, "edges": edges}
 
 
 def test_cancel_a_running_run(page, tmp_path):
     account = signup_via_api(page)
-    pipeline = api(page, account["token"], "POST", "/api/v1/studio/pipelines",
-                   {"name": "Slow", "graph": slow_graph()})
-    open_canvas(page, pipeline["id"])
+    pid = new_pipeline(page, account["token"], "Slow", slow_graph())
+    open_canvas(page, pid)
     image = tmp_path / "in.png"
     image.write_bytes(sample_png(512, 512))
     page.get_by_role("button", name="Run", exact=True).click()
@@ -43,22 +45,22 @@ def test_cancel_a_running_run(page, tmp_path):
     results.get_by_role("button", name="Cancel run").click()
     results.get_by_role("button", name="Cancel run").click()  # the confirmation
     expect(results).to_have_attribute("data-run-status", "cancelled", timeout=30_000)
-    expect(node(page, "out").get_by_test_id("pipeline-node")).not_to_have_attribute("data-status", "completed")
+    output_card = node(page, "out").get_by_test_id("pipeline-node")
+    expect(output_card).not_to_have_attribute("data-status", "completed")
     expect(results.get_by_role("button", name="Cancel run")).to_have_count(0)
     shot(page, "06-run-cancelled")
 
-    runs = api(page, account["token"], "GET", f"/api/v1/studio/pipelines/{pipeline['id']}/runs")
+    runs = api(page, account["token"], "GET", f"/api/v1/studio/pipelines/{pid}/runs")
     assert runs[0]["status"] == "cancelled"
 
 
 def test_open_a_version_read_only_and_restore_it(page):
     account = signup_via_api(page)
     token = account["token"]
-    pipeline = api(page, token, "POST", "/api/v1/studio/pipelines", {"name": "Versions", "graph": resize_graph()})
-    pid = pipeline["id"]
+    pid = new_pipeline(page, token, "Versions", resize_graph())
     api(page, token, "POST", f"/api/v1/studio/pipelines/{pid}/publish", {})
     draft = resize_graph()
-    draft["nodes"].append({"id": "n4", "type": "IMAGE__GRAYSCALE", "params": {}, "position": {"x": 260, "y": 220}})
+    draft["nodes"].append(gnode("n4", "IMAGE__GRAYSCALE", 260, 220))
     api(page, token, "PATCH", f"/api/v1/studio/pipelines/{pid}", {"graph": draft})
 
     open_canvas(page, pid)
@@ -91,9 +93,7 @@ def test_open_a_version_read_only_and_restore_it(page):
 def test_run_history_lists_runs_with_their_artifacts(page, tmp_path):
     account = signup_via_api(page)
     token = account["token"]
-    pipeline = api(page, token, "POST", "/api/v1/studio/pipelines", {"name": "History", "graph": resize_graph()})
-    pid = pipeline["id"]
-    import base64
+    pid = new_pipeline(page, token, "History", resize_graph())
 
     data_uri = "data:image/png;base64," + base64.b64encode(sample_png()).decode()
     run = api(page, token, "POST", f"/api/v1/studio/pipelines/{pid}/runs",

@@ -77,7 +77,7 @@ def drag_node(page: Page, node_type: str, x: int, y: int) -> None:
 
 def handle(page: Page, node_id: str, port: str, side: str):
     kind = "source" if side == "out" else "target"
-    return page.locator(f'.react-flow__node[data-id="{node_id}"] .react-flow__handle.{kind}[data-handleid="{port}"]')
+    return node(page, node_id).locator(f'.react-flow__handle.{kind}[data-handleid="{port}"]')
 
 
 def wire(page: Page, src: str, src_port: str, dst: str, dst_port: str) -> None:
@@ -100,20 +100,34 @@ def select_node(page: Page, node_id: str) -> None:
     expect(page.get_by_test_id("inspector")).to_have_attribute("data-node-id", node_id)
 
 
+def gnode(node_id: str, node_type: str, x: int = 0, y: int = 0, **params: Any) -> dict:
+    """A node of the studio API's graph JSON."""
+    return {"id": node_id, "type": node_type, "params": params, "position": {"x": x, "y": y}}
+
+
+def gedge(edge_id: str, src: str, src_port: str, dst: str, dst_port: str) -> dict:
+    """An edge of the studio API's graph JSON."""
+    return {"id": edge_id, "from": {"node": src, "port": src_port}, "to": {"node": dst, "port": dst_port}}
+
+
 def resize_graph(width: int = 32, height: int = 32) -> dict:
     """INPUT__IMAGE -> IMAGE__RESIZE -> OUTPUT__, as the studio API stores it."""
     return {
         "nodes": [
-            {"id": "n1", "type": "INPUT__IMAGE", "params": {"name": "image_url"}, "position": {"x": 0, "y": 0}},
-            {"id": "n2", "type": "IMAGE__RESIZE", "params": {"width": width, "height": height, "mode": "stretch"},
-             "position": {"x": 260, "y": 40}},
-            {"id": "n3", "type": "OUTPUT__", "params": {}, "position": {"x": 520, "y": 0}},
+            gnode("n1", "INPUT__IMAGE", name="image_url"),
+            gnode("n2", "IMAGE__RESIZE", 260, 40, width=width, height=height, mode="stretch"),
+            gnode("n3", "OUTPUT__", 520, 0),
         ],
-        "edges": [
-            {"id": "e1", "from": {"node": "n1", "port": "image"}, "to": {"node": "n2", "port": "image"}},
-            {"id": "e2", "from": {"node": "n2", "port": "image"}, "to": {"node": "n3", "port": "image"}},
-        ],
+        "edges": [gedge("e1", "n1", "image", "n2", "image"), gedge("e2", "n2", "image", "n3", "image")],
     }
+
+
+def new_pipeline(page: Page, token: str, name: str, graph: dict | None = None) -> int:
+    """Create a pipeline through the studio API; its id."""
+    body: dict[str, Any] = {"name": name}
+    if graph is not None:
+        body["graph"] = graph
+    return api(page, token, "POST", "/api/v1/studio/pipelines", body)["id"]
 
 
 def open_canvas(page: Page, pipeline_id: int) -> None:
