@@ -80,7 +80,8 @@ function Row({ p, onChanged, onError }) {
         )}
       </td>
       <td className="muted small">{formatTime(p.updated_at)}</td>
-      <td className="actions">
+      <td>
+                <div className="row-actions">
         <a className="button small" href={`/studio/${p.id}/`}>
           Open
         </a>
@@ -117,7 +118,8 @@ function Row({ p, onChanged, onError }) {
         >
           Delete
         </ConfirmButton>
-      </td>
+      </div>
+              </td>
     </tr>
   )
 }

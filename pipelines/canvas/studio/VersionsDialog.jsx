@@ -26,7 +26,8 @@ export function VersionsDialog({ open, pipelineId, onOpenVersion, onRestore, onC
               <tr key={v.number} data-testid="version-row" data-version={v.number}>
                 <td>v{v.number}</td>
                 <td>{formatTime(v.created_at)}</td>
-                <td className="actions">
+                <td>
+                <div className="row-actions">
                   <button type="button" className="button small" onClick={() => onOpenVersion(v.number)}
                     aria-label={`Open version ${v.number} read-only`}>
                     Open
@@ -35,7 +36,8 @@ export function VersionsDialog({ open, pipelineId, onOpenVersion, onRestore, onC
                     onConfirm={() => onRestore(v.number)}>
                     Restore as draft
                   </ConfirmButton>
-                </td>
+                </div>
+              </td>
               </tr>
             ))}
           </tbody>
