@@ -4,32 +4,43 @@
     python bench/upscale.py --device cpu         # CPU: 256x256 -> 1024x1024, 2 images
     python bench/upscale.py --model realesr-animevideov3 --count 64 --concurrency 8
 
-Three measurements per side, printed next to each other with their ratio:
+Measurements per side, printed next to each other with their ratio (ours/ref > 1: we are faster):
 
-* ``infer``: decoded pixels in, pixels out. RealESRGANer the way its README runs it (fp16 on CUDA,
-  ``tile=0``, its default ``pre_pad``), one image after the other (it keeps per-call state on
-  the instance, so it cannot be shared between threads). Ours through ``get_engine`` with
-  ``--concurrency`` threads submitting at once, so that the micro-batcher can group their tiles.
+* ``infer``: decoded pixels in, pixels out. RealESRGANer with fp16 on CUDA, ``tile=0`` and
+  ``pre_pad=0`` (so both sides compute the same pixels; the printed PSNR checks it), one image
+  after the other (it keeps per-call state on the instance, so threads cannot share it). Ours
+  through ``get_engine`` with ``--concurrency`` threads submitting at once, so that the
+  micro-batcher can group their tiles.
 * ``end-to-end``: PNG bytes in, PNG bytes out. RealESRGANer with ``cv2.imdecode``/``imencode``;
   ours through the IMAGE__UPSCALE node (Pillow decode -> ``run`` -> Pillow PNG encode).
-* warm-up/compile time of our engine (CUDA: ``torch.compile``; cached on disk for the next process).
+* our engine's load and warm-up time (CUDA: ``torch.compile``; cached on disk for the next process).
+
+The two sides alternate chunk by chunk (one image on the CPU, the whole set on CUDA) so that a
+change in machine load hits both alike; on the CPU the process CPU seconds are printed as well,
+which a shared machine disturbs less than wall time.
 
 Not part of the test suite. Images are synthetic but not trivial (gradients, edges, texture).
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts bench/ first on sys.path, where a module shadows the standard library
+# (bench/platform.py); import from the repository root instead (`python -m bench.upscale` works too).
+_BENCH_DIR = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH_DIR]
+sys.path.insert(0, str(_BENCH_DIR.parent))
+
 import argparse
 import io
 import os
-import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
@@ -57,8 +68,8 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def timed(fn, items, concurrency: int, sync) -> float:
-    """Seconds to push every item through ``fn`` with ``concurrency`` threads."""
+def timed(fn, items, concurrency: int, sync) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds) to push every item through ``fn`` with ``concurrency`` threads."""
     queue = list(items)
     lock = threading.Lock()
 
@@ -71,14 +82,27 @@ def timed(fn, items, concurrency: int, sync) -> float:
             fn(item)
 
     sync()
-    started = time.perf_counter()
+    cpu, started = time.process_time(), time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(max(1, concurrency))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     sync()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def side_by_side(ref_fn, ours_fn, items, concurrency: int, rounds: int, chunk: int, sync) -> dict[str, list[float]]:
+    """Alternate the two sides chunk by chunk (ABBA...) so that drift in machine load hits both alike."""
+    totals = {"ref": [0.0, 0.0], "ours": [0.0, 0.0]}
+    chunks = [items[i: i + chunk] for _ in range(rounds) for i in range(0, len(items), chunk)]
+    for index, part in enumerate(chunks):
+        sides = [("ref", ref_fn, 1), ("ours", ours_fn, concurrency)]
+        for key, fn, threads in sides if index % 2 == 0 else reversed(sides):
+            wall, cpu = timed(fn, part, threads, sync)
+            totals[key][0] += wall
+            totals[key][1] += cpu
+    return totals
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -94,6 +118,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=None, help="images per measurement (16 CUDA / 2 CPU)")
     parser.add_argument("--concurrency", type=int, default=None, help="our request threads (8 CUDA / 1 CPU)")
     parser.add_argument("--tile", type=int, default=256, help="our tile_size")
+    parser.add_argument("--rounds", type=int, default=None, help="repetitions of the set (3 CUDA / 1 CPU)")
     args = parser.parse_args()
 
     import django
@@ -110,6 +135,7 @@ def main() -> None:
     size = args.size or (512 if cuda else 256)
     count = args.count or (16 if cuda else 2)
     concurrency = args.concurrency or (8 if cuda else 1)
+    args.rounds = args.rounds or (3 if cuda else 1)
     sync = (lambda: torch.cuda.synchronize()) if cuda else (lambda: None)
     name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     upscale_models.ensure_converted([args.model])
@@ -121,33 +147,25 @@ def main() -> None:
     warm, batch = images[0], images[1:]
     encoded = [png_bytes(img) for img in batch]
 
-    # -- reference ---------------------------------------------------------------------------------------
+    # -- both sides loaded side by side ---------------------------------------------------------------------
+    # pre_pad=0: RealESRGANer's class default (10) reflect-pads the right/bottom edges, which changes
+    # x4plus's output far beyond the border; without it both sides compute the same thing.
     network = upscale_models.build_network(upscale_models.MODELS[args.model], "meta").to_empty(device="cpu")
     reference = realesrgan_compat.realesrganer(scale=4, model_path=str(weights), model=network, tile=0,
-                                               half=cuda, device=torch.device(device))
-    bgr = [np.ascontiguousarray(img[:, :, ::-1]) for img in batch]
-    ref_out = reference.enhance(np.ascontiguousarray(warm[:, :, ::-1]), outscale=4)[0]
-    ref_infer = timed(lambda img: reference.enhance(img, outscale=4), bgr, 1, sync)
-
-    def reference_e2e(data: bytes) -> bytes:
-        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        return cv2.imencode(".png", reference.enhance(pixels, outscale=4)[0])[1].tobytes()
-
-    ref_e2e = timed(reference_e2e, encoded, 1, sync)
-    reference.model = None  # free its copy of the network before ours loads
-    if cuda:
-        torch.cuda.empty_cache()
-
-    # -- ours --------------------------------------------------------------------------------------------
+                                               pre_pad=0, half=cuda, device=torch.device(device))
     started = time.perf_counter()
     engine = upscale.get_engine(args.model, device)
     load_s = time.perf_counter() - started
     ours_out = engine.upscale(warm, tile_size=args.tile)
     warm_s = time.perf_counter() - started
-    batches_before, items_before = engine.runner.batches, engine.runner.items
-    ours_infer = timed(lambda img: engine.upscale(img, tile_size=args.tile), batch, concurrency, sync)
-    batches = engine.runner.batches - batches_before
-    items = engine.runner.items - items_before
+    ref_out = reference.enhance(np.ascontiguousarray(warm[:, :, ::-1]), outscale=4)[0]
+
+    def reference_infer(img: np.ndarray) -> None:
+        reference.enhance(np.ascontiguousarray(img[:, :, ::-1]), outscale=4)
+
+    def reference_e2e(data: bytes) -> bytes:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        return cv2.imencode(".png", reference.enhance(pixels, outscale=4)[0], [cv2.IMWRITE_PNG_COMPRESSION, 1])[1]
 
     node = get_node_type("IMAGE__UPSCALE")()
     params = {**node.param_defaults(), "model": args.model, "tile_size": args.tile}
@@ -161,19 +179,27 @@ def main() -> None:
         result.image.save(buffer, format=result.format, compress_level=1)
         return buffer.getvalue()
 
-    ours_e2e_s = timed(ours_e2e, encoded, concurrency, sync)
+    chunk = count if cuda else 1  # CUDA: our side needs the whole set at once to batch across requests
+    before = (engine.runner.batches, engine.runner.items)
+    infer = side_by_side(reference_infer, lambda img: engine.upscale(img, tile_size=args.tile), batch,
+                         concurrency, args.rounds, chunk, sync)
+    batches, items = engine.runner.batches - before[0], engine.runner.items - before[1]
+    e2e = side_by_side(reference_e2e, ours_e2e, encoded, concurrency, args.rounds, chunk, sync)
 
     # -- report ------------------------------------------------------------------------------------------
+    done = count * args.rounds
     agreement = psnr(ours_out, np.ascontiguousarray(ref_out[:, :, ::-1]))
     print(f"our engine: load {load_s:.1f} s, load + first image (compile/warm-up) {warm_s:.1f} s, "
           f"{'fp16 + channels_last' if cuda and engine.dtype == torch.float16 else 'fp32'}"
           f"{' + torch.compile' if engine.compiled else ''}, concurrency {concurrency}, "
           f"avg batch {items / max(batches, 1):.1f} tiles; output vs RealESRGANer PSNR {agreement:.1f} dB")
-    print(f"{'':24}{'RealESRGANer':>14}{'ours':>12}{'ours/ref':>10}")
-    for label, ref_s, our_s in (("infer", ref_infer, ours_infer), ("end-to-end (node)", ref_e2e, ours_e2e_s)):
-        print(f"{label + ' images/s':24}{count / ref_s:14.3f}{count / our_s:12.3f}{ref_s / our_s:10.2f}")
+    print(f"{'':28}{'RealESRGANer':>14}{'ours':>12}{'ours/ref':>10}")
+    for label, totals in (("infer", infer), ("end-to-end (node)", e2e)):
+        (ref_wall, ref_cpu), (our_wall, our_cpu) = totals["ref"], totals["ours"]
+        print(f"{label + ' images/s':28}{done / ref_wall:14.3f}{done / our_wall:12.3f}{ref_wall / our_wall:10.2f}")
         if not cuda:
-            print(f"{label + ' s/image':24}{ref_s / count:14.2f}{our_s / count:12.2f}")
+            print(f"{label + ' s/image':28}{ref_wall / done:14.2f}{our_wall / done:12.2f}")
+            print(f"{label + ' CPU-s/image':28}{ref_cpu / done:14.2f}{our_cpu / done:12.2f}")
 
 
 if __name__ == "__main__":
