@@ -217,13 +217,16 @@ def _logo_layer(rng: random.Random, fonts: list[str], size: int, color: tuple[in
     return layer
 
 
-def _make_mark(rng: random.Random, fonts: list[str], canvas_side: int) -> Image.Image:
-    """One watermark as an RGBA layer (alpha already scaled by its opacity)."""
+def _make_mark(rng: random.Random, fonts: list[str], canvas_side: int, canvas: Image.Image) -> Image.Image:
+    """One watermark as an RGBA layer (alpha already scaled by its opacity).
+
+    Like a person adding a watermark, white or black is usually picked to stand out from the image.
+    """
     tone = rng.random()
-    if tone < 0.45:
-        color = (255, 255, 255)
-    elif tone < 0.75:
-        color = (0, 0, 0)
+    dark_image = float(np.asarray(canvas.convert("L").reduce(8)).mean()) < 110
+    if tone < 0.75:
+        contrasting = rng.random() < 0.85
+        color = (255, 255, 255) if dark_image == contrasting else (0, 0, 0)
     elif tone < 0.85:
         g = rng.randrange(90, 200)
         color = (g, g, g)
@@ -258,8 +261,30 @@ def _paste(canvas: Image.Image, layer: Image.Image, x: int, y: int
         return None
     if (cx2 - cx1) * (cy2 - cy1) < 0.6 * (bx2 - bx1) * (by2 - by1):
         return None  # mostly outside: not placed
+    if visibility(canvas, layer, x, y) < MIN_VISIBILITY:
+        return None  # e.g. a faint dark mark on a dark area: nobody could see it, so it is not a label
     canvas.alpha_composite(layer, (x, y))
     return (float(cx1), float(cy1), float(cx2), float(cy2))
+
+
+MIN_VISIBILITY = 10.0  # mean grey-level change under the mark's strokes
+
+
+def visibility(canvas: Image.Image, layer: Image.Image, x: int, y: int) -> float:
+    """How much compositing ``layer`` at (x, y) changes the luminance under its strokes (0-255)."""
+    w, h = canvas.size
+    x1, y1 = max(0, x), max(0, y)
+    x2, y2 = min(w, x + layer.width), min(h, y + layer.height)
+    if x2 <= x1 or y2 <= y1:
+        return 0.0
+    bg = np.asarray(canvas.crop((x1, y1, x2, y2)).convert("L"), np.float32)
+    part = layer.crop((x1 - x, y1 - y, x2 - x, y2 - y))
+    alpha = np.asarray(part.getchannel("A"), np.float32) / 255.0
+    ink = np.asarray(part.convert("RGB").convert("L"), np.float32)
+    strokes = alpha > 0.5 * max(float(alpha.max()), 1e-6)
+    if not strokes.any():
+        return 0.0
+    return float((alpha * np.abs(ink - bg))[strokes].mean())
 
 
 def add_watermarks(rng: random.Random, img: Image.Image, fonts: list[str]) -> tuple[Image.Image, list]:
@@ -269,7 +294,7 @@ def add_watermarks(rng: random.Random, img: Image.Image, fonts: list[str]) -> tu
     boxes: list[tuple[float, float, float, float]] = []
     layout = rng.choices(("center", "corner", "tiled", "scatter"), (3, 3, 2, 2))[0]
     if layout == "tiled":
-        mark = _make_mark(rng, fonts, int(side * 0.7))
+        mark = _make_mark(rng, fonts, int(side * 0.7), canvas)
         mark = _rotate(mark, rng.choice((0, rng.uniform(-45, 45))))
         gx = rng.uniform(1.15, 1.8) * mark.width
         gy = rng.uniform(1.3, 2.5) * mark.height
@@ -290,7 +315,7 @@ def add_watermarks(rng: random.Random, img: Image.Image, fonts: list[str]) -> tu
         for _ in range(count * 3):
             if len(boxes) >= count:
                 break
-            mark = _make_mark(rng, fonts, side if layout != "corner" else int(side * 0.6))
+            mark = _make_mark(rng, fonts, side if layout != "corner" else int(side * 0.6), canvas)
             angle = 0.0
             if layout == "center" and rng.random() < 0.5:
                 angle = rng.uniform(-50, 50)

@@ -143,7 +143,7 @@ class _Wrap:
         return decode(heat, ltrb, self.threshold if threshold is None else threshold)
 
 
-def train(seed: int = DEFAULT_SEED, n_marked: int = 6000, n_clean: int = 2000, epochs: int = 3,
+def train(seed: int = DEFAULT_SEED, n_marked: int = 6000, n_clean: int = 2000, epochs: int = 4,
           batch_size: int = 24, lr: float = 3e-3, out: Path = WEIGHTS_PATH, target_fp: float = 0.02,
           workers: int = 2, n_val: tuple[int, int] = (150, 300), time_budget_s: float | None = None,
           log: Callable[[str], None] = print) -> dict[str, float]:
