@@ -230,11 +230,21 @@ class RunExecutor:
         else:
             for port, value in outputs.items():
                 self.values[(node_id, port)] = value
-        summary = ({k: v for k, v in outputs["__final__"].items()} if "__final__" in outputs
-                   else {k: summarize(v) for k, v in outputs.items()})
+        summary = (dict(outputs["__final__"]) if "__final__" in outputs
+                   else {k: self._preview(node_id, k, v) for k, v in outputs.items()})
         self._finish_node(node_run, NodeStatus.COMPLETED, attempts=attempts, outputs=summary, progress=100)
         self._emit("node.completed", node_id, {"outputs": summary})
         return None
+
+    def _preview(self, node_id: str, port: str, value: Any) -> Any:
+        """The summary of an intermediate output; on the canvas (studio runs) images are stored too, so the
+        creator can look at every node's result, not only the pipeline's outputs."""
+        summary = summarize(value)
+        if isinstance(value, ImageValue) and self.run.surface == "studio":
+            art = artifacts.store_image(self.run.billed_to, value, run=self.run, node_id=node_id,
+                                        output_key=f"{node_id}.{port}")
+            summary["artifact_id"] = art.id
+        return summary
 
     def _node_failed(self, node_run: NodeRun, attempts: int, code: str, message: str, status: int) -> Any:
         error = {"code": code, "message": message, "node": node_run.node_id}

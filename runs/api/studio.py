@@ -33,15 +33,21 @@ def run_summary(run: Run) -> dict[str, Any]:
             "error": run.error}
 
 
+def _with_urls(node_outputs: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    return {k: ({**v, "url": urls[v["artifact_id"]]} if isinstance(v, dict) and v.get("artifact_id") in urls else v)
+            for k, v in (node_outputs or {}).items()}
+
+
 def run_detail(run: Run, request: Any) -> dict[str, Any]:
     images = image_outputs(run, request)
     outputs = {key: images.get(key) if value.get("type") == "image" else value
                for key, value in run.outputs.items()}
+    urls = {a.id: artifacts.public_url(a, request) for a in run.artifacts.all()}
     return {
         **run_summary(run), "pipeline": run.pipeline_id, "current_node": run.current_node or None,
         "inputs": run.inputs, "outputs": outputs,
         "nodes": [{"node_id": nr.node_id, "type": nr.node_type, "status": nr.status, "progress": nr.progress,
-                   "attempts": nr.attempts, "outputs": nr.outputs, "error": nr.error,
+                   "attempts": nr.attempts, "outputs": _with_urls(nr.outputs, urls), "error": nr.error,
                    "started_at": iso(nr.started_at), "finished_at": iso(nr.finished_at)}
                   for nr in run.node_runs.all()],
     }

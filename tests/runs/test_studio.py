@@ -175,6 +175,9 @@ def test_run_from_studio_with_upload_and_draft(eager, pro_client):
     assert run["status"] == "completed"
     assert [n["status"] for n in run["nodes"]] == ["completed"] * 4
     assert run["outputs"]["result_url"]["width"] == 10
+    # every intermediate image of a canvas run can be looked at
+    resize = next(n for n in run["nodes"] if n["node_id"] == "resize")
+    assert resize["outputs"]["image"]["width"] == 10 and resize["outputs"]["image"]["url"].startswith("http")
     history = pro_client.get(f"/api/v1/studio/pipelines/{pid}/runs").json()
     assert history[0]["id"] == run["id"] and history[0]["credits_used"] == 2
     listing = pro_client.get("/api/v1/studio/pipelines").json()
