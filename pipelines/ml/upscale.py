@@ -257,13 +257,17 @@ class UpscaleEngine:
         return forward
 
     def warm_up(self, tile_size: int = DEFAULT_TILE) -> float:
-        """Run the full-window shape at batch 1 and at the largest batch (compiles on CUDA); returns seconds."""
+        """Run a full-size window at batch 1 and at the largest batch (compiles on CUDA); returns seconds."""
         import torch
 
         started = time.perf_counter()
         side = tile_size + 2 * self.tile_pad
-        zeros = torch.zeros((3, side, side), device=self.device, dtype=self.dtype)
-        for batch in sorted({1, self.max_batch}):
+        # The graphs torch.compile(dynamic=True) makes for these networks, each specialised by a guard:
+        # batch 1 vs. batch > 1, and windows over vs. under ~6 800 pixels (conv's layout heuristic). Not
+        # square: traced with equal sides, dynamo would also guard H == W ("duck sizing").
+        shapes = [(1, (side, side - 8)), (self.max_batch, (side, side - 8)), (1, (40, 48))]
+        for batch, (height, width) in shapes:
+            zeros = torch.zeros((3, height, width), device=self.device, dtype=self.dtype)
             futures = [self.runner.submit(zeros) for _ in range(batch)]
             for future in futures:
                 future.result()
