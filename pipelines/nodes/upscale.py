@@ -14,7 +14,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from pipelines.ml.upscale_models import DEFAULT_MODEL, MODELS
 from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, Port, register
@@ -95,7 +95,7 @@ class ImageUpscale(NodeType):
         Port("metadata", "json", "The result's scale, width and height, e.g. {\"scale\": 4, \"width\": 2048, "
                                  "\"height\": 2048}."),
     )
-    params_schema = {
+    params_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "model": {
