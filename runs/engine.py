@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -80,7 +80,8 @@ class RunExecutor:
         self.nodes = {n["id"]: n for n in self.graph["nodes"]}
         self.order = topological_order(self.graph)
         self.values: dict[tuple[str, str], Any] = {}
-        self.node_runs = {nr.node_id: nr for nr in run.node_runs.all()}
+        fresh = getattr(run, "_fresh_node_runs", None)  # unsaved node runs of an inline run
+        self.node_runs = {nr.node_id: nr for nr in (fresh if fresh is not None else run.node_runs.all())}
         self.completed = 0
         self._last_progress_event = 0.0
 
@@ -113,9 +114,12 @@ class RunExecutor:
         """Write what an inline run kept in memory (node runs first, then the events)."""
         if not self.inline:
             return
-        NodeRun.objects.bulk_update(list(self.node_runs.values()),
-                                    ["status", "progress", "attempts", "outputs", "error", "started_at",
-                                     "finished_at"])
+        if hasattr(self.run, "_fresh_node_runs"):
+            NodeRun.objects.bulk_create(list(self.node_runs.values()))
+        else:
+            NodeRun.objects.bulk_update(list(self.node_runs.values()),
+                                        ["status", "progress", "attempts", "outputs", "error", "started_at",
+                                         "finished_at"])
         self.events.flush()
 
     def _cancel_requested(self) -> bool:
@@ -296,10 +300,25 @@ class RunExecutor:
         self._emit(event, data.get("node", ""), {**data, "credits_used": used})
 
 
-def execute_run(run_id: str, inline: bool = False) -> str | None:
-    """Claim a queued run and execute it. Safe to call twice: only one caller claims it.
+def execute_inline(run: Run) -> None:
+    """Execute a just-created run of cheap local nodes inside the caller's transaction.
 
-    ``inline`` runs a cheap graph inside the calling request (see ``RunExecutor``)."""
+    Nothing is written until the end: node runs, events and the final state go in a few statements."""
+    from runs.services import node_runs_for
+
+    run._fresh_node_runs = node_runs_for(run)
+    now = timezone.now()
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=1)
+    run.status, run.started_at, run.attempts = RunStatus.RUNNING, now, 1
+    executor = RunExecutor(run, inline=True)
+    executor._emit("run.queued", "", {"credits_reserved": run.credits_reserved})
+    executor._emit("run.started", "", {"attempt": 1})
+    executor.execute()
+    executor._flush()
+
+
+def execute_run(run_id: str) -> str | None:
+    """Claim a queued run and execute it. Safe to call twice: only one caller claims it."""
     now = timezone.now()
     claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
@@ -309,17 +328,9 @@ def execute_run(run_id: str, inline: bool = False) -> str | None:
     from runs import webhooks
 
     try:
-        if inline:
-            # All of an inline run's writes land together: a reader never sees it half-written.
-            with transaction.atomic():
-                executor = RunExecutor(run, inline=True)
-                executor._emit("run.started", "", {"attempt": run.attempts})
-                executor.execute()
-                executor._flush()
-        else:
-            emit(run_id, "run.started", "", {"attempt": run.attempts})
-            with _Heartbeat(run_id):
-                RunExecutor(run).execute()
+        emit(run_id, "run.started", "", {"attempt": run.attempts})
+        with _Heartbeat(run_id):
+            RunExecutor(run).execute()
     except Exception:  # noqa: BLE001 - leave no run running because of an engine bug
         logger.exception("engine error in run %s", run_id)
         ex = RunExecutor.__new__(RunExecutor)

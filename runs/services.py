@@ -52,8 +52,11 @@ def _all_inline(graph: dict) -> bool:
 def submit_run(*, pipeline: Pipeline, version: PublishedVersion | None, billed_to: Any, surface: str,
                inputs: Any, requested_by: Any = None, options: dict | None = None, preset: str = "",
                idempotency_key: str = "", webhook_url: str = "", job_id: str = "",
-               enqueue: bool = True) -> Submission:
-    """Validate inputs, reserve credits and create a queued run (idempotent on ``idempotency_key``)."""
+               enqueue: bool = True, sync: bool = False) -> Submission:
+    """Validate inputs, reserve credits and create a queued run (idempotent on ``idempotency_key``).
+
+    ``sync``: the caller will wait for the result. A graph made only of cheap local nodes then runs right
+    here, without the round trip through the queue (RUN_INLINE_FAST_PIPELINES)."""
     if idempotency_key:
         existing = Run.objects.filter(pipeline=pipeline, surface=surface, idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -68,6 +71,7 @@ def submit_run(*, pipeline: Pipeline, version: PublishedVersion | None, billed_t
     clean_inputs = run_inputs.validate_inputs(schema, inputs)
     graph = apply_preset(graph, pipeline.presets, preset)
     cost = graph_credit_cost(graph)
+    inline = sync and settings.RUN_INLINE_FAST_PIPELINES and _all_inline(graph) and not webhook_url
     try:
         with transaction.atomic():
             run = Run.objects.create(
@@ -76,12 +80,13 @@ def submit_run(*, pipeline: Pipeline, version: PublishedVersion | None, billed_t
                 idempotency_key=idempotency_key, webhook_url=webhook_url, job_id=job_id, credits_reserved=cost,
             )
             credits.reserve(billed_to, cost, run.pk, note=f"{surface} run of {pipeline}")
-            NodeRun.objects.bulk_create([
-                NodeRun(run=run, node_id=node_id, node_type=_node(graph, node_id)["type"], position=i,
-                        credit_cost=get_node_type(_node(graph, node_id)["type"]).credit_cost)
-                for i, node_id in enumerate(topological_order(graph))
-            ])
-            emit(run.pk, "run.queued", "", {"credits_reserved": cost})
+            if inline:
+                from runs.engine import execute_inline
+
+                execute_inline(run)  # in this same transaction: one commit for the whole call
+            else:
+                NodeRun.objects.bulk_create(node_runs_for(run))
+                emit(run.pk, "run.queued", "", {"credits_reserved": cost})
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -89,13 +94,17 @@ def submit_run(*, pipeline: Pipeline, version: PublishedVersion | None, billed_t
         if existing is None:
             raise
         return Submission(existing, False)
-    if enqueue:
+    if enqueue and not inline:
         enqueue_run(run)
     return Submission(run, True)
 
 
-def _node(graph: dict, node_id: str) -> dict:
-    return next(n for n in graph["nodes"] if n["id"] == node_id)
+def node_runs_for(run: Run) -> list[NodeRun]:
+    """Unsaved NodeRuns of ``run`` in execution order."""
+    nodes = {n["id"]: n for n in run.graph["nodes"]}
+    return [NodeRun(run=run, node_id=node_id, node_type=nodes[node_id]["type"], position=i,
+                    credit_cost=get_node_type(nodes[node_id]["type"]).credit_cost)
+            for i, node_id in enumerate(topological_order(run.graph))]
 
 
 def enqueue_run(run: Run) -> None:
@@ -108,11 +117,7 @@ def enqueue_run(run: Run) -> None:
 
 
 def run_sync(run: Run, timeout: float | None = None) -> Run:
-    """Wait for ``run`` up to ``timeout`` seconds. Cheap local graphs run right here in the request."""
-    if (run.status == RunStatus.QUEUED and settings.RUN_INLINE_FAST_PIPELINES and _all_inline(run.graph)):
-        from runs.engine import execute_run
-
-        execute_run(run.pk, inline=True)
+    """Wait for ``run`` up to ``timeout`` seconds (SYNC_WAIT_SECONDS by default)."""
     return wait_for_run(run.pk, settings.SYNC_WAIT_SECONDS if timeout is None else timeout)
 
 

@@ -121,7 +121,7 @@ class ExecuteView(FractalQView):
         submission = services.submit_run(
             pipeline=pipeline, version=version, billed_to=pipeline.owner, surface=Surface.FRACTALQ,
             inputs=body["inputs"], idempotency_key=job_key, webhook_url=callback,
-            options={"_base_url": request.build_absolute_uri("/")},
+            options={"_base_url": request.build_absolute_uri("/")}, sync=not is_async,
         )
         run = submission.run
         status_url = request.build_absolute_uri(f"/api/node/api/{api_key}/jobs/{run.pk}")
