@@ -18,9 +18,9 @@ class Command(BaseCommand):
         from pipelines.ml.watermark_train import DEFAULT_SEED
 
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-        parser.add_argument("--marked", type=int, default=6000, help="watermarked training images")
-        parser.add_argument("--clean", type=int, default=2000, help="clean training images")
-        parser.add_argument("--epochs", type=int, default=4)
+        parser.add_argument("--marked", type=int, default=16000, help="watermarked training images")
+        parser.add_argument("--clean", type=int, default=5000, help="clean training images")
+        parser.add_argument("--epochs", type=int, default=8)
         parser.add_argument("--time-budget", type=float, default=None,
                             help="minutes; stop after the epoch that passes it (weights are saved every epoch)")
         parser.add_argument("--batch-size", type=int, default=24)
