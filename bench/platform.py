@@ -122,19 +122,25 @@ def bench_http(args, env, key: str) -> None:
         body = json.dumps({"inputs": {"command": "hello"}}).encode()
         load(port, "/bench/bare", body, 100, args.concurrency)  # warm both paths
         load(port, f"/api/node/api/{key}/execute", body, 100, args.concurrency)
-        results = {}
-        # interleave the two so that machine noise hits both alike
-        for round_ in range(2):
-            for name, path in (("bare DRF view", "/bench/bare"), ("FractalQ execute", f"/api/node/api/{key}/execute")):
-                r = load(port, path, body, args.requests // 2, args.concurrency)
-                agg = results.setdefault(name, {"rps": [], "p50_ms": [], "p95_ms": [], "errors": 0})
-                for k in ("rps", "p50_ms", "p95_ms"):
-                    agg[k].append(r[k])
-                agg["errors"] += r["errors"]
+        for concurrency in (args.concurrency, 1):
+            results = {}
+            # interleave the two so that machine noise hits both alike
+            for _ in range(2):
+                for name, path in (("bare DRF view", "/bench/bare"),
+                                   ("FractalQ execute", f"/api/node/api/{key}/execute")):
+                    r = load(port, path, body, args.requests // 2, concurrency)
+                    agg = results.setdefault(name, {"rps": [], "p50_ms": [], "p95_ms": [], "errors": 0})
+                    for k in ("rps", "p50_ms", "p95_ms"):
+                        agg[k].append(r[k])
+                    agg["errors"] += r["errors"]
+            report(results, args.requests, concurrency)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(10)
-    print(f"\n(a) sync execute under daphne, {args.requests} requests each, concurrency {args.concurrency}")
+
+
+def report(results: dict, requests: int, concurrency: int) -> None:
+    print(f"\n(a) sync execute under daphne, {requests} requests each, client concurrency {concurrency}")
     print(f"{'':20} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9} {'errors':>7}")
     for name, r in results.items():
         print(f"{name:20} {statistics.mean(r['rps']):9.1f} {statistics.mean(r['p50_ms']):9.2f} "
@@ -150,8 +156,9 @@ def bench_worker(args, env: dict, label: str) -> list[float]:
     from runs import services
     from runs.models import Run
 
+    log = open(Path(env["CANVASFLOW_DATA_DIR"]) / f"qcluster-{label}.log", "w")
     worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         pipeline = Pipeline.objects.get(slug="bench-echo")
         version = pipeline.latest_version
@@ -161,6 +168,8 @@ def bench_worker(args, env: dict, label: str) -> list[float]:
         deadline = time.time() + 90
         while Run.objects.get(pk=run.pk).status != "completed" and time.time() < deadline:
             time.sleep(0.05)
+        if Run.objects.get(pk=run.pk).status != "completed":
+            raise RuntimeError(f"the {label} worker did not run the warm-up job; see {log.name}")
         delays = []
         for i in range(args.runs):
             run = services.submit_run(pipeline=pipeline, version=version, billed_to=pipeline.owner,
@@ -181,12 +190,24 @@ def bench_worker(args, env: dict, label: str) -> list[float]:
         worker.wait(10)
 
 
+def latency_in_child(args, env: dict, label: str) -> list[float]:
+    """Measure in a fresh process, so that the submitting side uses the same broker as the worker."""
+    out = subprocess.run([sys.executable, __file__, "--latency-only", label, "--runs", str(args.runs)],
+                         cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--latency-only", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.latency_only:
+        setup_django(dict(os.environ))
+        print(json.dumps(bench_worker(args, dict(os.environ), args.latency_only)))
+        return
 
     data_dir = Path(tempfile.mkdtemp(prefix="canvasflow-bench-"))
     env = {**os.environ, "CANVASFLOW_DATA_DIR": str(data_dir), "ROOT_URLCONF": "bench.urls",
@@ -210,20 +231,21 @@ def main() -> None:
         bench_http(args, env, key)
 
         print(f"\n(b) submit -> worker start latency, {args.runs} runs each")
-        rows = [("ORM broker (SQLite)", bench_worker(args, env, "orm"))]
+        rows = [("ORM broker (SQLite)", latency_in_child(args, env, "orm"))]
         redis_url = redis_available()
         if redis_url:
             import redis
 
             redis.Redis.from_url(redis_url).flushdb()
-            rows.append(("Redis broker", bench_worker(args, {**env, "REDIS_URL": redis_url}, "redis")))
+            rows.append(("Redis broker", latency_in_child(args, {**env, "REDIS_URL": redis_url}, "redis")))
         else:
             print("Redis not reachable: Redis row skipped")
         for name, delays in rows:
             print(f"{name:22} p50 {percentile(delays, 0.5):7.1f} ms   p95 {percentile(delays, 0.95):7.1f} ms")
         print("goals: p50 <= 250 ms (ORM), <= 50 ms (Redis)")
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
