@@ -1,12 +1,21 @@
 """Train and evaluate the watermark detector on synthetic data.
 
 ``python manage.py train_watermark`` calls :func:`train`; the defaults are the
-recipe that produced the committed ``weights/watermark.pt`` (seed 20240611,
-~15 minutes on two CPU cores). The score threshold stored with the weights is
+recipe that produced the committed ``weights/watermark.pt``: seed 20240611,
+16,000 watermarked + 5,000 clean images, 8 epochs (7,000 steps of 24), about
+25 minutes on an otherwise idle two-core CPU; torch's CPU kernels are not
+bit-reproducible across builds and thread counts, so a rerun gives equivalent,
+not identical, weights. The score threshold stored with the weights is
 calibrated on a validation set (training fonts, another seed) so that at most
-``target_fp`` of clean images get any detection; :func:`evaluate` measures
+``target_fp`` (3%) of clean images get any detection; :func:`evaluate` measures
 recall and the clean false-positive rate on a held-out set (unseen fonts,
 another seed).
+
+Committed model, held-out at 256 px (recall at IoU 0.5 / clean images with a detection):
+88.4% / 1.7% on the test's 60+60 images, 88.6% / 2.0% on 200+200 (seed 777001),
+83.7% / 4.5% on 200+200 (seed 888001). The issue's target was 90% recall; misses
+are faint logos and boxes localized below IoU 0.5 (recall kept rising with every
+epoch and with more data, so a longer run is the next lever).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class Watermark(NodeType):
             "threshold": {
                 "type": ["number", "null"], "minimum": 0.0, "maximum": 1.0, "default": None,
                 "description": ("Minimum confidence of a detection. null uses the calibrated default (at "
-                                "most ~1% of clean images get any detection); lower finds fainter marks."),
+                                "most ~3% of clean images get any detection); lower finds fainter marks."),
                 "examples": [None, 0.3],
             },
             "input_size": {

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--clean", type=int, default=5000, help="clean training images")
         parser.add_argument("--epochs", type=int, default=8)
         parser.add_argument("--time-budget", type=float, default=None,
-                            help="minutes; stop after the epoch that passes it (weights are saved every epoch)")
+                            help="minutes; stop after the epoch that passes it (weights saved each epoch)")
         parser.add_argument("--batch-size", type=int, default=24)
         parser.add_argument("--workers", type=int, default=2, help="processes generating data")
         parser.add_argument("--out", type=Path, default=None,
