@@ -11,7 +11,8 @@ PORT   ?= 8000
 
 # Debian packages the project needs (OCR engines and fonts, GLSL validator, offscreen GL, browser for e2e).
 APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-ara libtesseract-dev libleptonica-dev \
-	libraqm0 fonts-dejavu-core fonts-noto-core fonts-kacst \
+	libraqm0 libfribidi0 fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-noto-core fonts-kacst \
+	fonts-kacst-one fonts-arabeyes fonts-hosny-amiri \
 	glslang-tools libegl1 libgl1 libgl1-mesa-dri libgles2 \
 	chromium
 
