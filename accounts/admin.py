@@ -23,8 +23,17 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "name", "user", "kind", "trust_tier", "rate_limit_per_hour", "created_at",
-                    "last_used_at", "revoked_at")
+    list_display = (
+        "prefix",
+        "name",
+        "user",
+        "kind",
+        "trust_tier",
+        "rate_limit_per_hour",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("kind", "trust_tier", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("prefix", "name", "user__username", "user__email")
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at", "revoked_at", "user", "kind")
@@ -88,8 +97,11 @@ class CreditTransactionAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        txn = credits.grant(form.cleaned_data["user"], form.cleaned_data["amount"],
-                            note=form.cleaned_data.get("note") or f"granted by {request.user}")
+        txn = credits.grant(
+            form.cleaned_data["user"],
+            form.cleaned_data["amount"],
+            note=form.cleaned_data.get("note") or f"granted by {request.user}",
+        )
         obj.pk = txn.pk
         obj.kind = TransactionKind.GRANT
 

@@ -51,7 +51,9 @@ def outstanding(user: User, reference: str) -> int:
     settled = CreditTransaction.objects.filter(user=user, reference=reference, kind=TransactionKind.SETTLE)
     if settled.exists():
         return 0
-    total = CreditTransaction.objects.filter(user=user, reference=reference).aggregate(s=Sum("amount"))["s"] or 0
+    total = (
+        CreditTransaction.objects.filter(user=user, reference=reference).aggregate(s=Sum("amount"))["s"] or 0
+    )
     return max(0, -total)
 
 

@@ -45,8 +45,9 @@ def normalize(exc: Exception) -> CanvasflowError | exceptions.APIException | Non
     if isinstance(exc, exceptions.Throttled):
         return RateLimited("Rate limit exceeded", retry_after=int(exc.wait or 1))
     if isinstance(exc, exceptions.ValidationError):
-        return CanvasflowError(first_message(exc.detail), code="BAD_REQUEST", status=400,
-                               details={"errors": exc.detail})
+        return CanvasflowError(
+            first_message(exc.detail), code="BAD_REQUEST", status=400, details={"errors": exc.detail}
+        )
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         return CanvasflowError(str(exc.detail), code="UNAUTHORIZED", status=401)
     if isinstance(exc, exceptions.PermissionDenied):
@@ -60,8 +61,9 @@ def normalize(exc: Exception) -> CanvasflowError | exceptions.APIException | Non
     if isinstance(exc, exceptions.NotFound):
         return CanvasflowError(str(exc.detail), code="NOT_FOUND", status=404)
     if isinstance(exc, exceptions.APIException):
-        return CanvasflowError(first_message(exc.detail), code=str(exc.default_code).upper(),
-                               status=exc.status_code)
+        return CanvasflowError(
+            first_message(exc.detail), code=str(exc.default_code).upper(), status=exc.status_code
+        )
     return None
 
 

@@ -30,8 +30,9 @@ class NewKey:
     raw: str
 
 
-def create_api_key(user: User, name: str, kind: str = ApiKeyKind.FRACTAFRAG,
-                   rate_limit_per_hour: int | None = None) -> NewKey:
+def create_api_key(
+    user: User, name: str, kind: str = ApiKeyKind.FRACTAFRAG, rate_limit_per_hour: int | None = None
+) -> NewKey:
     prefix = PREFIXES[ApiKeyKind(kind)]
     raw = prefix + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(

@@ -20,7 +20,9 @@ class User(AbstractUser):
     credit_balance = models.PositiveIntegerField(default=0)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(credit_balance__gte=0), name="credit_balance_non_negative")]
+        constraints = [
+            models.CheckConstraint(condition=Q(credit_balance__gte=0), name="credit_balance_non_negative")
+        ]
 
     @property
     def is_pro(self) -> bool:

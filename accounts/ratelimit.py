@@ -79,7 +79,9 @@ class SlidingWindowLimiter:
         key = f"rl:{window}:{identity}"
         if getattr(settings, "REDIS_URL", ""):
             self._redis_client()
-            allowed, count, first = self._script(keys=[key], args=[now, window, limit, f"{now}:{uuid.uuid4().hex}"])
+            allowed, count, first = self._script(
+                keys=[key], args=[now, window, limit, f"{now}:{uuid.uuid4().hex}"]
+            )
             allowed, count, first = bool(allowed), int(count), float(first)
         else:
             with self._lock:

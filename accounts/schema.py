@@ -8,8 +8,11 @@ class BearerScheme(OpenApiAuthenticationExtension):
     name = "bearer"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer",
-                "description": "A JWT access token, or an API key (ff_key_… / fiz_…)"}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A JWT access token, or an API key (ff_key_… / fiz_…)",
+        }
 
 
 class KeyScheme(OpenApiAuthenticationExtension):
@@ -17,8 +20,12 @@ class KeyScheme(OpenApiAuthenticationExtension):
     name = "key"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "Authorization",
-                "description": "`Key fiz_…` (Fizzly style)"}
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Key fiz_…` (Fizzly style)",
+        }
 
 
 class SessionScheme(OpenApiAuthenticationExtension):

@@ -4,8 +4,7 @@ from rest_framework import serializers
 
 from accounts.models import ApiKey, ApiKeyKind, ProviderKey, User
 
-USERNAME_FIELD = dict(max_length=150, min_length=3,
-                      regex=r"^[A-Za-z0-9_.-]+$")
+USERNAME_FIELD = dict(max_length=150, min_length=3, regex=r"^[A-Za-z0-9_.-]+$")
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -47,8 +46,16 @@ class ProfileUpdateSerializer(serializers.Serializer):
 class ApiKeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
-        fields = ["id", "name", "kind", "prefix", "trust_tier", "rate_limit_per_hour", "created_at",
-                  "last_used_at"]
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "prefix",
+            "trust_tier",
+            "rate_limit_per_hour",
+            "created_at",
+            "last_used_at",
+        ]
         read_only_fields = fields
 
 

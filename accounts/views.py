@@ -46,7 +46,9 @@ def validated(serializer_class: Any, request: Request, partial: bool = False) ->
     return serializer.validated_data
 
 
-def token_response(request: Request, user: User, access: str, refresh: str, status_code: int = 200) -> Response:
+def token_response(
+    request: Request, user: User, access: str, refresh: str, status_code: int = 200
+) -> Response:
     response = Response(
         {"access_token": access, "token_type": "bearer", "user": UserSerializer(user).data},
         status=status_code,
@@ -80,7 +82,9 @@ class LoginView(FractafragView):
     authentication_classes: list = []
     rate_limit_scope = "auth"
 
-    @extend_schema(request=LoginSerializer, responses=UserSerializer, summary="Sign in with username or email")
+    @extend_schema(
+        request=LoginSerializer, responses=UserSerializer, summary="Sign in with username or email"
+    )
     def post(self, request: Request) -> Response:
         data = validated(LoginSerializer, request)
         user = services.authenticate_login(data["username"], data["password"])
@@ -99,8 +103,11 @@ class RefreshView(FractafragView):
     authentication_classes: list = []
     rate_limit_scope = "auth"
 
-    @extend_schema(request=RefreshSerializer, responses=UserSerializer,
-                   summary="Rotate the refresh token (cookie) for a new access token")
+    @extend_schema(
+        request=RefreshSerializer,
+        responses=UserSerializer,
+        summary="Rotate the refresh token (cookie) for a new access token",
+    )
     def post(self, request: Request) -> Response:
         user, access, refresh = services.rotate_refresh(_refresh_from(request))
         return token_response(request, user, access, refresh)
@@ -177,7 +184,9 @@ class ProviderKeyView(FractafragView):
     @extend_schema(responses=ProviderKeySerializer(many=True))
     def get(self, request: Request) -> Response:
         services.require_pro(request.user, "AI provider keys")
-        return Response(ProviderKeySerializer(request.user.provider_keys.order_by("provider"), many=True).data)
+        return Response(
+            ProviderKeySerializer(request.user.provider_keys.order_by("provider"), many=True).data
+        )
 
     @extend_schema(request=ProviderKeyWriteSerializer, responses=ProviderKeySerializer)
     def put(self, request: Request) -> Response:

@@ -8,6 +8,7 @@
 Usage:  .venv/bin/python bench/platform.py [--requests 1500] [--concurrency 8] [--runs 40]
 """
 
+# ruff: noqa: E402  (the stdlib-shadowing guard below must run before the other imports)
 from __future__ import annotations
 
 import sys
@@ -79,8 +80,13 @@ def load(port: int, path: str, body: bytes, total: int, concurrency: int) -> dic
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - start
-    return {"rps": len(latencies) / elapsed, "p50_ms": percentile(latencies, 0.5) * 1000,
-            "p95_ms": percentile(latencies, 0.95) * 1000, "errors": errors[0], "n": len(latencies)}
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
+        "errors": errors[0],
+        "n": len(latencies),
+    }
 
 
 def wait_port(port: int, timeout: float = 60) -> None:
@@ -114,9 +120,14 @@ def redis_available() -> str:
 
 def bench_http(args, env, key: str) -> None:
     port = free_port()
-    server = subprocess.Popen([str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port),
-                               "config.asgi:application"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_port(port)
         body = json.dumps({"inputs": {"command": "hello"}}).encode()
@@ -126,8 +137,10 @@ def bench_http(args, env, key: str) -> None:
             results = {}
             # interleave the two so that machine noise hits both alike
             for _ in range(2):
-                for name, path in (("bare DRF view", "/bench/bare"),
-                                   ("FractalQ execute", f"/api/node/api/{key}/execute")):
+                for name, path in (
+                    ("bare DRF view", "/bench/bare"),
+                    ("FractalQ execute", f"/api/node/api/{key}/execute"),
+                ):
                     r = load(port, path, body, args.requests // 2, concurrency)
                     agg = results.setdefault(name, {"rps": [], "p50_ms": [], "p95_ms": [], "errors": 0})
                     for k in ("rps", "p50_ms", "p95_ms"):
@@ -143,12 +156,16 @@ def report(results: dict, requests: int, concurrency: int) -> None:
     print(f"\n(a) sync execute under daphne, {requests} requests each, client concurrency {concurrency}")
     print(f"{'':20} {'req/s':>9} {'p50 ms':>9} {'p95 ms':>9} {'errors':>7}")
     for name, r in results.items():
-        print(f"{name:20} {statistics.mean(r['rps']):9.1f} {statistics.mean(r['p50_ms']):9.2f} "
-              f"{statistics.mean(r['p95_ms']):9.2f} {r['errors']:7d}")
+        print(
+            f"{name:20} {statistics.mean(r['rps']):9.1f} {statistics.mean(r['p50_ms']):9.2f} "
+            f"{statistics.mean(r['p95_ms']):9.2f} {r['errors']:7d}"
+        )
     bare, fq = results["bare DRF view"], results["FractalQ execute"]
     ratio = statistics.mean(fq["rps"]) / statistics.mean(bare["rps"])
-    print(f"throughput ratio FractalQ / bare = {ratio:.2f}x  (goal >= 0.5x); FractalQ p50 = "
-          f"{statistics.mean(fq['p50_ms']):.2f} ms (goal <= 15 ms)")
+    print(
+        f"throughput ratio FractalQ / bare = {ratio:.2f}x  (goal >= 0.5x); FractalQ p50 = "
+        f"{statistics.mean(fq['p50_ms']):.2f} ms (goal <= 15 ms)"
+    )
 
 
 def bench_worker(args, env: dict, label: str) -> list[float]:
@@ -157,14 +174,25 @@ def bench_worker(args, env: dict, label: str) -> list[float]:
     from runs.models import Run
 
     log = open(Path(env["CANVASFLOW_DATA_DIR"]) / f"qcluster-{label}.log", "w")
-    worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         pipeline = Pipeline.objects.get(slug="bench-echo")
         version = pipeline.latest_version
         # let the cluster come up: the first run is a warm-up
-        run = services.submit_run(pipeline=pipeline, version=version, billed_to=pipeline.owner, surface="studio",
-                                  inputs={"command": "warm"}).run
+        run = services.submit_run(
+            pipeline=pipeline,
+            version=version,
+            billed_to=pipeline.owner,
+            surface="studio",
+            inputs={"command": "warm"},
+        ).run
         deadline = time.time() + 90
         while Run.objects.get(pk=run.pk).status != "completed" and time.time() < deadline:
             time.sleep(0.05)
@@ -172,8 +200,13 @@ def bench_worker(args, env: dict, label: str) -> list[float]:
             raise RuntimeError(f"the {label} worker did not run the warm-up job; see {log.name}")
         delays = []
         for i in range(args.runs):
-            run = services.submit_run(pipeline=pipeline, version=version, billed_to=pipeline.owner,
-                                      surface="studio", inputs={"command": f"r{i}"}).run
+            run = services.submit_run(
+                pipeline=pipeline,
+                version=version,
+                billed_to=pipeline.owner,
+                surface="studio",
+                inputs={"command": f"r{i}"},
+            ).run
             deadline = time.time() + 30
             while time.time() < deadline:
                 r = Run.objects.get(pk=run.pk)
@@ -192,8 +225,14 @@ def bench_worker(args, env: dict, label: str) -> list[float]:
 
 def latency_in_child(args, env: dict, label: str) -> list[float]:
     """Measure in a fresh process, so that the submitting side uses the same broker as the worker."""
-    out = subprocess.run([sys.executable, __file__, "--latency-only", label, "--runs", str(args.runs)],
-                         cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--latency-only", label, "--runs", str(args.runs)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -210,9 +249,14 @@ def main() -> None:
         return
 
     data_dir = Path(tempfile.mkdtemp(prefix="canvasflow-bench-"))
-    env = {**os.environ, "CANVASFLOW_DATA_DIR": str(data_dir), "ROOT_URLCONF": "bench.urls",
-           "DJANGO_SETTINGS_MODULE": "config.settings", "FRACTALQ_RATE_LIMIT_PER_MINUTE": "100000000",
-           "Q_WORKERS": "1"}
+    env = {
+        **os.environ,
+        "CANVASFLOW_DATA_DIR": str(data_dir),
+        "ROOT_URLCONF": "bench.urls",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "FRACTALQ_RATE_LIMIT_PER_MINUTE": "100000000",
+        "Q_WORKERS": "1",
+    }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     try:
@@ -222,9 +266,13 @@ def main() -> None:
         from pipelines import services as pipeline_services
 
         user = User.objects.create_user("bench", "bench@example.com", "x" * 12, tier=Tier.PRO)
-        graph = {"nodes": [{"id": "t", "type": "INPUT__TEXT", "params": {"name": "command"}},
-                           {"id": "out", "type": "OUTPUT__", "params": {}}],
-                 "edges": [{"from": {"node": "t", "port": "text"}, "to": {"node": "out", "port": "echo"}}]}
+        graph = {
+            "nodes": [
+                {"id": "t", "type": "INPUT__TEXT", "params": {"name": "command"}},
+                {"id": "out", "type": "OUTPUT__", "params": {}},
+            ],
+            "edges": [{"from": {"node": "t", "port": "text"}, "to": {"node": "out", "port": "echo"}}],
+        }
         pipeline = pipeline_services.create_pipeline(user, "bench echo", graph=graph)
         key = pipeline_services.publish(pipeline).session_key
         print(f"machine: {os.cpu_count()} CPU cores; Python {sys.version.split()[0]}")

@@ -12,8 +12,14 @@ class BareView(APIView):
     permission_classes: list = []
 
     def post(self, request):
-        return Response({"success": True, "outputs": {"echo": request.data["inputs"]["command"]}, "executionMs": 0,
-                         "jobId": "run_00000000000000000000"})
+        return Response(
+            {
+                "success": True,
+                "outputs": {"echo": request.data["inputs"]["command"]},
+                "executionMs": 0,
+                "jobId": "run_00000000000000000000",
+            }
+        )
 
 
 urlpatterns = [path("bench/bare", BareView.as_view()), *project_urls]

@@ -42,7 +42,9 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or _secrets["SECRET_KEY"]
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY") or _secrets["FIELD_ENCRYPTION_KEY"]
 
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h]
+ALLOWED_HOSTS = [
+    h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h
+]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 # Absolute URLs in API responses (artifact links). Empty: built from the request.
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
@@ -111,8 +113,11 @@ else:
             # WAL + synchronous=NORMAL: readers never block the writer, and a commit is not an fsync (a power cut
             # may lose the last commits, never corrupt the file). IMMEDIATE takes the write lock at BEGIN, so
             # concurrent ledger writers queue instead of failing with "database is locked" half-way through.
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 30,
-                        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
             # A file (not :memory:) so that worker processes started by tests share it; one per test
             # process so that concurrent test runs on one machine never share a database.
             "TEST": {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")},
@@ -125,8 +130,9 @@ AUTH_USER_MODEL = "accounts.User"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                  "CONFIG": {"hosts": [REDIS_URL]}}}
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -158,8 +164,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGE_BUCKET = os.environ.get("STORAGE_BUCKET", "")
 if STORAGE_BUCKET:
     STORAGES = {
-        "default": {"BACKEND": "storages.backends.s3.S3Storage",
-                    "OPTIONS": {"bucket_name": STORAGE_BUCKET, "querystring_auth": True}},
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": STORAGE_BUCKET, "querystring_auth": True},
+        },
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     }
 else:
@@ -198,7 +206,8 @@ REFRESH_COOKIE_SECURE = env_bool("REFRESH_COOKIE_SECURE", False)
 # Cloudflare Turnstile: verified on register when a secret is configured.
 TURNSTILE_SECRET = os.environ.get("TURNSTILE_SECRET", "")
 TURNSTILE_VERIFY_URL = os.environ.get(
-    "TURNSTILE_VERIFY_URL", "https://challenges.cloudflare.com/turnstile/v0/siteverify")
+    "TURNSTILE_VERIFY_URL", "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

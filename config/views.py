@@ -16,7 +16,8 @@ def health(request):
 def _wants_json(request) -> bool:
     path = request.path
     return path.startswith(("/api/", "/workflows/", "/mcp")) or "application/json" in request.headers.get(
-        "Accept", "")
+        "Accept", ""
+    )
 
 
 def not_found(request, exception=None):

@@ -35,8 +35,16 @@ class PipelineAdmin(admin.ModelAdmin):
 class PublishedVersionAdmin(admin.ModelAdmin):
     list_display = ("pipeline", "number", "credit_cost", "created_at")
     search_fields = ("pipeline__name", "pipeline__owner__username")
-    readonly_fields = ("pipeline", "number", "graph", "input_schema", "output_schema", "input_examples",
-                       "credit_cost", "created_at")
+    readonly_fields = (
+        "pipeline",
+        "number",
+        "graph",
+        "input_schema",
+        "output_schema",
+        "input_examples",
+        "credit_cost",
+        "created_at",
+    )
 
     def has_add_permission(self, request):  # versions are made by publishing
         return False

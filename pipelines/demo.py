@@ -14,29 +14,54 @@ def _node(node_id: str, type_: str, x: int, params: dict | None = None) -> dict:
 
 
 def _edge(src: str, src_port: str, dst: str, dst_port: str) -> dict:
-    return {"id": f"{src}-{dst}-{dst_port}", "from": {"node": src, "port": src_port},
-            "to": {"node": dst, "port": dst_port}}
+    return {
+        "id": f"{src}-{dst}-{dst_port}",
+        "from": {"node": src, "port": src_port},
+        "to": {"node": dst, "port": dst_port},
+    }
 
 
 def demo_graphs() -> list[tuple[str, str, dict, dict]]:
-    graphs = [(
-        "Thumbnail", "Resize any image to a 512 px thumbnail (WebP).",
-        {"nodes": [_node("input", "INPUT__IMAGE", 0), _node("resize", "IMAGE__RESIZE", 260),
-                   _node("webp", "IMAGE__CONVERT", 520), _node("output", "OUTPUT__", 780)],
-         "edges": [_edge("input", "image", "resize", "image"), _edge("resize", "image", "webp", "image"),
-                   _edge("webp", "image", "output", "result_url")]},
-        {"small": {"resize": {"width": 256, "height": 256}}},
-    )]
+    graphs = [
+        (
+            "Thumbnail",
+            "Resize any image to a 512 px thumbnail (WebP).",
+            {
+                "nodes": [
+                    _node("input", "INPUT__IMAGE", 0),
+                    _node("resize", "IMAGE__RESIZE", 260),
+                    _node("webp", "IMAGE__CONVERT", 520),
+                    _node("output", "OUTPUT__", 780),
+                ],
+                "edges": [
+                    _edge("input", "image", "resize", "image"),
+                    _edge("resize", "image", "webp", "image"),
+                    _edge("webp", "image", "output", "result_url"),
+                ],
+            },
+            {"small": {"resize": {"width": 256, "height": 256}}},
+        )
+    ]
     if get_node_type("IMAGE__UPSCALE") is not None:
-        graphs.append((
-            "Upscale 4x", "Real-ESRGAN 4x upscale, as in the FractalQ quick start.",
-            {"nodes": [_node("input", "INPUT__IMAGE", 0), _node("upscale", "IMAGE__UPSCALE", 300),
-                       _node("output", "OUTPUT__", 600)],
-             "edges": [_edge("input", "image", "upscale", "image"),
-                       _edge("upscale", "image", "output", "result_url"),
-                       _edge("upscale", "metadata", "output", "metadata")]},
-            {"anime": {"upscale": {"model": "realesr-animevideov3"}}},
-        ))
+        graphs.append(
+            (
+                "Upscale 4x",
+                "Real-ESRGAN 4x upscale, as in the FractalQ quick start.",
+                {
+                    "nodes": [
+                        _node("input", "INPUT__IMAGE", 0),
+                        _node("upscale", "IMAGE__UPSCALE", 300),
+                        _node("output", "OUTPUT__", 600),
+                    ],
+                    "edges": [
+                        _edge("input", "image", "upscale", "image"),
+                        _edge("upscale", "image", "output", "result_url"),
+                        _edge("upscale", "metadata", "output", "metadata"),
+                    ],
+                },
+                {"anime": {"upscale": {"model": "realesr-animevideov3"}}},
+            )
+        )
     return graphs
 
 
@@ -48,5 +73,7 @@ def seed(user: Any, stdout: Any) -> None:
         pipeline.is_public = True
         pipeline.save(update_fields=["is_public"])
         result = services.publish(pipeline)
-        stdout.write(f"Demo pipeline '{name}' published: POST /api/node/api/{result.session_key}/execute "
-                     f"(key shown once)")
+        stdout.write(
+            f"Demo pipeline '{name}' published: POST /api/node/api/{result.session_key}/execute "
+            f"(key shown once)"
+        )

@@ -48,9 +48,14 @@ def _edge_end(edge: dict, side: str) -> tuple[Any, Any]:
 def validate_graph(graph: Any) -> list[GraphError]:
     """All problems of ``graph``; an empty list means it can be published and run."""
     errors: list[GraphError] = []
-    if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list) or not isinstance(
-            graph.get("edges", []), list):
-        return [GraphError(None, None, "INVALID_GRAPH", "graph must be an object with 'nodes' and 'edges' lists")]
+    if (
+        not isinstance(graph, dict)
+        or not isinstance(graph.get("nodes"), list)
+        or not isinstance(graph.get("edges", []), list)
+    ):
+        return [
+            GraphError(None, None, "INVALID_GRAPH", "graph must be an object with 'nodes' and 'edges' lists")
+        ]
     nodes: dict[str, dict] = {}
     types: dict[str, type[NodeType]] = {}
     if len(graph["nodes"]) > MAX_NODES:
@@ -61,18 +66,28 @@ def validate_graph(graph: Any) -> list[GraphError]:
             continue
         node_id = raw["id"]
         if node_id in nodes:
-            errors.append(GraphError(node_id, None, "DUPLICATE_NODE_ID", f"node id '{node_id}' is used twice"))
+            errors.append(
+                GraphError(node_id, None, "DUPLICATE_NODE_ID", f"node id '{node_id}' is used twice")
+            )
             continue
         nodes[node_id] = raw
         node_type = get_node_type(raw.get("type")) if isinstance(raw.get("type"), str) else None
         if node_type is None:
-            errors.append(GraphError(node_id, None, "UNKNOWN_NODE_TYPE",
-                                     f"node '{node_id}': unknown node type '{raw.get('type')}'"))
+            errors.append(
+                GraphError(
+                    node_id,
+                    None,
+                    "UNKNOWN_NODE_TYPE",
+                    f"node '{node_id}': unknown node type '{raw.get('type')}'",
+                )
+            )
             continue
         types[node_id] = node_type
         params = raw.get("params", {})
         if not isinstance(params, dict):
-            errors.append(GraphError(node_id, None, "INVALID_PARAMS", f"node '{node_id}': params must be an object"))
+            errors.append(
+                GraphError(node_id, None, "INVALID_PARAMS", f"node '{node_id}': params must be an object")
+            )
             continue
         errors.extend(_param_errors(node_id, node_type, params))
 
@@ -85,34 +100,65 @@ def validate_graph(graph: Any) -> list[GraphError]:
         (src, src_port), (dst, dst_port) = _edge_end(edge, "from"), _edge_end(edge, "to")
         if src not in nodes or dst not in nodes:
             missing = dst if src in nodes else src
-            errors.append(GraphError(missing if isinstance(missing, str) else None, None, "UNKNOWN_NODE",
-                                     f"edge refers to unknown node '{missing}'"))
+            errors.append(
+                GraphError(
+                    missing if isinstance(missing, str) else None,
+                    None,
+                    "UNKNOWN_NODE",
+                    f"edge refers to unknown node '{missing}'",
+                )
+            )
             continue
         if src not in types or dst not in types:
             continue  # already reported as an unknown type
         out_port = types[src].output_port(src_port) if isinstance(src_port, str) else None
         if out_port is None:
-            errors.append(GraphError(src, src_port, "UNKNOWN_PORT",
-                                     f"node '{src}' ({types[src].type}) has no output '{src_port}'"))
+            errors.append(
+                GraphError(
+                    src,
+                    src_port,
+                    "UNKNOWN_PORT",
+                    f"node '{src}' ({types[src].type}) has no output '{src_port}'",
+                )
+            )
             continue
         dst_type = types[dst]
         in_port = dst_type.input_port(dst_port) if isinstance(dst_port, str) else None
-        if in_port is None and dst_type.dynamic_inputs and isinstance(dst_port, str) and NAME_RE.match(dst_port):
+        if (
+            in_port is None
+            and dst_type.dynamic_inputs
+            and isinstance(dst_port, str)
+            and NAME_RE.match(dst_port)
+        ):
             in_port_type = "any"
         elif in_port is None:
-            errors.append(GraphError(dst, dst_port, "UNKNOWN_PORT",
-                                     f"node '{dst}' ({dst_type.type}) has no input '{dst_port}'"))
+            errors.append(
+                GraphError(
+                    dst, dst_port, "UNKNOWN_PORT", f"node '{dst}' ({dst_type.type}) has no input '{dst_port}'"
+                )
+            )
             continue
         else:
             in_port_type = in_port.type
         if not ports_compatible(out_port.type, in_port_type):
-            errors.append(GraphError(dst, dst_port, "INCOMPATIBLE_PORTS",
-                                     f"'{src}.{src_port}' ({out_port.type}) cannot feed '{dst}.{dst_port}' "
-                                     f"({in_port_type})"))
+            errors.append(
+                GraphError(
+                    dst,
+                    dst_port,
+                    "INCOMPATIBLE_PORTS",
+                    f"'{src}.{src_port}' ({out_port.type}) cannot feed '{dst}.{dst_port}' ({in_port_type})",
+                )
+            )
             continue
         if (dst, dst_port) in incoming:
-            errors.append(GraphError(dst, dst_port, "DUPLICATE_INPUT",
-                                     f"input '{dst}.{dst_port}' has more than one incoming edge"))
+            errors.append(
+                GraphError(
+                    dst,
+                    dst_port,
+                    "DUPLICATE_INPUT",
+                    f"input '{dst}.{dst_port}' has more than one incoming edge",
+                )
+            )
             continue
         incoming[(dst, dst_port)] = edge
         adjacency[src].add(dst)
@@ -120,10 +166,18 @@ def validate_graph(graph: Any) -> list[GraphError]:
     for node_id, node_type in types.items():
         for port in node_type.inputs:
             if port.required and (node_id, port.name) not in incoming:
-                errors.append(GraphError(node_id, port.name, "MISSING_CONNECTION",
-                                         f"node '{node_id}': input '{port.name}' is not connected"))
+                errors.append(
+                    GraphError(
+                        node_id,
+                        port.name,
+                        "MISSING_CONNECTION",
+                        f"node '{node_id}': input '{port.name}' is not connected",
+                    )
+                )
         if node_type.dynamic_inputs and not any(dst == node_id for dst, _ in incoming):
-            errors.append(GraphError(node_id, None, "MISSING_CONNECTION", f"node '{node_id}' has no inputs wired"))
+            errors.append(
+                GraphError(node_id, None, "MISSING_CONNECTION", f"node '{node_id}' has no inputs wired")
+            )
 
     outputs = [n for n, t in types.items() if t.type == OUTPUT_TYPE]
     if not outputs:
@@ -166,12 +220,24 @@ def _input_name_errors(nodes: dict[str, dict], types: dict[str, type[NodeType]])
         params = {**node_type.param_defaults(), **(nodes[node_id].get("params") or {})}
         name = params.get("name")
         if not isinstance(name, str) or not NAME_RE.match(name):
-            errors.append(GraphError(node_id, "name", "INVALID_INPUT_NAME",
-                                     f"node '{node_id}': input name must be an identifier"))
+            errors.append(
+                GraphError(
+                    node_id,
+                    "name",
+                    "INVALID_INPUT_NAME",
+                    f"node '{node_id}': input name must be an identifier",
+                )
+            )
             continue
         if name in seen:
-            errors.append(GraphError(node_id, "name", "DUPLICATE_INPUT_NAME",
-                                     f"input '{name}' is exposed by both '{seen[name]}' and '{node_id}'"))
+            errors.append(
+                GraphError(
+                    node_id,
+                    "name",
+                    "DUPLICATE_INPUT_NAME",
+                    f"input '{name}' is exposed by both '{seen[name]}' and '{node_id}'",
+                )
+            )
         seen[name] = node_id
     return errors
 

@@ -26,7 +26,9 @@ class Pipeline(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
-        constraints = [models.UniqueConstraint(fields=["owner", "slug"], name="pipeline_slug_unique_per_owner")]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "slug"], name="pipeline_slug_unique_per_owner")
+        ]
 
     def __str__(self) -> str:
         return f"{self.owner}/{self.slug}"
@@ -68,8 +70,9 @@ class SessionKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["pipeline"], condition=Q(revoked_at__isnull=True),
-                                    name="one_active_session_key"),
+            models.UniqueConstraint(
+                fields=["pipeline"], condition=Q(revoked_at__isnull=True), name="one_active_session_key"
+            ),
         ]
 
     def __str__(self) -> str:

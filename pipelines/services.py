@@ -33,15 +33,24 @@ def _unique_slug(owner: Any, base: str, exclude_pk: int | None = None) -> str:
     return slug
 
 
-def create_pipeline(owner: Any, name: str, description: str = "", graph: dict | None = None,
-                    presets: dict | None = None, slug: str | None = None) -> Pipeline:
+def create_pipeline(
+    owner: Any,
+    name: str,
+    description: str = "",
+    graph: dict | None = None,
+    presets: dict | None = None,
+    slug: str | None = None,
+) -> Pipeline:
     for _ in range(3):
         try:
             with transaction.atomic():
                 return Pipeline.objects.create(
-                    owner=owner, name=name, description=description,
+                    owner=owner,
+                    name=name,
+                    description=description,
                     slug=_unique_slug(owner, slug or name),
-                    graph=graph or {"nodes": [], "edges": []}, presets=presets or {},
+                    graph=graph or {"nodes": [], "edges": []},
+                    presets=presets or {},
                 )
         except IntegrityError:  # a concurrent create took the slug; pick the next one
             continue
@@ -59,11 +68,17 @@ def update_pipeline(pipeline: Pipeline, data: dict[str, Any]) -> Pipeline:
 
 
 def duplicate_pipeline(pipeline: Pipeline) -> Pipeline:
-    return create_pipeline(pipeline.owner, f"{pipeline.name} (copy)", pipeline.description,
-                           copy.deepcopy(pipeline.graph), copy.deepcopy(pipeline.presets))
+    return create_pipeline(
+        pipeline.owner,
+        f"{pipeline.name} (copy)",
+        pipeline.description,
+        copy.deepcopy(pipeline.graph),
+        copy.deepcopy(pipeline.presets),
+    )
 
 
 # --- schema derivation -------------------------------------------------------------------------------
+
 
 def _merged_params(node: dict) -> dict[str, Any]:
     node_type = get_node_type(node["type"])
@@ -98,11 +113,14 @@ def derive_schema(graph: dict) -> tuple[dict, dict, dict]:
         port = source_type.output_port(edge["from"]["port"])
         is_image = port.type == "image"
         outputs[edge["to"]["port"]] = {
-            "type": "string" if is_image or port.type == "text" else (
-                "number" if port.type == "number" else "object"),
+            "type": "string"
+            if is_image or port.type == "text"
+            else ("number" if port.type == "number" else "object"),
             **({"format": "uri"} if is_image else {}),
-            "description": (f"{'URL of the ' if is_image else ''}{port.description or port.name} "
-                            f"from {source['id']} ({source['type']})"),
+            "description": (
+                f"{'URL of the ' if is_image else ''}{port.description or port.name} "
+                f"from {source['id']} ({source['type']})"
+            ),
         }
     return inputs, outputs, examples
 
@@ -112,6 +130,7 @@ def graph_credit_cost(graph: dict) -> int:
 
 
 # --- publishing and session keys --------------------------------------------------------------------
+
 
 def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
@@ -128,7 +147,8 @@ def issue_session_key(pipeline: Pipeline) -> str:
     raw = SESSION_KEY_PREFIX + secrets.token_urlsafe(24)
     with transaction.atomic():
         SessionKey.objects.select_for_update().filter(pipeline=pipeline, revoked_at__isnull=True).update(
-            revoked_at=timezone.now())
+            revoked_at=timezone.now()
+        )
         SessionKey.objects.create(pipeline=pipeline, prefix=raw[:10], key_hash=hash_key(raw))
     return raw
 
@@ -141,16 +161,24 @@ def publish(pipeline: Pipeline) -> PublishResult:
     try:
         ensure_valid(pipeline.graph)
     except GraphInvalid as exc:
-        raise ValidationFailed("The pipeline graph is invalid", code="INVALID_GRAPH",
-                               details={"errors": [e.as_dict() for e in exc.errors]}) from exc
+        raise ValidationFailed(
+            "The pipeline graph is invalid",
+            code="INVALID_GRAPH",
+            details={"errors": [e.as_dict() for e in exc.errors]},
+        ) from exc
     graph = copy.deepcopy(pipeline.graph)
     input_schema, output_schema, examples = derive_schema(graph)
     with transaction.atomic():
         Pipeline.objects.select_for_update().filter(pk=pipeline.pk).first()
         last = pipeline.versions.order_by("-number").values_list("number", flat=True).first() or 0
         version = PublishedVersion.objects.create(
-            pipeline=pipeline, number=last + 1, graph=graph, input_schema=input_schema,
-            output_schema=output_schema, input_examples=examples, credit_cost=graph_credit_cost(graph),
+            pipeline=pipeline,
+            number=last + 1,
+            graph=graph,
+            input_schema=input_schema,
+            output_schema=output_schema,
+            input_examples=examples,
+            credit_cost=graph_credit_cost(graph),
         )
         raw = None if active_session_key(pipeline) else issue_session_key(pipeline)
     return PublishResult(version=version, session_key=raw)
@@ -159,8 +187,11 @@ def publish(pipeline: Pipeline) -> PublishResult:
 def resolve_session_key(raw: str) -> tuple[Pipeline, PublishedVersion]:
     """The pipeline and latest published version behind a FractalQ key; NotFound otherwise."""
     if raw.startswith(SESSION_KEY_PREFIX):
-        key = SessionKey.objects.select_related("pipeline", "pipeline__owner").filter(
-            key_hash=hash_key(raw), revoked_at__isnull=True).first()
+        key = (
+            SessionKey.objects.select_related("pipeline", "pipeline__owner")
+            .filter(key_hash=hash_key(raw), revoked_at__isnull=True)
+            .first()
+        )
         if key is not None:
             version = key.pipeline.latest_version
             if version is not None and key.pipeline.owner.is_active:

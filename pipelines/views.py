@@ -24,12 +24,17 @@ class PipelineWriteSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     slug = serializers.SlugField(max_length=100, required=False)
     graph = serializers.JSONField(required=False)
-    presets = serializers.DictField(child=serializers.DictField(child=serializers.DictField()), required=False)
+    presets = serializers.DictField(
+        child=serializers.DictField(child=serializers.DictField()), required=False
+    )
     is_public = serializers.BooleanField(required=False)
 
     def validate_graph(self, value: Any) -> Any:
-        if not isinstance(value, dict) or not isinstance(value.get("nodes", []), list) or not isinstance(
-                value.get("edges", []), list):
+        if (
+            not isinstance(value, dict)
+            or not isinstance(value.get("nodes", []), list)
+            or not isinstance(value.get("edges", []), list)
+        ):
             raise serializers.ValidationError("graph must be an object with 'nodes' and 'edges' lists")
         value.setdefault("nodes", [])
         value.setdefault("edges", [])
@@ -37,20 +42,36 @@ class PipelineWriteSerializer(serializers.Serializer):
 
 
 def version_summary(version: PublishedVersion) -> dict[str, Any]:
-    return {"number": version.number, "created_at": version.created_at.isoformat(),
-            "input_schema": version.input_schema, "output_schema": version.output_schema,
-            "input_examples": version.input_examples, "credit_cost": version.credit_cost}
+    return {
+        "number": version.number,
+        "created_at": version.created_at.isoformat(),
+        "input_schema": version.input_schema,
+        "output_schema": version.output_schema,
+        "input_examples": version.input_examples,
+        "credit_cost": version.credit_cost,
+    }
 
 
 def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
     last_run = getattr(pipeline, "last_run_id", None)
     return {
-        "id": pipeline.pk, "name": pipeline.name, "slug": pipeline.slug, "description": pipeline.description,
+        "id": pipeline.pk,
+        "name": pipeline.name,
+        "slug": pipeline.slug,
+        "description": pipeline.description,
         "is_public": pipeline.is_public,
         "published_version": getattr(pipeline, "published_number", None),
-        "last_run": ({"id": last_run, "status": pipeline.last_run_status,
-                      "created_at": pipeline.last_run_created.isoformat()} if last_run else None),
-        "created_at": pipeline.created_at.isoformat(), "updated_at": pipeline.updated_at.isoformat(),
+        "last_run": (
+            {
+                "id": last_run,
+                "status": pipeline.last_run_status,
+                "created_at": pipeline.last_run_created.isoformat(),
+            }
+            if last_run
+            else None
+        ),
+        "created_at": pipeline.created_at.isoformat(),
+        "updated_at": pipeline.updated_at.isoformat(),
     }
 
 
@@ -58,13 +79,19 @@ def pipeline_detail(pipeline: Pipeline, request: Request) -> dict[str, Any]:
     latest = pipeline.latest_version
     key = services.active_session_key(pipeline)
     return {
-        "id": pipeline.pk, "name": pipeline.name, "slug": pipeline.slug, "description": pipeline.description,
-        "owner": pipeline.owner.username, "is_public": pipeline.is_public,
-        "graph": pipeline.graph, "presets": pipeline.presets,
+        "id": pipeline.pk,
+        "name": pipeline.name,
+        "slug": pipeline.slug,
+        "description": pipeline.description,
+        "owner": pipeline.owner.username,
+        "is_public": pipeline.is_public,
+        "graph": pipeline.graph,
+        "presets": pipeline.presets,
         "published_version": latest.number if latest else None,
         "session_key_prefix": key.prefix if key else None,
         "fizzly_url": request.build_absolute_uri(f"/workflows/{pipeline.owner.username}/{pipeline.slug}"),
-        "created_at": pipeline.created_at.isoformat(), "updated_at": pipeline.updated_at.isoformat(),
+        "created_at": pipeline.created_at.isoformat(),
+        "updated_at": pipeline.updated_at.isoformat(),
     }
 
 
@@ -72,7 +99,8 @@ def annotated(qs: Any) -> Any:
     runs = Run.objects.filter(pipeline=OuterRef("pk")).order_by("-created_at")
     versions = PublishedVersion.objects.filter(pipeline=OuterRef("pk")).order_by("-number")
     return qs.annotate(
-        last_run_id=Subquery(runs.values("id")[:1]), last_run_status=Subquery(runs.values("status")[:1]),
+        last_run_id=Subquery(runs.values("id")[:1]),
+        last_run_status=Subquery(runs.values("status")[:1]),
         last_run_created=Subquery(runs.values("created_at")[:1]),
         published_number=Subquery(versions.values("number")[:1]),
     )
@@ -83,7 +111,9 @@ class StudioView(FractafragView):
     rate_limit_scope = "studio"
 
     def get_pipeline(self, pipeline_id: int) -> Pipeline:
-        pipeline = Pipeline.objects.select_related("owner").filter(pk=pipeline_id, owner=self.request.user).first()
+        pipeline = (
+            Pipeline.objects.select_related("owner").filter(pk=pipeline_id, owner=self.request.user).first()
+        )
         if pipeline is None:
             raise NotFound("Pipeline not found")
         return pipeline
@@ -106,8 +136,14 @@ class PipelineListView(StudioView):
     @extend_schema(request=PipelineWriteSerializer, responses=dict)
     def post(self, request: Request) -> Response:
         data = validated(PipelineWriteSerializer, request)
-        pipeline = services.create_pipeline(request.user, data["name"], data.get("description", ""),
-                                            data.get("graph"), data.get("presets"), data.get("slug"))
+        pipeline = services.create_pipeline(
+            request.user,
+            data["name"],
+            data.get("description", ""),
+            data.get("graph"),
+            data.get("presets"),
+            data.get("slug"),
+        )
         if "is_public" in data:
             services.update_pipeline(pipeline, {"is_public": data["is_public"]})
         return Response(pipeline_detail(pipeline, request), status=status.HTTP_201_CREATED)
@@ -140,7 +176,9 @@ class ValidateView(StudioView):
     @extend_schema(request=None, responses=dict)
     def post(self, request: Request, pipeline_id: int) -> Response:
         pipeline = self.get_pipeline(pipeline_id)
-        graph = request.data.get("graph", pipeline.graph) if isinstance(request.data, dict) else pipeline.graph
+        graph = (
+            request.data.get("graph", pipeline.graph) if isinstance(request.data, dict) else pipeline.graph
+        )
         return Response(services.validation_report(graph))
 
 
@@ -154,9 +192,11 @@ class DuplicateView(StudioView):
 def key_urls(request: Request, raw: str | None) -> dict[str, Any]:
     if raw is None:
         return {"session_key": None, "execute_url": None, "docs_url": None}
-    return {"session_key": raw,
-            "execute_url": request.build_absolute_uri(f"/api/node/api/{raw}/execute"),
-            "docs_url": request.build_absolute_uri(f"/api/node/api/{raw}/docs")}
+    return {
+        "session_key": raw,
+        "execute_url": request.build_absolute_uri(f"/api/node/api/{raw}/execute"),
+        "docs_url": request.build_absolute_uri(f"/api/node/api/{raw}/docs"),
+    }
 
 
 class PublishView(StudioView):

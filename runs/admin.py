@@ -8,16 +8,35 @@ from runs.models import Artifact, NodeRun, Run, RunEvent, WebhookDelivery
 class NodeRunInline(admin.TabularInline):
     model = NodeRun
     extra = 0
-    fields = ("position", "node_id", "node_type", "status", "progress", "attempts", "credit_cost", "started_at",
-              "finished_at")
+    fields = (
+        "position",
+        "node_id",
+        "node_type",
+        "status",
+        "progress",
+        "attempts",
+        "credit_cost",
+        "started_at",
+        "finished_at",
+    )
     readonly_fields = fields
     can_delete = False
 
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("id", "pipeline", "surface", "status", "progress", "billed_to", "credits_reserved",
-                    "credits_used", "created_at", "finished_at")
+    list_display = (
+        "id",
+        "pipeline",
+        "surface",
+        "status",
+        "progress",
+        "billed_to",
+        "credits_reserved",
+        "credits_used",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", "surface", "created_at")
     search_fields = ("id", "job_id", "idempotency_key", "pipeline__name", "billed_to__username")
     readonly_fields = [f.name for f in Run._meta.fields]
@@ -33,14 +52,26 @@ class RunAdmin(admin.ModelAdmin):
         for run in queryset:
             try:
                 result = services.cancel_run(run)
-                self.message_user(request, f"{run.pk}: cancellation requested, {result.credits_refunded} refunded.")
+                self.message_user(
+                    request, f"{run.pk}: cancellation requested, {result.credits_refunded} refunded."
+                )
             except CanvasflowError as exc:
                 self.message_user(request, f"{run.pk}: {exc.message}", messages.WARNING)
 
 
 @admin.register(Artifact)
 class ArtifactAdmin(admin.ModelAdmin):
-    list_display = ("id", "owner", "run", "output_key", "content_type", "width", "height", "size", "created_at")
+    list_display = (
+        "id",
+        "owner",
+        "run",
+        "output_key",
+        "content_type",
+        "width",
+        "height",
+        "size",
+        "created_at",
+    )
     list_filter = ("content_type",)
     search_fields = ("id", "run__id", "owner__username")
     readonly_fields = [f.name for f in Artifact._meta.fields]
@@ -65,7 +96,16 @@ class RunEventAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("run", "kind", "url", "status", "attempts", "response_codes", "created_at", "delivered_at")
+    list_display = (
+        "run",
+        "kind",
+        "url",
+        "status",
+        "attempts",
+        "response_codes",
+        "created_at",
+        "delivered_at",
+    )
     list_filter = ("kind", "status")
     search_fields = ("run__id", "url")
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]

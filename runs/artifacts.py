@@ -34,12 +34,21 @@ def encode(value: ImageValue) -> tuple[bytes, str]:
     return buf.getvalue(), fmt
 
 
-def store_image(owner: Any, value: ImageValue, *, run: Any = None, node_id: str = "", output_key: str = "") -> Artifact:
+def store_image(
+    owner: Any, value: ImageValue, *, run: Any = None, node_id: str = "", output_key: str = ""
+) -> Artifact:
     data, fmt = encode(value)
     artifact_id = new_artifact_id()
     artifact = Artifact(
-        id=artifact_id, owner=owner, run=run, node_id=node_id, output_key=output_key,
-        content_type=CONTENT_TYPES[fmt], width=value.width, height=value.height, size=len(data),
+        id=artifact_id,
+        owner=owner,
+        run=run,
+        node_id=node_id,
+        output_key=output_key,
+        content_type=CONTENT_TYPES[fmt],
+        width=value.width,
+        height=value.height,
+        size=len(data),
         metadata={k: v for k, v in value.metadata.items() if k != "quality"},
     )
     artifact.file.save(f"{artifact_id}.{EXTENSIONS[fmt]}", ContentFile(data), save=False)

@@ -44,7 +44,9 @@ class _Heartbeat:
     def _loop(self) -> None:
         try:
             while not self._stop.wait(settings.RUN_HEARTBEAT_SECONDS):
-                Run.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
+                Run.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
         finally:
             connection.close()
 
@@ -60,8 +62,13 @@ class _Heartbeat:
 def summarize(value: Any) -> Any:
     """A JSON-safe summary of a node output (images are described, not embedded)."""
     if isinstance(value, ImageValue):
-        return {"type": "image", "width": value.width, "height": value.height, "format": value.format,
-                "metadata": value.metadata}
+        return {
+            "type": "image",
+            "width": value.width,
+            "height": value.height,
+            "format": value.format,
+            "metadata": value.metadata,
+        }
     if isinstance(value, str) and len(value) > 20000:
         return value[:20000] + "…"
     return value
@@ -117,9 +124,10 @@ class RunExecutor:
         if hasattr(self.run, "_fresh_node_runs"):
             NodeRun.objects.bulk_create(list(self.node_runs.values()))
         else:
-            NodeRun.objects.bulk_update(list(self.node_runs.values()),
-                                        ["status", "progress", "attempts", "outputs", "error", "started_at",
-                                         "finished_at"])
+            NodeRun.objects.bulk_update(
+                list(self.node_runs.values()),
+                ["status", "progress", "attempts", "outputs", "error", "started_at", "finished_at"],
+            )
         self.events.flush()
 
     def _cancel_requested(self) -> bool:
@@ -132,7 +140,9 @@ class RunExecutor:
             return
         total = max(1, len(self.order))
         pct = int(min(99, (self.completed + max(0.0, min(1.0, fraction))) * 100 / total))
-        Run.objects.filter(pk=self.run.pk).update(progress=pct, current_node=node_id, heartbeat_at=timezone.now())
+        Run.objects.filter(pk=self.run.pk).update(
+            progress=pct, current_node=node_id, heartbeat_at=timezone.now()
+        )
 
     def _progress_callback(self, node_run: NodeRun) -> Any:
         def report(fraction: float) -> None:
@@ -161,8 +171,11 @@ class RunExecutor:
                 self._finish_node(nr, status)
 
     def _used_credits(self) -> int:
-        return sum(nr.credit_cost for nr in self.node_runs.values()
-                   if nr.status in (NodeStatus.COMPLETED, NodeStatus.BLOCKED))
+        return sum(
+            nr.credit_cost
+            for nr in self.node_runs.values()
+            if nr.status in (NodeStatus.COMPLETED, NodeStatus.BLOCKED)
+        )
 
     # -- the walk -----------------------------------------------------------------------------------
 
@@ -177,7 +190,9 @@ class RunExecutor:
             if node_type is None:
                 self._finish_node(node_run, NodeStatus.FAILED, error={"code": "UNKNOWN_NODE_TYPE"})
                 self._mark_rest(index + 1, NodeStatus.SKIPPED)
-                return self._fail(node_id, "UNKNOWN_NODE_TYPE", f"node type {node['type']} is not available", 500)
+                return self._fail(
+                    node_id, "UNKNOWN_NODE_TYPE", f"node type {node['type']} is not available", 500
+                )
             outcome = self._run_node(node, node_type, node_run)
             if outcome is not None:
                 self._mark_rest(index + 1, NodeStatus.SKIPPED)
@@ -196,10 +211,13 @@ class RunExecutor:
             Run.objects.filter(pk=self.run.pk).update(current_node=node_id)
         self._emit("node.started", node_id, {"type": node_type.type})
         ctx = NodeContext(
-            run_id=self.run.pk, node_id=node_id, report_progress=self._progress_callback(node_run),
+            run_id=self.run.pk,
+            node_id=node_id,
+            report_progress=self._progress_callback(node_run),
             fetch_image=lambda ref: run_inputs.load_image(ref, self.run),
             log=lambda message: logger.info("[%s/%s] %s", self.run.pk, node_id, message),
-            run_inputs=self.run.inputs, options=self.run.options,
+            run_inputs=self.run.inputs,
+            options=self.run.options,
         )
         params = self._params(node, node_type)
         inputs = self._inputs_for(node_id)
@@ -211,31 +229,49 @@ class RunExecutor:
                 break
             except PipelineBlocked as exc:
                 summary = {k: summarize(v) for k, v in exc.outputs.items()}
-                self._finish_node(node_run, NodeStatus.BLOCKED, attempts=attempts, outputs=summary,
-                                  error={"code": exc.code, "message": exc.message})
-                self._emit("node.blocked", node_id, {"code": exc.code, "message": exc.message,
-                                                            "outputs": summary})
+                self._finish_node(
+                    node_run,
+                    NodeStatus.BLOCKED,
+                    attempts=attempts,
+                    outputs=summary,
+                    error={"code": exc.code, "message": exc.message},
+                )
+                self._emit(
+                    "node.blocked", node_id, {"code": exc.code, "message": exc.message, "outputs": summary}
+                )
                 error = {"code": exc.code, "message": exc.message, "node": node_id}
-                return lambda: self._end(RunStatus.BLOCKED, "run.blocked", error, error={**error, "status": 422})
+                return lambda: self._end(
+                    RunStatus.BLOCKED, "run.blocked", error, error={**error, "status": 422}
+                )
             except NodeError as exc:
                 if exc.retryable and attempts <= node_type.max_retries:
                     self._emit("node.retrying", node_id, {"attempt": attempts, "error": exc.message})
                     continue
-                return self._node_failed(node_run, attempts, exc.code, exc.message, 422 if not exc.retryable else 500)
+                return self._node_failed(
+                    node_run, attempts, exc.code, exc.message, 422 if not exc.retryable else 500
+                )
             except Exception as exc:  # noqa: BLE001 - a node bug must fail the run, not the worker
                 logger.exception("node %s of run %s crashed", node_id, self.run.pk)
                 if attempts <= node_type.max_retries:
                     self._emit("node.retrying", node_id, {"attempt": attempts, "error": str(exc)[:500]})
                     continue
-                return self._node_failed(node_run, attempts, "PROCESSING_FAILED",
-                                         f"{node_type.type} failed: {exc.__class__.__name__}: {exc}"[:1000], 500)
+                return self._node_failed(
+                    node_run,
+                    attempts,
+                    "PROCESSING_FAILED",
+                    f"{node_type.type} failed: {exc.__class__.__name__}: {exc}"[:1000],
+                    500,
+                )
         if node_type.type == OUTPUT_TYPE:
             outputs = {"__final__": self._collect_outputs(node_id, outputs)}
         else:
             for port, value in outputs.items():
                 self.values[(node_id, port)] = value
-        summary = (dict(outputs["__final__"]) if "__final__" in outputs
-                   else {k: self._preview(node_id, k, v) for k, v in outputs.items()})
+        summary = (
+            dict(outputs["__final__"])
+            if "__final__" in outputs
+            else {k: self._preview(node_id, k, v) for k, v in outputs.items()}
+        )
         self._finish_node(node_run, NodeStatus.COMPLETED, attempts=attempts, outputs=summary, progress=100)
         self._emit("node.completed", node_id, {"outputs": summary})
         return None
@@ -245,8 +281,9 @@ class RunExecutor:
         creator can look at every node's result, not only the pipeline's outputs."""
         summary = summarize(value)
         if isinstance(value, ImageValue) and self.run.surface == "studio":
-            art = artifacts.store_image(self.run.billed_to, value, run=self.run, node_id=node_id,
-                                        output_key=f"{node_id}.{port}")
+            art = artifacts.store_image(
+                self.run.billed_to, value, run=self.run, node_id=node_id, output_key=f"{node_id}.{port}"
+            )
             summary["artifact_id"] = art.id
         return summary
 
@@ -260,13 +297,25 @@ class RunExecutor:
         final: dict[str, Any] = {}
         for key, value in values.items():
             if isinstance(value, ImageValue):
-                art = artifacts.store_image(self.run.billed_to, value, run=self.run, node_id=node_id,
-                                            output_key=key)
-                final[key] = {"type": "image", "artifact_id": art.id, "content_type": art.content_type,
-                              "width": art.width, "height": art.height, "metadata": art.metadata}
+                art = artifacts.store_image(
+                    self.run.billed_to, value, run=self.run, node_id=node_id, output_key=key
+                )
+                final[key] = {
+                    "type": "image",
+                    "artifact_id": art.id,
+                    "content_type": art.content_type,
+                    "width": art.width,
+                    "height": art.height,
+                    "metadata": art.metadata,
+                }
             else:
-                kind = "text" if isinstance(value, str) else "number" if isinstance(value, int | float) \
-                    and not isinstance(value, bool) else "json"
+                kind = (
+                    "text"
+                    if isinstance(value, str)
+                    else "number"
+                    if isinstance(value, int | float) and not isinstance(value, bool)
+                    else "json"
+                )
                 final[key] = {"type": kind, "value": value}
         self.run.outputs = final
         return final
@@ -281,22 +330,29 @@ class RunExecutor:
         used = self._used_credits()
         self._settle(used)
         Run.objects.filter(pk=self.run.pk).update(
-            status=RunStatus.COMPLETED, progress=100, current_node="", outputs=self.run.outputs,
-            credits_used=used, finished_at=timezone.now())
+            status=RunStatus.COMPLETED,
+            progress=100,
+            current_node="",
+            outputs=self.run.outputs,
+            credits_used=used,
+            finished_at=timezone.now(),
+        )
         self._emit("run.completed", "", {"outputs": self.run.outputs, "credits_used": used})
 
     def _fail(self, node_id: str, code: str, message: str, status: int) -> None:
         self._settle(0)
         error = {"code": code, "message": message, "node": node_id, "status": status}
-        Run.objects.filter(pk=self.run.pk).update(status=RunStatus.FAILED, error=error, credits_used=0,
-                                                  current_node="", finished_at=timezone.now())
+        Run.objects.filter(pk=self.run.pk).update(
+            status=RunStatus.FAILED, error=error, credits_used=0, current_node="", finished_at=timezone.now()
+        )
         self._emit("run.failed", node_id, error)
 
     def _end(self, status: str, event: str, data: dict[str, Any], error: dict | None = None) -> None:
         used = self._used_credits()
         self._settle(used)
-        Run.objects.filter(pk=self.run.pk).update(status=status, error=error, credits_used=used, current_node="",
-                                                  finished_at=timezone.now())
+        Run.objects.filter(pk=self.run.pk).update(
+            status=status, error=error, credits_used=used, current_node="", finished_at=timezone.now()
+        )
         self._emit(event, data.get("node", ""), {**data, "credits_used": used})
 
 
@@ -308,7 +364,9 @@ def execute_inline(run: Run) -> None:
 
     run._fresh_node_runs = node_runs_for(run)
     now = timezone.now()
-    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=1)
+    Run.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=1
+    )
     run.status, run.started_at, run.attempts = RunStatus.RUNNING, now, 1
     executor = RunExecutor(run, inline=True)
     executor._emit("run.queued", "", {"credits_reserved": run.credits_reserved})
@@ -321,7 +379,8 @@ def execute_run(run_id: str) -> str | None:
     """Claim a queued run and execute it. Safe to call twice: only one caller claims it."""
     now = timezone.now()
     claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED, cancel_requested=False).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1)
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=F("attempts") + 1
+    )
     if not claimed:
         return None
     run = Run.objects.select_related("billed_to", "pipeline").get(pk=run_id)

@@ -21,7 +21,9 @@ def _push(run_id: str, event: RunEvent) -> None:
     layer = get_channel_layer()
     if layer is not None:
         try:
-            async_to_sync(layer.group_send)(group_name(run_id), {"type": "run.event", "event": event.as_message()})
+            async_to_sync(layer.group_send)(
+                group_name(run_id), {"type": "run.event", "event": event.as_message()}
+            )
         except Exception:  # noqa: BLE001 - subscribers also poll the database; never fail a run over a push
             logger.warning("could not push event %s", event.pk, exc_info=True)
 

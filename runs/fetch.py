@@ -65,7 +65,12 @@ def resolve_public(url: str, *, https_only: bool = False) -> Target:
         raise UnsafeURL("malformed URL") from exc
     scheme = (parts.scheme or "").lower()
     allowed = ("https",) if https_only else ("http", "https")
-    if https_only and scheme == "http" and _allow_loopback() and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+    if (
+        https_only
+        and scheme == "http"
+        and _allow_loopback()
+        and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    ):
         allowed = ("http", "https")  # tests: a plain local receiver
     if scheme not in allowed:
         raise UnsafeURL(f"URL scheme must be {' or '.join(allowed)}")
@@ -90,8 +95,13 @@ def resolve_public(url: str, *, https_only: bool = False) -> Target:
 def _pool(target: Target, timeout: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
-            target.ip, target.port, timeout=timeout, retries=False, server_hostname=target.host,
-            assert_hostname=target.host, cert_reqs="CERT_REQUIRED",
+            target.ip,
+            target.port,
+            timeout=timeout,
+            retries=False,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
             ca_certs=__import__("certifi").where(),
         )
     return urllib3.HTTPConnectionPool(target.ip, target.port, timeout=timeout, retries=False)
@@ -115,11 +125,17 @@ def fetch_bytes(url: str, *, max_bytes: int | None = None, timeout: float | None
             raise NodeError("timed out fetching the URL", code="UNREACHABLE_URL")
         pool = _pool(target, urllib3.Timeout(connect=min(5.0, remaining), read=remaining))
         try:
-            resp = pool.urlopen("GET", target.path, headers={"Host": _host_header(target), "User-Agent": USER_AGENT,
-                                                             "Accept": "image/*"},
-                                redirect=False, preload_content=False)
+            resp = pool.urlopen(
+                "GET",
+                target.path,
+                headers={"Host": _host_header(target), "User-Agent": USER_AGENT, "Accept": "image/*"},
+                redirect=False,
+                preload_content=False,
+            )
         except urllib3.exceptions.HTTPError as exc:
-            raise NodeError(f"could not fetch the URL: {exc.__class__.__name__}", code="UNREACHABLE_URL") from exc
+            raise NodeError(
+                f"could not fetch the URL: {exc.__class__.__name__}", code="UNREACHABLE_URL"
+            ) from exc
         try:
             if resp.status in (301, 302, 303, 307, 308):
                 location = resp.headers.get("Location")
@@ -157,8 +173,10 @@ def decode_image(data: bytes, source: str = "") -> ImageValue:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.width * image.height > max_pixels:
-                raise NodeError(f"image has {image.width}x{image.height} pixels; the limit is {max_pixels}",
-                                code="IMAGE_TOO_LARGE")
+                raise NodeError(
+                    f"image has {image.width}x{image.height} pixels; the limit is {max_pixels}",
+                    code="IMAGE_TOO_LARGE",
+                )
             if image.format not in ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"):
                 raise NodeError(f"unsupported image format {image.format}", code="UNSUPPORTED_FORMAT")
             image.load()
@@ -172,8 +190,12 @@ def decode_image(data: bytes, source: str = "") -> ImageValue:
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
         image = image.copy()
-    return ImageValue(image=image, format=fmt if fmt in ("PNG", "JPEG", "WEBP") else "PNG",
-                      metadata={"width": image.width, "height": image.height}, source=source)
+    return ImageValue(
+        image=image,
+        format=fmt if fmt in ("PNG", "JPEG", "WEBP") else "PNG",
+        metadata={"width": image.width, "height": image.height},
+        source=source,
+    )
 
 
 def decode_data_uri(uri: str) -> ImageValue:

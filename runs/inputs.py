@@ -18,8 +18,9 @@ def validate_inputs(schema: dict[str, Any], inputs: Any) -> dict[str, Any]:
         raise BadRequest("'inputs' must be an object of key/value pairs", code="INVALID_REQUEST")
     unknown = sorted(set(inputs) - set(schema))
     if unknown:
-        raise BadRequest(f"Unknown input: {unknown[0]}", code="UNKNOWN_INPUT",
-                         details={"expected": sorted(schema)})
+        raise BadRequest(
+            f"Unknown input: {unknown[0]}", code="UNKNOWN_INPUT", details={"expected": sorted(schema)}
+        )
     for name, spec in schema.items():
         value = inputs.get(name)
         if value in (None, ""):
@@ -39,14 +40,18 @@ def _check_image_ref(name: str, value: str) -> None:
     if value.startswith("art_") or value.startswith("data:image/"):
         return
     if not (value.startswith("http://") or value.startswith("https://")):
-        raise ValidationFailed(f"Input '{name}' must be an http(s) URL, a data: image URI or an uploaded art_ id",
-                               code="INVALID_INPUT")
+        raise ValidationFailed(
+            f"Input '{name}' must be an http(s) URL, a data: image URI or an uploaded art_ id",
+            code="INVALID_INPUT",
+        )
 
 
 def load_image(ref: str, run: Any) -> ImageValue:
     """Resolve an image reference for a node of ``run``."""
     if ref.startswith("art_"):
-        artifact = Artifact.objects.filter(pk=ref, owner_id__in={run.billed_to_id, run.pipeline.owner_id}).first()
+        artifact = Artifact.objects.filter(
+            pk=ref, owner_id__in={run.billed_to_id, run.pipeline.owner_id}
+        ).first()
         if artifact is None:
             raise NodeError(f"artifact {ref} not found", code="INVALID_INPUT")
         with artifact.file.open("rb") as fh:

@@ -47,18 +47,33 @@ class Surface(models.TextChoices):
 class Run(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=new_run_id, editable=False)
     pipeline = models.ForeignKey("pipelines.Pipeline", on_delete=models.CASCADE, related_name="runs")
-    version = models.ForeignKey("pipelines.PublishedVersion", null=True, blank=True, on_delete=models.SET_NULL,
-                                related_name="runs", help_text="Empty for a run of the draft")
+    version = models.ForeignKey(
+        "pipelines.PublishedVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        help_text="Empty for a run of the draft",
+    )
     graph = models.JSONField(help_text="The graph that ran (a snapshot)")
-    billed_to = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="billed_runs")
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                     related_name="requested_runs")
+    billed_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="billed_runs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requested_runs",
+    )
     surface = models.CharField(max_length=16, choices=Surface.choices)
     job_id = models.CharField(max_length=32, blank=True, db_index=True, help_text="Fluxara job grouping")
     inputs = models.JSONField(default=dict)
     options = models.JSONField(default=dict, blank=True)
     preset = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
     progress = models.PositiveSmallIntegerField(default=0)
     current_node = models.CharField(max_length=64, blank=True)
     credits_reserved = models.PositiveIntegerField(default=0)
@@ -78,8 +93,11 @@ class Run(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["pipeline", "surface", "idempotency_key"],
-                                    condition=~Q(idempotency_key=""), name="run_idempotency"),
+            models.UniqueConstraint(
+                fields=["pipeline", "surface", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="run_idempotency",
+            ),
         ]
         indexes = [models.Index(fields=["status", "heartbeat_at"])]
 
@@ -173,8 +191,13 @@ class RunEvent(models.Model):
         return f"{self.run_id} #{self.pk} {self.type}"
 
     def as_message(self) -> dict:
-        return {"id": self.pk, "type": self.type, "node": self.node_id or None, "data": self.data,
-                "created_at": self.created_at.isoformat()}
+        return {
+            "id": self.pk,
+            "type": self.type,
+            "node": self.node_id or None,
+            "data": self.data,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 class WebhookKind(models.TextChoices):
@@ -187,8 +210,11 @@ class WebhookDelivery(models.Model):
     kind = models.CharField(max_length=16, choices=WebhookKind.choices)
     url = models.URLField(max_length=2000)
     payload = models.JSONField()
-    status = models.CharField(max_length=16, default="pending",
-                              choices=[("pending", "Pending"), ("delivered", "Delivered"), ("failed", "Failed")])
+    status = models.CharField(
+        max_length=16,
+        default="pending",
+        choices=[("pending", "Pending"), ("delivered", "Delivered"), ("failed", "Failed")],
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     response_codes = models.JSONField(default=list, blank=True)
     last_error = models.TextField(blank=True)

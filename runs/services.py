@@ -49,16 +49,30 @@ def _all_inline(graph: dict) -> bool:
     return all(getattr(get_node_type(n["type"]), "inline", False) for n in graph["nodes"])
 
 
-def submit_run(*, pipeline: Pipeline, version: PublishedVersion | None, billed_to: Any, surface: str,
-               inputs: Any, requested_by: Any = None, options: dict | None = None, preset: str = "",
-               idempotency_key: str = "", webhook_url: str = "", job_id: str = "",
-               enqueue: bool = True, sync: bool = False) -> Submission:
+def submit_run(
+    *,
+    pipeline: Pipeline,
+    version: PublishedVersion | None,
+    billed_to: Any,
+    surface: str,
+    inputs: Any,
+    requested_by: Any = None,
+    options: dict | None = None,
+    preset: str = "",
+    idempotency_key: str = "",
+    webhook_url: str = "",
+    job_id: str = "",
+    enqueue: bool = True,
+    sync: bool = False,
+) -> Submission:
     """Validate inputs, reserve credits and create a queued run (idempotent on ``idempotency_key``).
 
     ``sync``: the caller will wait for the result. A graph made only of cheap local nodes then runs right
     here, without the round trip through the queue (RUN_INLINE_FAST_PIPELINES)."""
     if idempotency_key:
-        existing = Run.objects.filter(pipeline=pipeline, surface=surface, idempotency_key=idempotency_key).first()
+        existing = Run.objects.filter(
+            pipeline=pipeline, surface=surface, idempotency_key=idempotency_key
+        ).first()
         if existing is not None:
             return Submission(existing, False)
     graph = version.graph if version is not None else pipeline.graph
@@ -75,9 +89,19 @@ def submit_run(*, pipeline: Pipeline, version: PublishedVersion | None, billed_t
     try:
         with transaction.atomic():
             run = Run.objects.create(
-                pipeline=pipeline, version=version, graph=graph, billed_to=billed_to, requested_by=requested_by,
-                surface=surface, inputs=clean_inputs, options=options or {}, preset=preset,
-                idempotency_key=idempotency_key, webhook_url=webhook_url, job_id=job_id, credits_reserved=cost,
+                pipeline=pipeline,
+                version=version,
+                graph=graph,
+                billed_to=billed_to,
+                requested_by=requested_by,
+                surface=surface,
+                inputs=clean_inputs,
+                options=options or {},
+                preset=preset,
+                idempotency_key=idempotency_key,
+                webhook_url=webhook_url,
+                job_id=job_id,
+                credits_reserved=cost,
             )
             credits.reserve(billed_to, cost, run.pk, note=f"{surface} run of {pipeline}")
             if inline:
@@ -90,7 +114,9 @@ def submit_run(*, pipeline: Pipeline, version: PublishedVersion | None, billed_t
     except IntegrityError:
         if not idempotency_key:
             raise
-        existing = Run.objects.filter(pipeline=pipeline, surface=surface, idempotency_key=idempotency_key).first()
+        existing = Run.objects.filter(
+            pipeline=pipeline, surface=surface, idempotency_key=idempotency_key
+        ).first()
         if existing is None:
             raise
         return Submission(existing, False)
@@ -102,9 +128,16 @@ def submit_run(*, pipeline: Pipeline, version: PublishedVersion | None, billed_t
 def node_runs_for(run: Run) -> list[NodeRun]:
     """Unsaved NodeRuns of ``run`` in execution order."""
     nodes = {n["id"]: n for n in run.graph["nodes"]}
-    return [NodeRun(run=run, node_id=node_id, node_type=nodes[node_id]["type"], position=i,
-                    credit_cost=get_node_type(nodes[node_id]["type"]).credit_cost)
-            for i, node_id in enumerate(topological_order(run.graph))]
+    return [
+        NodeRun(
+            run=run,
+            node_id=node_id,
+            node_type=nodes[node_id]["type"],
+            position=i,
+            credit_cost=get_node_type(nodes[node_id]["type"]).credit_cost,
+        )
+        for i, node_id in enumerate(topological_order(run.graph))
+    ]
 
 
 def enqueue_run(run: Run) -> None:
@@ -144,8 +177,11 @@ def cancel_run(run: Run) -> CancelResult:
         run = Run.objects.select_for_update().get(pk=run.pk)
         previous = run.status
         if run.status in TERMINAL:
-            raise BadRequest(f"Cannot cancel a {run.status} request", code="ALREADY_COMPLETED",
-                             details={"current_status": run.status})
+            raise BadRequest(
+                f"Cannot cancel a {run.status} request",
+                code="ALREADY_COMPLETED",
+                details={"current_status": run.status},
+            )
         if run.status == RunStatus.QUEUED:
             refunded = credits.outstanding(run.billed_to, run.pk)
             credits.settle(run.billed_to, run.pk, 0, note="cancelled before start")
@@ -157,9 +193,11 @@ def cancel_run(run: Run) -> CancelResult:
             emit(run.pk, "run.cancelled", "", {"reason": "cancelled by request", "credits_used": 0})
         else:
             # Nodes already processed (or processing now) are paid for; the rest is returned now.
-            keep = sum(run.node_runs.filter(
-                status__in=[NodeStatus.COMPLETED, NodeStatus.RUNNING, NodeStatus.BLOCKED]
-            ).values_list("credit_cost", flat=True))
+            keep = sum(
+                run.node_runs.filter(
+                    status__in=[NodeStatus.COMPLETED, NodeStatus.RUNNING, NodeStatus.BLOCKED]
+                ).values_list("credit_cost", flat=True)
+            )
             refunded = max(0, credits.outstanding(run.billed_to, run.pk) - keep)
             if refunded:
                 credits.refund(run.billed_to, refunded, run.pk, note="cancelled while running")
@@ -193,7 +231,9 @@ def get_run_for(user: Any, run_id: str) -> Run:
 def recover_stale_runs() -> dict[str, int]:
     """Find running runs whose worker stopped beating: requeue them, or fail them after MAX_RUN_ATTEMPTS."""
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.STALE_RUN_SECONDS)
-    stale = Run.objects.filter(status=RunStatus.RUNNING).filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None))
+    stale = Run.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None)
+    )
     counts = {"requeued": 0, "failed": 0}
     for run in stale:
         with transaction.atomic():
@@ -202,25 +242,40 @@ def recover_stale_runs() -> dict[str, int]:
                 continue
             if locked.cancel_requested:
                 credits.settle(locked.billed_to, locked.pk, 0)
-                Run.objects.filter(pk=locked.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
+                Run.objects.filter(pk=locked.pk).update(
+                    status=RunStatus.CANCELLED, finished_at=timezone.now()
+                )
                 emit(locked.pk, "run.cancelled", "", {"reason": "worker lost after cancellation"})
                 continue
             if locked.attempts < settings.MAX_RUN_ATTEMPTS:
-                Run.objects.filter(pk=locked.pk).update(status=RunStatus.QUEUED, progress=0, current_node="",
-                                                        heartbeat_at=None)
-                locked.node_runs.update(status=NodeStatus.QUEUED, progress=0, outputs={}, error=None,
-                                        started_at=None, finished_at=None)
+                Run.objects.filter(pk=locked.pk).update(
+                    status=RunStatus.QUEUED, progress=0, current_node="", heartbeat_at=None
+                )
+                locked.node_runs.update(
+                    status=NodeStatus.QUEUED,
+                    progress=0,
+                    outputs={},
+                    error=None,
+                    started_at=None,
+                    finished_at=None,
+                )
                 emit(locked.pk, "run.requeued", "", {"reason": "worker lost", "attempt": locked.attempts})
                 counts["requeued"] += 1
                 enqueue_run(locked)
             else:
                 credits.settle(locked.billed_to, locked.pk, 0)
-                error = {"code": "WORKER_LOST", "message": "The worker running this job stopped; not charged",
-                         "node": locked.current_node, "status": 500}
-                Run.objects.filter(pk=locked.pk).update(status=RunStatus.FAILED, error=error,
-                                                        finished_at=timezone.now())
+                error = {
+                    "code": "WORKER_LOST",
+                    "message": "The worker running this job stopped; not charged",
+                    "node": locked.current_node,
+                    "status": 500,
+                }
+                Run.objects.filter(pk=locked.pk).update(
+                    status=RunStatus.FAILED, error=error, finished_at=timezone.now()
+                )
                 locked.node_runs.filter(status__in=[NodeStatus.QUEUED, NodeStatus.RUNNING]).update(
-                    status=NodeStatus.FAILED)
+                    status=NodeStatus.FAILED
+                )
                 emit(locked.pk, "run.failed", locked.current_node, error)
                 counts["failed"] += 1
     if counts["requeued"] or counts["failed"]:

@@ -55,8 +55,9 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     pool = _pool(target, urllib3.Timeout(connect=min(10.0, timeout), read=timeout))
     try:
-        resp = pool.urlopen("POST", target.path, body=body, headers={**headers, "Host": _host_header(target)},
-                            redirect=False)
+        resp = pool.urlopen(
+            "POST", target.path, body=body, headers={**headers, "Host": _host_header(target)}, redirect=False
+        )
         return resp.status
     finally:
         pool.close()
@@ -65,8 +66,11 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
 def deliver(delivery_id: int) -> str:
     delivery = WebhookDelivery.objects.select_related("run").get(pk=delivery_id)
     body = json.dumps(delivery.payload).encode()
-    headers = {"User-Agent": USER_AGENT, "X-Fizzly-Request-ID": delivery.run_id,
-               "Content-Type": "application/json"}
+    headers = {
+        "User-Agent": USER_AGENT,
+        "X-Fizzly-Request-ID": delivery.run_id,
+        "Content-Type": "application/json",
+    }
     delays = [0.0, *settings.WEBHOOK_RETRY_DELAYS]
     for attempt, delay in enumerate(delays, start=1):
         if delay:
@@ -94,9 +98,15 @@ def deliver(delivery_id: int) -> str:
             break  # a client-side refusal: retrying will not help
     delivery.status = "failed"
     delivery.save()
-    logger.warning("webhook %s for %s failed after %s attempts", delivery.pk, delivery.run_id, delivery.attempts)
+    logger.warning(
+        "webhook %s for %s failed after %s attempts", delivery.pk, delivery.run_id, delivery.attempts
+    )
     return delivery.status
 
 
 def describe(delivery: WebhookDelivery) -> dict[str, Any]:
-    return {"status": delivery.status, "attempts": delivery.attempts, "response_codes": delivery.response_codes}
+    return {
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "response_codes": delivery.response_codes,
+    }

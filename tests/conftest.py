@@ -33,8 +33,12 @@ def make_user(db):
     def factory(tier: str = Tier.FREE, credits_amount: int = 0, **kwargs) -> User:
         n = next(_seq)
         user = User.objects.create_user(
-            kwargs.pop("username", f"user{n}"), kwargs.pop("email", f"user{n}@example.com"), PASSWORD,
-            tier=tier, **kwargs)
+            kwargs.pop("username", f"user{n}"),
+            kwargs.pop("email", f"user{n}@example.com"),
+            PASSWORD,
+            tier=tier,
+            **kwargs,
+        )
         if credits_amount:
             credits.grant(user, credits_amount, note="test")
             user.refresh_from_db()

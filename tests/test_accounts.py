@@ -100,8 +100,18 @@ def test_byok_never_returned_and_encrypted_at_rest(pro_client, auth_client):
     assert secret.encode() not in raw_value
     assert services.read_provider_key(pro_client.user, "anthropic") == secret
     # free tier refused
-    assert auth_client.put("/api/v1/me/ai-keys", {"provider": "openai", "key": secret}, format="json").status_code == 403
+    assert (
+        auth_client.put(
+            "/api/v1/me/ai-keys", {"provider": "openai", "key": secret}, format="json"
+        ).status_code
+        == 403
+    )
     assert auth_client.get("/api/v1/me/ai-keys").status_code == 403
     # bad input
-    assert pro_client.put("/api/v1/me/ai-keys", {"provider": "Bad Name!", "key": secret}, format="json").status_code == 400
+    assert (
+        pro_client.put(
+            "/api/v1/me/ai-keys", {"provider": "Bad Name!", "key": secret}, format="json"
+        ).status_code
+        == 400
+    )
     assert ProviderKey.objects.count() == 1

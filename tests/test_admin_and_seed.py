@@ -40,4 +40,6 @@ def test_seed_demo_is_idempotent_and_publishes(settings):
     out2 = io.StringIO()
     call_command("seed_demo", stdout=out2)
     assert "password" not in out2.getvalue().split("already exists")[0] or "already exists" in out2.getvalue()
-    assert Pipeline.objects.filter(owner=demo).count() == len({p.name for p in Pipeline.objects.filter(owner=demo)})
+    assert Pipeline.objects.filter(owner=demo).count() == len(
+        {p.name for p in Pipeline.objects.filter(owner=demo)}
+    )

@@ -63,8 +63,9 @@ def test_malformed_json_is_400(api_client):
 
 def test_oversize_body_is_413_in_shape(api_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
-    resp = api_client.generic("POST", "/api/v1/auth/login", '{"username": "' + "x" * 5000 + '"}',
-                              content_type="application/json")
+    resp = api_client.generic(
+        "POST", "/api/v1/auth/login", '{"username": "' + "x" * 5000 + '"}', content_type="application/json"
+    )
     assert resp.status_code == 413 and "detail" in resp.json()
 
 
@@ -100,15 +101,20 @@ def test_login_by_username_or_email(api_client, user):
 
 
 def test_login_wrong_password_or_unknown_user_is_401(api_client, user):
-    resp = api_client.post("/api/v1/auth/login", {"username": user.username, "password": "nope-nope"},
-                           format="json")
+    resp = api_client.post(
+        "/api/v1/auth/login", {"username": user.username, "password": "nope-nope"}, format="json"
+    )
     assert resp.status_code == 401 and resp.json()["detail"]
-    resp = api_client.post("/api/v1/auth/login", {"username": "ghost", "password": "whatever1"}, format="json")
+    resp = api_client.post(
+        "/api/v1/auth/login", {"username": "ghost", "password": "whatever1"}, format="json"
+    )
     assert resp.status_code == 401
 
 
 def test_refresh_rotates_and_old_token_is_refused(api_client, user, settings):
-    resp = api_client.post("/api/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json")
+    resp = api_client.post(
+        "/api/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json"
+    )
     first = resp.cookies[settings.REFRESH_COOKIE_NAME].value
     resp = api_client.post("/api/v1/auth/refresh")
     assert resp.status_code == 200 and resp.json()["access_token"]

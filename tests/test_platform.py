@@ -86,14 +86,17 @@ def test_admin_pages_load(admin_client, pro_user):
 
 def test_admin_revokes_keys_and_grants_credits(admin_client, pro_user):
     key = create_api_key(pro_user, "k").api_key
-    resp = admin_client.post(reverse("admin:accounts_apikey_changelist"),
-                             {"action": "revoke", "_selected_action": [key.pk]})
+    resp = admin_client.post(
+        reverse("admin:accounts_apikey_changelist"), {"action": "revoke", "_selected_action": [key.pk]}
+    )
     assert resp.status_code == 302
     key.refresh_from_db()
     assert key.revoked_at is not None
     before = pro_user.credit_balance
-    resp = admin_client.post(reverse("admin:accounts_credittransaction_add"),
-                             {"user": pro_user.pk, "amount": 25, "note": "goodwill"})
+    resp = admin_client.post(
+        reverse("admin:accounts_credittransaction_add"),
+        {"user": pro_user.pk, "amount": 25, "note": "goodwill"},
+    )
     assert resp.status_code == 302, resp.content[:500]
     pro_user.refresh_from_db()
     assert pro_user.credit_balance == before + 25

@@ -85,8 +85,14 @@ class NodeError(Exception):
     ``max_retries``; input errors are not retryable.
     """
 
-    def __init__(self, message: str, code: str = "NODE_FAILED", *, retryable: bool = False,
-                 details: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        message: str,
+        code: str = "NODE_FAILED",
+        *,
+        retryable: bool = False,
+        details: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code

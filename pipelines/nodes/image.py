@@ -25,21 +25,43 @@ class Resize(NodeType):
     type = "IMAGE__RESIZE"
     family = "image"
     title = "Resize"
-    description = ("Resize to a width and/or height. 'fit' keeps the aspect ratio inside the box, 'fill' crops "
-                   "to fill it, 'stretch' ignores the ratio. A Fluxara `resolution` option (WxH) overrides the size.")
+    description = (
+        "Resize to a width and/or height. 'fit' keeps the aspect ratio inside the box, 'fill' crops "
+        "to fill it, 'stretch' ignores the ratio. A Fluxara `resolution` option (WxH) overrides the size."
+    )
     inputs = IMAGE_IN
     outputs = IMAGE_OUT
     params_schema = {
         "type": "object",
         "properties": {
-            "width": {"type": "integer", "minimum": 1, "maximum": MAX_SIDE, "default": 512,
-                      "description": "Target width in pixels", "examples": [512]},
-            "height": {"type": "integer", "minimum": 1, "maximum": MAX_SIDE, "default": 512,
-                       "description": "Target height in pixels", "examples": [512]},
-            "mode": {"type": "string", "enum": ["fit", "fill", "stretch"], "default": "fit",
-                     "description": "How to treat the aspect ratio"},
-            "resample": {"type": "string", "enum": ["lanczos", "bicubic", "bilinear", "nearest"],
-                         "default": "lanczos", "description": "Resampling filter"},
+            "width": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_SIDE,
+                "default": 512,
+                "description": "Target width in pixels",
+                "examples": [512],
+            },
+            "height": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_SIDE,
+                "default": 512,
+                "description": "Target height in pixels",
+                "examples": [512],
+            },
+            "mode": {
+                "type": "string",
+                "enum": ["fit", "fill", "stretch"],
+                "default": "fit",
+                "description": "How to treat the aspect ratio",
+            },
+            "resample": {
+                "type": "string",
+                "enum": ["lanczos", "bicubic", "bilinear", "nearest"],
+                "default": "lanczos",
+                "description": "Resampling filter",
+            },
         },
         "additionalProperties": False,
     }
@@ -94,8 +116,9 @@ class Crop(NodeType):
         img = value.image
         x, y = params["x"], params["y"]
         if x >= img.width or y >= img.height:
-            raise NodeError(f"crop origin ({x},{y}) is outside the {img.width}x{img.height} image",
-                            code="INVALID_INPUT")
+            raise NodeError(
+                f"crop origin ({x},{y}) is outside the {img.width}x{img.height} image", code="INVALID_INPUT"
+            )
         box = (x, y, min(img.width, x + params["width"]), min(img.height, y + params["height"]))
         return {"image": _derive(value, img.crop(box))}
 
@@ -111,8 +134,14 @@ class Rotate(NodeType):
     params_schema = {
         "type": "object",
         "properties": {
-            "angle": {"type": "number", "minimum": -360, "maximum": 360, "default": 90,
-                      "description": "Degrees, counter-clockwise", "examples": [90, -90, 180]},
+            "angle": {
+                "type": "number",
+                "minimum": -360,
+                "maximum": 360,
+                "default": 90,
+                "description": "Degrees, counter-clockwise",
+                "examples": [90, -90, 180],
+            },
             "expand": {"type": "boolean", "default": True, "description": "Grow the canvas to fit"},
         },
         "additionalProperties": False,
@@ -124,7 +153,11 @@ class Rotate(NodeType):
         value: ImageValue = inputs["image"]
         angle = float(params["angle"])
         if angle % 90 == 0:
-            ops = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+            ops = {
+                90: Image.Transpose.ROTATE_90,
+                180: Image.Transpose.ROTATE_180,
+                270: Image.Transpose.ROTATE_270,
+            }
             step = int(angle) % 360
             out = value.image.transpose(ops[step]) if step else value.image.copy()
         else:
@@ -162,10 +195,19 @@ class Convert(NodeType):
     params_schema = {
         "type": "object",
         "properties": {
-            "format": {"type": "string", "enum": ["PNG", "WEBP", "JPEG"], "default": "WEBP",
-                       "description": "Output encoding"},
-            "quality": {"type": "integer", "minimum": 1, "maximum": 100, "default": 90,
-                        "description": "Quality for WEBP/JPEG"},
+            "format": {
+                "type": "string",
+                "enum": ["PNG", "WEBP", "JPEG"],
+                "default": "WEBP",
+                "description": "Output encoding",
+            },
+            "quality": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "default": 90,
+                "description": "Quality for WEBP/JPEG",
+            },
         },
         "additionalProperties": False,
     }

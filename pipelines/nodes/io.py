@@ -24,10 +24,18 @@ class InputImage(NodeType):
         "type": "object",
         "properties": {
             "name": {**NAME_PARAM, "default": "image_url", "examples": ["image_url"]},
-            "description": {"type": "string", "default": "Image URL to process", "maxLength": 200,
-                            "description": "Shown in the published docs."},
-            "example": {"type": "string", "default": "https://example.com/image.jpg", "maxLength": 2000,
-                        "description": "Example value shown in the published docs."},
+            "description": {
+                "type": "string",
+                "default": "Image URL to process",
+                "maxLength": 200,
+                "description": "Shown in the published docs.",
+            },
+            "example": {
+                "type": "string",
+                "default": "https://example.com/image.jpg",
+                "maxLength": 2000,
+                "description": "Example value shown in the published docs.",
+            },
             "required": {"type": "boolean", "default": True, "description": "Whether callers must give it."},
         },
         "additionalProperties": False,
@@ -59,8 +67,12 @@ class InputText(NodeType):
             "description": {"type": "string", "default": "Text input", "maxLength": 200},
             "example": {"type": "string", "default": "enhance and upscale", "maxLength": 2000},
             "required": {"type": "boolean", "default": True},
-            "default": {"type": "string", "default": "", "maxLength": 10000,
-                        "description": "Used when the input is optional and not given."},
+            "default": {
+                "type": "string",
+                "default": "",
+                "maxLength": 10000,
+                "description": "Used when the input is optional and not given.",
+            },
             "max_length": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 10000},
         },
         "additionalProperties": False,
@@ -77,8 +89,10 @@ class InputText(NodeType):
         if not isinstance(value, str):
             raise NodeError(f"Input '{params['name']}' must be a string", code="INVALID_INPUT")
         if len(value) > params["max_length"]:
-            raise NodeError(f"Input '{params['name']}' is longer than {params['max_length']} characters",
-                            code="INVALID_INPUT")
+            raise NodeError(
+                f"Input '{params['name']}' is longer than {params['max_length']} characters",
+                code="INVALID_INPUT",
+            )
         return {"text": value}
 
 
@@ -87,8 +101,10 @@ class Output(NodeType):
     type = "OUTPUT__"
     family = "io"
     title = "Output"
-    description = ("Pipeline output sink. Collects and returns all upstream results: each wire's target port "
-                   "name becomes an output key (e.g. result_url, metadata).")
+    description = (
+        "Pipeline output sink. Collects and returns all upstream results: each wire's target port "
+        "name becomes an output key (e.g. result_url, metadata)."
+    )
     dynamic_inputs = True
     inline = True
     params_schema = {"type": "object", "properties": {}, "additionalProperties": False}

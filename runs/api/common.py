@@ -16,8 +16,11 @@ def image_outputs(run: Run, request: Any) -> dict[str, dict[str, Any]]:
     """Artifact descriptions (with absolute URLs) for the image outputs of ``run``, by output key."""
     ids = [v["artifact_id"] for v in run.outputs.values() if v.get("type") == "image"]
     by_id = {a.id: a for a in Artifact.objects.filter(pk__in=ids)}
-    return {key: artifacts.describe(by_id[v["artifact_id"]], request)
-            for key, v in run.outputs.items() if v.get("type") == "image" and v["artifact_id"] in by_id}
+    return {
+        key: artifacts.describe(by_id[v["artifact_id"]], request)
+        for key, v in run.outputs.items()
+        if v.get("type") == "image" and v["artifact_id"] in by_id
+    }
 
 
 def flat_outputs(run: Run, request: Any, image_style: str = "url") -> dict[str, Any]:
@@ -29,9 +32,16 @@ def flat_outputs(run: Run, request: Any, image_style: str = "url") -> dict[str, 
             img = images.get(key)
             if img is None:
                 continue
-            result[key] = img["url"] if image_style == "url" else {
-                "url": img["url"], "width": img["width"], "height": img["height"],
-                "content_type": img["content_type"]}
+            result[key] = (
+                img["url"]
+                if image_style == "url"
+                else {
+                    "url": img["url"],
+                    "width": img["width"],
+                    "height": img["height"],
+                    "content_type": img["content_type"],
+                }
+            )
         else:
             result[key] = value.get("value")
     return result

@@ -32,15 +32,25 @@ from runs.models import TERMINAL, Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
 
 STATUS = {
-    RunStatus.QUEUED: "IN_QUEUE", RunStatus.RUNNING: "IN_PROGRESS", RunStatus.COMPLETED: "COMPLETED",
-    RunStatus.FAILED: "FAILED", RunStatus.BLOCKED: "FAILED", RunStatus.CANCELLED: "CANCELLED",
+    RunStatus.QUEUED: "IN_QUEUE",
+    RunStatus.RUNNING: "IN_PROGRESS",
+    RunStatus.COMPLETED: "COMPLETED",
+    RunStatus.FAILED: "FAILED",
+    RunStatus.BLOCKED: "FAILED",
+    RunStatus.CANCELLED: "CANCELLED",
 }
 PREVIOUS = {RunStatus.QUEUED: "PENDING", RunStatus.RUNNING: "RUNNING"}
 
 
 def fizzly_shape(err: CanvasflowError) -> dict[str, Any]:
-    code = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 402: "INSUFFICIENT_CREDITS",
-            429: "RATE_LIMIT_EXCEEDED", 500: "INTERNAL_ERROR"}.get(err.status, err.code)
+    code = {
+        401: "UNAUTHORIZED",
+        403: "FORBIDDEN",
+        404: "NOT_FOUND",
+        402: "INSUFFICIENT_CREDITS",
+        429: "RATE_LIMIT_EXCEEDED",
+        500: "INTERNAL_ERROR",
+    }.get(err.status, err.code)
     if err.status in (400, 422) and err.code not in ("BAD_REQUEST",):
         code = err.code  # keep the specific code (ALREADY_COMPLETED, MISSING_INPUT, …)
     body: dict[str, Any] = {"error": err.message, "code": code, "details": dict(err.details)}
@@ -67,15 +77,16 @@ class FizzlyView(surface_view(fizzly_shape)):
             raise Forbidden("PRO or ULTIMATE subscription required", code="FORBIDDEN")
 
     def get_pipeline(self, username: str, slug: str) -> Pipeline:
-        pipeline = Pipeline.objects.select_related("owner").filter(owner__username=username, slug=slug).first()
+        pipeline = (
+            Pipeline.objects.select_related("owner").filter(owner__username=username, slug=slug).first()
+        )
         if pipeline is None or not (pipeline.owner_id == self.request.user.pk or pipeline.is_public):
             raise NotFound("Workflow not found", code="NOT_FOUND")
         return pipeline
 
     def get_run(self, username: str, slug: str, request_id: str) -> Run:
         pipeline = self.get_pipeline(username, slug)
-        run = Run.objects.filter(pk=request_id, pipeline=pipeline).filter(
-            billed_to=self.request.user).first()
+        run = Run.objects.filter(pk=request_id, pipeline=pipeline).filter(billed_to=self.request.user).first()
         if run is None and pipeline.owner_id == self.request.user.pk:
             run = Run.objects.filter(pk=request_id, pipeline=pipeline).first()
         if run is None:
@@ -93,11 +104,17 @@ def metrics(run: Run) -> dict[str, Any]:
 
 
 def logs(run: Run) -> list[dict[str, Any]]:
-    return [{"node": nr.node_id, "type": nr.node_type, "status": nr.status,
-             "started_at": nr.started_at.isoformat() if nr.started_at else None,
-             "completed_at": nr.finished_at.isoformat() if nr.finished_at else None,
-             **({"error": nr.error.get("message")} if nr.error else {})}
-            for nr in run.node_runs.all()]
+    return [
+        {
+            "node": nr.node_id,
+            "type": nr.node_type,
+            "status": nr.status,
+            "started_at": nr.started_at.isoformat() if nr.started_at else None,
+            "completed_at": nr.finished_at.isoformat() if nr.finished_at else None,
+            **({"error": nr.error.get("message")} if nr.error else {}),
+        }
+        for nr in run.node_runs.all()
+    ]
 
 
 def webhook_payload(run: Run) -> dict[str, Any]:
@@ -106,12 +123,23 @@ def webhook_payload(run: Run) -> dict[str, Any]:
     base = _Base(run.options.get("_base_url", ""))
     completed_at = run.finished_at.isoformat() if run.finished_at else None
     if run.status == RunStatus.COMPLETED:
-        return {"request_id": run.pk, "status": "OK", "payload": flat_outputs(run, base, "object"),
-                "metrics": metrics(run), "completed_at": completed_at}
-    error = (run.error or {}).get("message") or ("Cancelled by user" if run.status == RunStatus.CANCELLED
-                                                 else "Execution failed")
-    return {"request_id": run.pk, "status": "ERROR", "error": error, "metrics": metrics(run),
-            "completed_at": completed_at}
+        return {
+            "request_id": run.pk,
+            "status": "OK",
+            "payload": flat_outputs(run, base, "object"),
+            "metrics": metrics(run),
+            "completed_at": completed_at,
+        }
+    error = (run.error or {}).get("message") or (
+        "Cancelled by user" if run.status == RunStatus.CANCELLED else "Execution failed"
+    )
+    return {
+        "request_id": run.pk,
+        "status": "ERROR",
+        "error": error,
+        "metrics": metrics(run),
+        "completed_at": completed_at,
+    }
 
 
 class SubmitView(FizzlyView):
@@ -129,15 +157,25 @@ class SubmitView(FizzlyView):
             try:
                 check_webhook_url(webhook)
             except NodeError as exc:
-                raise BadRequest(f"Invalid webhook URL: {exc.message}", code="BAD_REQUEST",
-                                 details={"webhook": exc.message}) from exc
+                raise BadRequest(
+                    f"Invalid webhook URL: {exc.message}",
+                    code="BAD_REQUEST",
+                    details={"webhook": exc.message},
+                ) from exc
         submission = services.submit_run(
-            pipeline=pipeline, version=version, billed_to=request.user, requested_by=request.user,
-            surface=Surface.FIZZLY, inputs=body.get("inputs", {}), webhook_url=webhook,
+            pipeline=pipeline,
+            version=version,
+            billed_to=request.user,
+            requested_by=request.user,
+            surface=Surface.FIZZLY,
+            inputs=body.get("inputs", {}),
+            webhook_url=webhook,
             options={"_base_url": request.build_absolute_uri("/")},
         )
         run = submission.run
-        return Response({"request_id": run.pk, "status": "PENDING", **urls_for(request, username, slug, run.pk)})
+        return Response(
+            {"request_id": run.pk, "status": "PENDING", **urls_for(request, username, slug, run.pk)}
+        )
 
 
 class StatusView(FizzlyView):
@@ -164,16 +202,19 @@ class ResultView(FizzlyView):
     def get(self, request: Request, username: str, slug: str, request_id: str) -> Response:
         run = self.get_run(username, slug, request_id)
         if run.status != RunStatus.COMPLETED:
-            raise BadRequest("Request is not completed", code="BAD_REQUEST",
-                             details={"status": STATUS[run.status]})
-        return Response({
-            "status": "COMPLETED",
-            "outputs": flat_outputs(run, request, "object"),
-            "metrics": metrics(run),
-            "logs": logs(run),
-            "started_at": run.started_at.isoformat() if run.started_at else None,
-            "completed_at": run.finished_at.isoformat() if run.finished_at else None,
-        })
+            raise BadRequest(
+                "Request is not completed", code="BAD_REQUEST", details={"status": STATUS[run.status]}
+            )
+        return Response(
+            {
+                "status": "COMPLETED",
+                "outputs": flat_outputs(run, request, "object"),
+                "metrics": metrics(run),
+                "logs": logs(run),
+                "started_at": run.started_at.isoformat() if run.started_at else None,
+                "completed_at": run.finished_at.isoformat() if run.finished_at else None,
+            }
+        )
 
 
 class CancelView(FizzlyView):
@@ -181,9 +222,14 @@ class CancelView(FizzlyView):
     def put(self, request: Request, username: str, slug: str, request_id: str) -> Response:
         run = self.get_run(username, slug, request_id)
         result = services.cancel_run(run)
-        return Response({"status": "CANCELLATION_REQUESTED", "message": "Request cancellation initiated",
-                         "previous_status": PREVIOUS.get(result.previous_status, result.previous_status),
-                         "credits_refunded": result.credits_refunded})
+        return Response(
+            {
+                "status": "CANCELLATION_REQUESTED",
+                "message": "Request cancellation initiated",
+                "previous_status": PREVIOUS.get(result.previous_status, result.previous_status),
+                "credits_refunded": result.credits_refunded,
+            }
+        )
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -197,30 +243,58 @@ def fizzly_events(run_event: Any, request: Any) -> list[tuple[str, dict[str, Any
     if t == "node.started":
         return [("submit", {"node": run_event.node_id, "timestamp": ts})]
     if t == "node.completed":
-        return [("completion", {"node": run_event.node_id, "output": run_event.data.get("outputs", {}),
-                                "timestamp": ts})]
+        return [
+            (
+                "completion",
+                {"node": run_event.node_id, "output": run_event.data.get("outputs", {}), "timestamp": ts},
+            )
+        ]
     if t == "node.progress":
-        return [("progress", {"node": run_event.node_id, "progress": run_event.data.get("progress"),
-                              "timestamp": ts})]
+        return [
+            (
+                "progress",
+                {"node": run_event.node_id, "progress": run_event.data.get("progress"), "timestamp": ts},
+            )
+        ]
     if t == "run.completed":
         run = Run.objects.get(pk=run_event.run_id)
-        return [("output", {"outputs": flat_outputs(run, request, "object"),
-                            "credits_used": run_event.data.get("credits_used", 0), "timestamp": ts})]
+        return [
+            (
+                "output",
+                {
+                    "outputs": flat_outputs(run, request, "object"),
+                    "credits_used": run_event.data.get("credits_used", 0),
+                    "timestamp": ts,
+                },
+            )
+        ]
     if t in ("run.failed", "run.blocked", "run.cancelled"):
         data = run_event.data
-        return [("error", {"error": data.get("message") or data.get("reason") or "Execution failed",
-                           "code": data.get("code", "CANCELLED" if t == "run.cancelled" else "FAILED"),
-                           "node": data.get("node") or None, "timestamp": ts})]
+        return [
+            (
+                "error",
+                {
+                    "error": data.get("message") or data.get("reason") or "Execution failed",
+                    "code": data.get("code", "CANCELLED" if t == "run.cancelled" else "FAILED"),
+                    "node": data.get("node") or None,
+                    "timestamp": ts,
+                },
+            )
+        ]
     return []
 
 
 class StreamView(FizzlyView):
-    @extend_schema(summary="Server-Sent Events stream of a request", responses={(200, "text/event-stream"): str})
+    @extend_schema(
+        summary="Server-Sent Events stream of a request", responses={(200, "text/event-stream"): str}
+    )
     def get(self, request: Request, username: str, slug: str, request_id: str) -> StreamingHttpResponse:
         run = self.get_run(username, slug, request_id)
         last_id = request.headers.get("Last-Event-ID", "")
         after = int(last_id) if last_id.isdigit() else 0
-        response = StreamingHttpResponse(self._stream(run.pk, after, request), content_type="text/event-stream")
+        response = StreamingHttpResponse(
+            self._stream(run.pk, after, request), content_type="text/event-stream"
+        )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"
         return response
@@ -228,7 +302,9 @@ class StreamView(FizzlyView):
     async def _stream(self, run_id: str, after: int, request: Any) -> AsyncIterator[bytes]:
         ping_every = settings.SSE_PING_SECONDS
         last_ping = asyncio.get_running_loop().time()
-        fetch = sync_to_async(lambda a: [(e.pk, e.type, fizzly_events(e, request)) for e in events_after(run_id, a)])
+        fetch = sync_to_async(
+            lambda a: [(e.pk, e.type, fizzly_events(e, request)) for e in events_after(run_id, a)]
+        )
         is_done = sync_to_async(lambda: Run.objects.filter(pk=run_id, status__in=TERMINAL).exists())
         while True:
             batch = await fetch(after)
@@ -249,12 +325,24 @@ class StreamView(FizzlyView):
 
 urlpatterns = [
     path("workflows/<str:username>/<slug:slug>", SubmitView.as_view(), name="fizzly-submit"),
-    path("workflows/<str:username>/<slug:slug>/requests/<str:request_id>", ResultView.as_view(),
-         name="fizzly-result"),
-    path("workflows/<str:username>/<slug:slug>/requests/<str:request_id>/status", StatusView.as_view(),
-         name="fizzly-status"),
-    path("workflows/<str:username>/<slug:slug>/requests/<str:request_id>/status/stream", StreamView.as_view(),
-         name="fizzly-stream"),
-    path("workflows/<str:username>/<slug:slug>/requests/<str:request_id>/cancel", CancelView.as_view(),
-         name="fizzly-cancel"),
+    path(
+        "workflows/<str:username>/<slug:slug>/requests/<str:request_id>",
+        ResultView.as_view(),
+        name="fizzly-result",
+    ),
+    path(
+        "workflows/<str:username>/<slug:slug>/requests/<str:request_id>/status",
+        StatusView.as_view(),
+        name="fizzly-status",
+    ),
+    path(
+        "workflows/<str:username>/<slug:slug>/requests/<str:request_id>/status/stream",
+        StreamView.as_view(),
+        name="fizzly-stream",
+    ),
+    path(
+        "workflows/<str:username>/<slug:slug>/requests/<str:request_id>/cancel",
+        CancelView.as_view(),
+        name="fizzly-cancel",
+    ),
 ]

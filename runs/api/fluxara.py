@@ -27,15 +27,27 @@ from runs.models import Artifact, Run, RunStatus, Surface, new_job_id
 
 SERVICE_VERSION = "0.9.3-beta"
 MAX_COUNT = 16
-ERROR_CODES = {400: "invalid_request", 402: "insufficient_credits", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-               422: "invalid_input", 429: "rate_limited", 500: "internal_error"}
+ERROR_CODES = {
+    400: "invalid_request",
+    402: "insufficient_credits",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+    500: "internal_error",
+}
 
 
 def fluxara_shape(err: CanvasflowError) -> dict[str, Any]:
     if err.status == 401:
         return {"error": "access_denied", "message": err.message or "closed beta environment"}
-    body: dict[str, Any] = {"error": {"code": ERROR_CODES.get(err.status, "invalid_request"), "message": err.message}}
+    body: dict[str, Any] = {
+        "error": {"code": ERROR_CODES.get(err.status, "invalid_request"), "message": err.message}
+    }
     if err.details:
         body["error"]["details"] = err.details
     return body
@@ -58,7 +70,9 @@ def pipeline_type(pipeline: Pipeline) -> str:
 
 
 def visible_pipelines(user: Any):
-    return Pipeline.objects.filter(Q(owner=user) | Q(is_public=True)).filter(versions__isnull=False).distinct()
+    return (
+        Pipeline.objects.filter(Q(owner=user) | Q(is_public=True)).filter(versions__isnull=False).distinct()
+    )
 
 
 def pipeline_id(pipeline: Pipeline, user: Any) -> str:
@@ -70,14 +84,18 @@ def find_pipeline(user: Any, ident: Any) -> Pipeline:
         raise BadRequest("'pipeline' must be a pipeline id", code="invalid_request")
     owner, _, slug = ident.rpartition("/")
     qs = visible_pipelines(user).select_related("owner")
-    pipeline = (qs.filter(owner__username=owner, slug=slug) if owner else qs.filter(owner=user, slug=slug)).first()
+    pipeline = (
+        qs.filter(owner__username=owner, slug=slug) if owner else qs.filter(owner=user, slug=slug)
+    ).first()
     if pipeline is None:
         raise NotFound("Pipeline is not available in the current environment.")
     return pipeline
 
 
 def job_runs(user: Any, job_id: str) -> list[Run]:
-    runs = list(Run.objects.filter(job_id=job_id, billed_to=user, surface=Surface.FLUXARA).select_related("pipeline"))
+    runs = list(
+        Run.objects.filter(job_id=job_id, billed_to=user, surface=Surface.FLUXARA).select_related("pipeline")
+    )
     if not runs:
         raise NotFound("Job not found")
     return runs
@@ -88,7 +106,9 @@ def job_status(runs: list[Run]) -> str:
     if statuses <= {RunStatus.COMPLETED}:
         return "completed"
     if statuses & {RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED} and not statuses & {
-            RunStatus.QUEUED, RunStatus.RUNNING}:
+        RunStatus.QUEUED,
+        RunStatus.RUNNING,
+    }:
         return "failed"
     if statuses & {RunStatus.RUNNING} or statuses & {RunStatus.COMPLETED, RunStatus.FAILED}:
         return "running"
@@ -100,19 +120,34 @@ class StatusView(FluxaraView):
     def get(self, request: Request) -> Response:
         from django.conf import settings
 
-        return Response({"status": "ok", "service": "canvasflow-core", "version": SERVICE_VERSION,
-                         "environment": "development" if settings.DEBUG else "production"})
+        return Response(
+            {
+                "status": "ok",
+                "service": "canvasflow-core",
+                "version": SERVICE_VERSION,
+                "environment": "development" if settings.DEBUG else "production",
+            }
+        )
 
 
 class PipelinesView(FluxaraView):
     @extend_schema(summary="Pipelines available to the caller", responses=dict)
     def get(self, request: Request) -> Response:
         pipelines = visible_pipelines(request.user).select_related("owner").order_by("slug")
-        return Response({"pipelines": [
-            {"id": pipeline_id(p, request.user), "name": p.name, "type": pipeline_type(p), "status": "active",
-             "presets": sorted(p.presets)}
-            for p in pipelines
-        ]})
+        return Response(
+            {
+                "pipelines": [
+                    {
+                        "id": pipeline_id(p, request.user),
+                        "name": p.name,
+                        "type": pipeline_type(p),
+                        "status": "active",
+                        "presets": sorted(p.presets),
+                    }
+                    for p in pipelines
+                ]
+            }
+        )
 
 
 class JobsView(FluxaraView):
@@ -141,15 +176,26 @@ class JobsView(FluxaraView):
             run_options["resolution"] = resolution
         job_id = new_job_id()
         with transaction.atomic():  # all runs of a job, or none (credits for all of them)
-            runs = [services.submit_run(
-                pipeline=pipeline, version=pipeline.latest_version, billed_to=request.user,
-                requested_by=request.user, surface=Surface.FLUXARA, inputs=body.get("input", {}),
-                options=run_options, preset=preset, job_id=job_id, enqueue=False,
-            ).run for _ in range(count)]
+            runs = [
+                services.submit_run(
+                    pipeline=pipeline,
+                    version=pipeline.latest_version,
+                    billed_to=request.user,
+                    requested_by=request.user,
+                    surface=Surface.FLUXARA,
+                    inputs=body.get("input", {}),
+                    options=run_options,
+                    preset=preset,
+                    job_id=job_id,
+                    enqueue=False,
+                ).run
+                for _ in range(count)
+            ]
             for run in runs:
                 services.enqueue_run(run)
-        return Response({"job_id": job_id, "status": "queued", "created_at": runs[0].created_at.isoformat()},
-                        status=201)
+        return Response(
+            {"job_id": job_id, "status": "queued", "created_at": runs[0].created_at.isoformat()}, status=201
+        )
 
 
 class JobDetailView(FluxaraView):
@@ -157,14 +203,25 @@ class JobDetailView(FluxaraView):
     def get(self, request: Request, job_id: str) -> Response:
         runs = job_runs(request.user, job_id)
         first = runs[0]
-        agg = Run.objects.filter(job_id=job_id).aggregate(created=Min("created_at"), updated=Max("updated_at"))
-        body = {"job_id": job_id, "status": job_status(runs), "pipeline": pipeline_id(first.pipeline, request.user),
-                "preset": first.preset or None, "created_at": agg["created"].isoformat(),
-                "updated_at": agg["updated"].isoformat(), "count": len(runs),
-                "progress": int(sum(r.progress for r in runs) / len(runs))}
+        agg = Run.objects.filter(job_id=job_id).aggregate(
+            created=Min("created_at"), updated=Max("updated_at")
+        )
+        body = {
+            "job_id": job_id,
+            "status": job_status(runs),
+            "pipeline": pipeline_id(first.pipeline, request.user),
+            "preset": first.preset or None,
+            "created_at": agg["created"].isoformat(),
+            "updated_at": agg["updated"].isoformat(),
+            "count": len(runs),
+            "progress": int(sum(r.progress for r in runs) / len(runs)),
+        }
         errors = [r.error for r in runs if r.error]
         if errors:
-            body["error"] = {"code": str(errors[0].get("code", "failed")).lower(), "message": errors[0].get("message")}
+            body["error"] = {
+                "code": str(errors[0].get("code", "failed")).lower(),
+                "message": errors[0].get("message"),
+            }
         return Response(body)
 
 
@@ -173,8 +230,17 @@ class JobOutputsView(FluxaraView):
     def get(self, request: Request, job_id: str) -> Response:
         runs = job_runs(request.user, job_id)
         artifacts = Artifact.objects.filter(run__in=runs).order_by("created_at", "id")
-        outputs = [{"artifact_id": a.id, "type": a.content_type, "width": a.width, "height": a.height,
-                    "name": a.output_key, "download_url": f"/api/v1/artifacts/{a.id}"} for a in artifacts]
+        outputs = [
+            {
+                "artifact_id": a.id,
+                "type": a.content_type,
+                "width": a.width,
+                "height": a.height,
+                "name": a.output_key,
+                "download_url": f"/api/v1/artifacts/{a.id}",
+            }
+            for a in artifacts
+        ]
         values = {}
         for run in runs:
             for key, value in run.outputs.items():
@@ -189,14 +255,21 @@ class JobOutputsView(FluxaraView):
 class ArtifactView(FluxaraView):
     @extend_schema(summary="Download an artifact", responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, artifact_id: str) -> FileResponse:
-        artifact = Artifact.objects.filter(pk=artifact_id).filter(
-            Q(owner=request.user) | Q(run__pipeline__owner=request.user) | Q(run__requested_by=request.user)
-        ).first()
+        artifact = (
+            Artifact.objects.filter(pk=artifact_id)
+            .filter(
+                Q(owner=request.user)
+                | Q(run__pipeline__owner=request.user)
+                | Q(run__requested_by=request.user)
+            )
+            .first()
+        )
         if artifact is None:
             raise NotFound("Artifact not found")
         ext = artifact.file.name.rsplit(".", 1)[-1]
-        return FileResponse(artifact.file.open("rb"), content_type=artifact.content_type,
-                            filename=f"{artifact.id}.{ext}")
+        return FileResponse(
+            artifact.file.open("rb"), content_type=artifact.content_type, filename=f"{artifact.id}.{ext}"
+        )
 
 
 urlpatterns = [

@@ -74,14 +74,22 @@ def execute_url(request: Any, key: str) -> str:
 def result_body(run: Run, request: Any) -> tuple[int, dict[str, Any]]:
     """The HTTP status and body that describe ``run`` (the same shape sync, polled or called back)."""
     if run.status == RunStatus.COMPLETED:
-        return 200, {"success": True, "outputs": flat_outputs(run, request), "executionMs": run.execution_ms,
-                     "jobId": run.pk}
+        return 200, {
+            "success": True,
+            "outputs": flat_outputs(run, request),
+            "executionMs": run.execution_ms,
+            "jobId": run.pk,
+        }
     if run.status in (RunStatus.FAILED, RunStatus.BLOCKED):
         error = run.error or {}
         status = int(error.get("status", 500))
-        return status, {"success": False, "error": error.get("message", "Processing failed"),
-                        "code": error.get("code", ERROR_STATUS_CODES[run.status]), "node": error.get("node"),
-                        "jobId": run.pk}
+        return status, {
+            "success": False,
+            "error": error.get("message", "Processing failed"),
+            "code": error.get("code", ERROR_STATUS_CODES[run.status]),
+            "node": error.get("node"),
+            "jobId": run.pk,
+        }
     if run.status == RunStatus.CANCELLED:
         return 409, {"success": False, "error": "The job was cancelled", "code": "CANCELLED", "jobId": run.pk}
     return 202, {"success": True, "jobId": run.pk, "status": run.status, "progress": run.progress}
@@ -116,18 +124,33 @@ class ExecuteView(FractalQView):
             try:
                 check_webhook_url(callback)
             except NodeError as exc:
-                raise BadRequest(f"callbackUrl must be a public HTTPS URL ({exc.message})",
-                                 code="INVALID_CALLBACK_URL") from exc
+                raise BadRequest(
+                    f"callbackUrl must be a public HTTPS URL ({exc.message})", code="INVALID_CALLBACK_URL"
+                ) from exc
         submission = services.submit_run(
-            pipeline=pipeline, version=version, billed_to=pipeline.owner, surface=Surface.FRACTALQ,
-            inputs=body["inputs"], idempotency_key=job_key, webhook_url=callback,
-            options={"_base_url": request.build_absolute_uri("/")}, sync=not is_async,
+            pipeline=pipeline,
+            version=version,
+            billed_to=pipeline.owner,
+            surface=Surface.FRACTALQ,
+            inputs=body["inputs"],
+            idempotency_key=job_key,
+            webhook_url=callback,
+            options={"_base_url": request.build_absolute_uri("/")},
+            sync=not is_async,
         )
         run = submission.run
         status_url = request.build_absolute_uri(f"/api/node/api/{api_key}/jobs/{run.pk}")
         if is_async:
-            return Response({"success": True, "jobId": run.pk, "_jobId": job_key or None, "status": run.status,
-                             "statusUrl": status_url}, status=202)
+            return Response(
+                {
+                    "success": True,
+                    "jobId": run.pk,
+                    "_jobId": job_key or None,
+                    "status": run.status,
+                    "statusUrl": status_url,
+                },
+                status=202,
+            )
         run = services.run_sync(run) if not run.is_terminal else run
         status, payload = result_body(run, request)
         if status == 202:
@@ -139,27 +162,33 @@ class DocsView(FractalQView):
     @extend_schema(summary="Session docs: input/output schema and examples", responses=dict)
     def get(self, request: Request, api_key: str) -> Response:
         pipeline, version = resolve_session_key(api_key)
-        inputs = {k: {f: v for f, v in spec.items() if f != "node"} for k, spec in version.input_schema.items()}
+        inputs = {
+            k: {f: v for f, v in spec.items() if f != "node"} for k, spec in version.input_schema.items()
+        }
         url = execute_url(request, api_key)
         example_inputs = version.input_examples or {k: "…" for k in inputs}
-        return Response({
-            "success": True,
-            "apiKey": api_key,
-            "apiUrl": url,
-            "name": pipeline.name,
-            "description": pipeline.description,
-            "version": version.number,
-            "inputSchema": inputs,
-            "outputSchema": version.output_schema,
-            "inputExamples": version.input_examples,
-            "creditCost": version.credit_cost,
-            "envVar": "FRACTALQ_API_KEY",
-            "examples": {
-                "curl": (f"curl -X POST {request.build_absolute_uri('/api/node/api/')}$FRACTALQ_API_KEY/execute "
-                         f"-H 'Content-Type: application/json' -d '{{\"inputs\": "
-                         f"{json.dumps(example_inputs)}}}'"),
-            },
-        })
+        return Response(
+            {
+                "success": True,
+                "apiKey": api_key,
+                "apiUrl": url,
+                "name": pipeline.name,
+                "description": pipeline.description,
+                "version": version.number,
+                "inputSchema": inputs,
+                "outputSchema": version.output_schema,
+                "inputExamples": version.input_examples,
+                "creditCost": version.credit_cost,
+                "envVar": "FRACTALQ_API_KEY",
+                "examples": {
+                    "curl": (
+                        f"curl -X POST {request.build_absolute_uri('/api/node/api/')}$FRACTALQ_API_KEY/execute "
+                        f"-H 'Content-Type: application/json' -d '{{\"inputs\": "
+                        f"{json.dumps(example_inputs)}}}'"
+                    ),
+                },
+            }
+        )
 
 
 class JobView(FractalQView):

@@ -26,30 +26,58 @@ def iso(value: Any) -> str | None:
 
 
 def run_summary(run: Run) -> dict[str, Any]:
-    return {"id": run.pk, "status": run.status, "progress": run.progress, "surface": run.surface,
-            "credits_reserved": run.credits_reserved, "credits_used": run.credits_used,
-            "version": run.version.number if run.version_id else None,
-            "created_at": iso(run.created_at), "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-            "error": run.error}
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "progress": run.progress,
+        "surface": run.surface,
+        "credits_reserved": run.credits_reserved,
+        "credits_used": run.credits_used,
+        "version": run.version.number if run.version_id else None,
+        "created_at": iso(run.created_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "error": run.error,
+    }
 
 
 def _with_urls(node_outputs: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
-    return {k: ({**v, "url": urls[v["artifact_id"]]} if isinstance(v, dict) and v.get("artifact_id") in urls else v)
-            for k, v in (node_outputs or {}).items()}
+    return {
+        k: (
+            {**v, "url": urls[v["artifact_id"]]}
+            if isinstance(v, dict) and v.get("artifact_id") in urls
+            else v
+        )
+        for k, v in (node_outputs or {}).items()
+    }
 
 
 def run_detail(run: Run, request: Any) -> dict[str, Any]:
     images = image_outputs(run, request)
-    outputs = {key: images.get(key) if value.get("type") == "image" else value
-               for key, value in run.outputs.items()}
+    outputs = {
+        key: images.get(key) if value.get("type") == "image" else value for key, value in run.outputs.items()
+    }
     urls = {a.id: artifacts.public_url(a, request) for a in run.artifacts.all()}
     return {
-        **run_summary(run), "pipeline": run.pipeline_id, "current_node": run.current_node or None,
-        "inputs": run.inputs, "outputs": outputs,
-        "nodes": [{"node_id": nr.node_id, "type": nr.node_type, "status": nr.status, "progress": nr.progress,
-                   "attempts": nr.attempts, "outputs": _with_urls(nr.outputs, urls), "error": nr.error,
-                   "started_at": iso(nr.started_at), "finished_at": iso(nr.finished_at)}
-                  for nr in run.node_runs.all()],
+        **run_summary(run),
+        "pipeline": run.pipeline_id,
+        "current_node": run.current_node or None,
+        "inputs": run.inputs,
+        "outputs": outputs,
+        "nodes": [
+            {
+                "node_id": nr.node_id,
+                "type": nr.node_type,
+                "status": nr.status,
+                "progress": nr.progress,
+                "attempts": nr.attempts,
+                "outputs": _with_urls(nr.outputs, urls),
+                "error": nr.error,
+                "started_at": iso(nr.started_at),
+                "finished_at": iso(nr.finished_at),
+            }
+            for nr in run.node_runs.all()
+        ],
     }
 
 
@@ -74,11 +102,18 @@ class PipelineRunsView(StudioView):
             try:
                 ensure_valid(pipeline.graph)
             except GraphInvalid as exc:
-                raise ValidationFailed("The draft graph is invalid", code="INVALID_GRAPH",
-                                       details={"errors": [e.as_dict() for e in exc.errors]}) from exc
+                raise ValidationFailed(
+                    "The draft graph is invalid",
+                    code="INVALID_GRAPH",
+                    details={"errors": [e.as_dict() for e in exc.errors]},
+                ) from exc
         submission = services.submit_run(
-            pipeline=pipeline, version=version, billed_to=request.user, requested_by=request.user,
-            surface=Surface.STUDIO, inputs=body.get("inputs", {}),
+            pipeline=pipeline,
+            version=version,
+            billed_to=request.user,
+            requested_by=request.user,
+            surface=Surface.STUDIO,
+            inputs=body.get("inputs", {}),
             options={"_base_url": request.build_absolute_uri("/")},
         )
         return Response(run_detail(submission.run, request), status=status.HTTP_202_ACCEPTED)
@@ -96,15 +131,27 @@ class RunCancelView(StudioView):
         run = services.get_run_for(request.user, run_id)
         result = services.cancel_run(run)
         run.refresh_from_db()
-        return Response({"status": run.status, "previous_status": result.previous_status,
-                         "credits_refunded": result.credits_refunded})
+        return Response(
+            {
+                "status": run.status,
+                "previous_status": result.previous_status,
+                "credits_refunded": result.credits_refunded,
+            }
+        )
 
 
 class UploadView(StudioView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
-        "file": {"type": "string", "format": "binary"}}}}, responses=dict)
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses=dict,
+    )
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
@@ -116,6 +163,13 @@ class UploadView(StudioView):
         except NodeError as exc:
             raise BadRequest(exc.message, code=exc.code) from exc
         art = artifacts.store_image(request.user, value)
-        return Response({"artifact_id": art.id, "url": artifacts.public_url(art, request), "width": art.width,
-                         "height": art.height, "content_type": art.content_type}, status=status.HTTP_201_CREATED)
-
+        return Response(
+            {
+                "artifact_id": art.id,
+                "url": artifacts.public_url(art, request),
+                "width": art.width,
+                "height": art.height,
+                "content_type": art.content_type,
+            },
+            status=status.HTTP_201_CREATED,
+        )

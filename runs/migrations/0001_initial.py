@@ -7,138 +7,299 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('pipelines', '0001_initial'),
+        ("pipelines", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.CharField(default=runs.models.new_run_id, editable=False, max_length=32, primary_key=True, serialize=False)),
-                ('graph', models.JSONField(help_text='The graph that ran (a snapshot)')),
-                ('surface', models.CharField(choices=[('studio', 'Studio (canvas)'), ('fractalq', 'FractalQ'), ('fluxara', 'Fluxara'), ('fizzly', 'Fizzly')], max_length=16)),
-                ('job_id', models.CharField(blank=True, db_index=True, help_text='Fluxara job grouping', max_length=32)),
-                ('inputs', models.JSONField(default=dict)),
-                ('options', models.JSONField(blank=True, default=dict)),
-                ('preset', models.CharField(blank=True, max_length=100)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('blocked', 'Blocked')], db_index=True, default='queued', max_length=16)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('current_node', models.CharField(blank=True, max_length=64)),
-                ('credits_reserved', models.PositiveIntegerField(default=0)),
-                ('credits_used', models.PositiveIntegerField(default=0)),
-                ('idempotency_key', models.CharField(blank=True, max_length=200)),
-                ('webhook_url', models.URLField(blank=True, max_length=2000)),
-                ('outputs', models.JSONField(blank=True, default=dict)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('billed_to', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='billed_runs', to=settings.AUTH_USER_MODEL)),
-                ('pipeline', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='pipelines.pipeline')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='requested_runs', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(blank=True, help_text='Empty for a run of the draft', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='pipelines.publishedversion')),
+                (
+                    "id",
+                    models.CharField(
+                        default=runs.models.new_run_id,
+                        editable=False,
+                        max_length=32,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("graph", models.JSONField(help_text="The graph that ran (a snapshot)")),
+                (
+                    "surface",
+                    models.CharField(
+                        choices=[
+                            ("studio", "Studio (canvas)"),
+                            ("fractalq", "FractalQ"),
+                            ("fluxara", "Fluxara"),
+                            ("fizzly", "Fizzly"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "job_id",
+                    models.CharField(
+                        blank=True, db_index=True, help_text="Fluxara job grouping", max_length=32
+                    ),
+                ),
+                ("inputs", models.JSONField(default=dict)),
+                ("options", models.JSONField(blank=True, default=dict)),
+                ("preset", models.CharField(blank=True, max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                            ("blocked", "Blocked"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("current_node", models.CharField(blank=True, max_length=64)),
+                ("credits_reserved", models.PositiveIntegerField(default=0)),
+                ("credits_used", models.PositiveIntegerField(default=0)),
+                ("idempotency_key", models.CharField(blank=True, max_length=200)),
+                ("webhook_url", models.URLField(blank=True, max_length=2000)),
+                ("outputs", models.JSONField(blank=True, default=dict)),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "billed_to",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="billed_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="pipelines.pipeline",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="requested_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty for a run of the draft",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="runs",
+                        to="pipelines.publishedversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='NodeRun',
+            name="NodeRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('node_id', models.CharField(max_length=64)),
-                ('node_type', models.CharField(max_length=64)),
-                ('position', models.PositiveIntegerField(default=0, help_text='Order of execution')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('blocked', 'Blocked'), ('skipped', 'Skipped'), ('cancelled', 'Cancelled')], default='queued', max_length=16)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('credit_cost', models.PositiveIntegerField(default=0)),
-                ('outputs', models.JSONField(blank=True, default=dict)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='node_runs', to='runs.run')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("node_id", models.CharField(max_length=64)),
+                ("node_type", models.CharField(max_length=64)),
+                ("position", models.PositiveIntegerField(default=0, help_text="Order of execution")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("blocked", "Blocked"),
+                            ("skipped", "Skipped"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("credit_cost", models.PositiveIntegerField(default=0)),
+                ("outputs", models.JSONField(blank=True, default=dict)),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="node_runs", to="runs.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position'],
+                "ordering": ["position"],
             },
         ),
         migrations.CreateModel(
-            name='Artifact',
+            name="Artifact",
             fields=[
-                ('id', models.CharField(default=runs.models.new_artifact_id, editable=False, max_length=32, primary_key=True, serialize=False)),
-                ('node_id', models.CharField(blank=True, max_length=64)),
-                ('output_key', models.CharField(blank=True, max_length=64)),
-                ('file', models.FileField(max_length=300, upload_to='artifacts/%Y/%m/%d/')),
-                ('content_type', models.CharField(max_length=100)),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('size', models.PositiveBigIntegerField(default=0)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='artifacts', to=settings.AUTH_USER_MODEL)),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='artifacts', to='runs.run')),
+                (
+                    "id",
+                    models.CharField(
+                        default=runs.models.new_artifact_id,
+                        editable=False,
+                        max_length=32,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("node_id", models.CharField(blank=True, max_length=64)),
+                ("output_key", models.CharField(blank=True, max_length=64)),
+                ("file", models.FileField(max_length=300, upload_to="artifacts/%Y/%m/%d/")),
+                ("content_type", models.CharField(max_length=100)),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                ("size", models.PositiveBigIntegerField(default=0)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="artifacts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="artifacts",
+                        to="runs.run",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='RunEvent',
+            name="RunEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(max_length=32)),
-                ('node_id', models.CharField(blank=True, max_length=64)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='runs.run')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("type", models.CharField(max_length=32)),
+                ("node_id", models.CharField(blank=True, max_length=64)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="runs.run"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('fizzly', 'Fizzly webhook'), ('fractalq', 'FractalQ callback')], max_length=16)),
-                ('url', models.URLField(max_length=2000)),
-                ('payload', models.JSONField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('response_codes', models.JSONField(blank=True, default=list)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_deliveries', to='runs.run')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("fizzly", "Fizzly webhook"), ("fractalq", "FractalQ callback")],
+                        max_length=16,
+                    ),
+                ),
+                ("url", models.URLField(max_length=2000)),
+                ("payload", models.JSONField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("delivered", "Delivered"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("response_codes", models.JSONField(blank=True, default=list)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="webhook_deliveries",
+                        to="runs.run",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='runs_run_status_334c94_idx'),
+            model_name="run",
+            index=models.Index(fields=["status", "heartbeat_at"], name="runs_run_status_334c94_idx"),
         ),
         migrations.AddConstraint(
-            model_name='run',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key', ''), _negated=True), fields=('pipeline', 'surface', 'idempotency_key'), name='run_idempotency'),
+            model_name="run",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key", ""), _negated=True),
+                fields=("pipeline", "surface", "idempotency_key"),
+                name="run_idempotency",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='noderun',
-            constraint=models.UniqueConstraint(fields=('run', 'node_id'), name='one_node_run_per_node'),
+            model_name="noderun",
+            constraint=models.UniqueConstraint(fields=("run", "node_id"), name="one_node_run_per_node"),
         ),
         migrations.AddIndex(
-            model_name='runevent',
-            index=models.Index(fields=['run', 'id'], name='runs_runeve_run_id_69c61a_idx'),
+            model_name="runevent",
+            index=models.Index(fields=["run", "id"], name="runs_runeve_run_id_69c61a_idx"),
         ),
     ]

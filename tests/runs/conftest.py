@@ -21,16 +21,33 @@ def png_bytes(size=(64, 48), color=(200, 30, 30)) -> bytes:
 def resize_graph(width=32, height=32) -> dict:
     return {
         "nodes": [
-            {"id": "in", "type": "INPUT__IMAGE", "params": {"name": "image_url"}, "position": {"x": 0, "y": 0}},
-            {"id": "resize", "type": "IMAGE__RESIZE", "params": {"width": width, "height": height, "mode": "stretch"},
-             "position": {"x": 200, "y": 0}},
+            {
+                "id": "in",
+                "type": "INPUT__IMAGE",
+                "params": {"name": "image_url"},
+                "position": {"x": 0, "y": 0},
+            },
+            {
+                "id": "resize",
+                "type": "IMAGE__RESIZE",
+                "params": {"width": width, "height": height, "mode": "stretch"},
+                "position": {"x": 200, "y": 0},
+            },
             {"id": "gray", "type": "IMAGE__GRAYSCALE", "params": {}, "position": {"x": 400, "y": 0}},
             {"id": "out", "type": "OUTPUT__", "params": {}, "position": {"x": 600, "y": 0}},
         ],
         "edges": [
             {"id": "e1", "from": {"node": "in", "port": "image"}, "to": {"node": "resize", "port": "image"}},
-            {"id": "e2", "from": {"node": "resize", "port": "image"}, "to": {"node": "gray", "port": "image"}},
-            {"id": "e3", "from": {"node": "gray", "port": "image"}, "to": {"node": "out", "port": "result_url"}},
+            {
+                "id": "e2",
+                "from": {"node": "resize", "port": "image"},
+                "to": {"node": "gray", "port": "image"},
+            },
+            {
+                "id": "e3",
+                "from": {"node": "gray", "port": "image"},
+                "to": {"node": "out", "port": "result_url"},
+            },
         ],
     }
 
@@ -56,8 +73,9 @@ def eager(settings):
 @pytest.fixture
 def published(pro_user):
     """A published INPUT__IMAGE → RESIZE → GRAYSCALE → OUTPUT__ pipeline; returns (pipeline, raw session key)."""
-    pipeline = pipeline_services.create_pipeline(pro_user, "Thumbs", graph=resize_graph(),
-                                                 presets={"tiny": {"resize": {"width": 8, "height": 8}}})
+    pipeline = pipeline_services.create_pipeline(
+        pro_user, "Thumbs", graph=resize_graph(), presets={"tiny": {"resize": {"width": 8, "height": 8}}}
+    )
     result = pipeline_services.publish(pipeline)
     return pipeline, result.session_key
 

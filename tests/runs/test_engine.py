@@ -82,8 +82,14 @@ def chain(*types):
 def submit(user, graph, text="hello"):
     pipeline = pipeline_services.create_pipeline(user, "E", graph=graph)
     version = pipeline_services.publish(pipeline).version
-    return services.submit_run(pipeline=pipeline, version=version, billed_to=user, surface="studio",
-                               inputs={"text": text}, enqueue=False).run
+    return services.submit_run(
+        pipeline=pipeline,
+        version=version,
+        billed_to=user,
+        surface="studio",
+        inputs={"text": text},
+        enqueue=False,
+    ).run
 
 
 def balance(user):
@@ -194,7 +200,14 @@ def test_events_are_complete_and_ordered(make_user):
     run = submit(user, chain("TEST__FLAKY"))
     execute_run(run.pk)
     types = list(RunEvent.objects.filter(run=run).values_list("type", "node_id"))
-    assert types == [("run.queued", ""), ("run.started", ""),
-                     ("node.started", "t"), ("node.completed", "t"),
-                     ("node.started", "n0"), ("node.completed", "n0"),
-                     ("node.started", "out"), ("node.completed", "out"), ("run.completed", "")]
+    assert types == [
+        ("run.queued", ""),
+        ("run.started", ""),
+        ("node.started", "t"),
+        ("node.completed", "t"),
+        ("node.started", "n0"),
+        ("node.completed", "n0"),
+        ("node.started", "out"),
+        ("node.completed", "out"),
+        ("run.completed", ""),
+    ]

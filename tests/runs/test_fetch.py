@@ -15,20 +15,40 @@ def no_loopback(settings):
     settings.FETCH_ALLOW_LOOPBACK = False
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/a.png", "http://localhost/a.png", "http://[::1]/a.png", "http://10.1.2.3/a.png",
-    "http://172.16.0.5/a.png", "http://192.168.1.1/a.png", "http://169.254.169.254/latest/meta-data/",
-    "http://0.0.0.0/a.png", "http://100.64.0.1/a.png", "http://[::ffff:127.0.0.1]/a.png",
-    "http://[fd00::1]/a.png", "http://224.0.0.1/a.png", "http://2130706433/a.png",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/a.png",
+        "http://localhost/a.png",
+        "http://[::1]/a.png",
+        "http://10.1.2.3/a.png",
+        "http://172.16.0.5/a.png",
+        "http://192.168.1.1/a.png",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/a.png",
+        "http://100.64.0.1/a.png",
+        "http://[::ffff:127.0.0.1]/a.png",
+        "http://[fd00::1]/a.png",
+        "http://224.0.0.1/a.png",
+        "http://2130706433/a.png",
+    ],
+)
 def test_private_addresses_refused(no_loopback, url):
     with pytest.raises(NodeError) as info:
         fetch.fetch_bytes(url)
     assert info.value.code == "URL_NOT_ALLOWED"
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://example.com/", "ftp://example.com/a",
-                                 "http://user:pw@example.com/a.png", "http:///nohost"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "gopher://example.com/",
+        "ftp://example.com/a",
+        "http://user:pw@example.com/a.png",
+        "http:///nohost",
+    ],
+)
 def test_bad_schemes_and_forms_refused(no_loopback, url):
     with pytest.raises(NodeError) as info:
         fetch.fetch_bytes(url)
@@ -42,8 +62,10 @@ def test_dns_name_resolving_to_private_address_refused(no_loopback, monkeypatch)
         if host == "innocent.example":
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 80))]
         if host == "mixed.example":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 80)),
-                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 80))]
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 80)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 80)),
+            ]
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)

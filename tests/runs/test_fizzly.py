@@ -31,7 +31,9 @@ def assert_error(resp, status, code):
 
 def test_submit_status_result_completed(eager, fiz, published, image_server):
     pipeline, _ = published
-    resp = fiz.post(base(pipeline), {"inputs": {"image_url": image_server.add_image("/a.png")}}, format="json")
+    resp = fiz.post(
+        base(pipeline), {"inputs": {"image_url": image_server.add_image("/a.png")}}, format="json"
+    )
     assert resp.status_code == 200, resp.content
     body = resp.json()
     rid = body["request_id"]
@@ -54,16 +56,24 @@ def test_queued_status_position_result_400_and_cancel_refunds_all(settings, fiz,
     settings.RUNS_EAGER = False
     pipeline, _ = published
     before = User.objects.get(pk=pro_user.pk).credit_balance
-    ids = [fiz.post(base(pipeline), {"inputs": {"image_url": "https://example.com/x.png"}}, format="json").json()[
-        "request_id"] for _ in range(3)]
+    ids = [
+        fiz.post(
+            base(pipeline), {"inputs": {"image_url": "https://example.com/x.png"}}, format="json"
+        ).json()["request_id"]
+        for _ in range(3)
+    ]
     assert User.objects.get(pk=pro_user.pk).credit_balance == before - 6
     status = fiz.get(f"{base(pipeline)}/requests/{ids[2]}/status").json()
     assert status == {"status": "IN_QUEUE", "request_id": ids[2], "queue_position": 2}
     assert_error(fiz.get(f"{base(pipeline)}/requests/{ids[0]}"), 400, "BAD_REQUEST")
     cancel = fiz.put(f"{base(pipeline)}/requests/{ids[0]}/cancel")
     assert cancel.status_code == 200
-    assert cancel.json() == {"status": "CANCELLATION_REQUESTED", "message": "Request cancellation initiated",
-                             "previous_status": "PENDING", "credits_refunded": 2}
+    assert cancel.json() == {
+        "status": "CANCELLATION_REQUESTED",
+        "message": "Request cancellation initiated",
+        "previous_status": "PENDING",
+        "credits_refunded": 2,
+    }
     assert User.objects.get(pk=pro_user.pk).credit_balance == before - 4
     assert fiz.get(f"{base(pipeline)}/requests/{ids[0]}/status").json()["status"] == "CANCELLED"
     again = fiz.put(f"{base(pipeline)}/requests/{ids[0]}/cancel")
@@ -95,8 +105,11 @@ def test_auth_tier_credits_and_not_found(published, make_user):
     assert_error(client.post(base(pipeline), {"inputs": {}}, format="json"), 404, "NOT_FOUND")
     pipeline.is_public = True
     pipeline.save()
-    assert_error(client.post(base(pipeline), {"inputs": {"image_url": "https://example.com/a.png"}}, format="json"),
-                 402, "INSUFFICIENT_CREDITS")
+    assert_error(
+        client.post(base(pipeline), {"inputs": {"image_url": "https://example.com/a.png"}}, format="json"),
+        402,
+        "INSUFFICIENT_CREDITS",
+    )
     assert_error(client.get(f"{base(pipeline)}/requests/run_nope/status"), 404, "NOT_FOUND")
     assert_error(client.post("/workflows/nobody/nothing", {"inputs": {}}, format="json"), 404, "NOT_FOUND")
 
@@ -106,9 +119,15 @@ def test_bad_inputs_and_webhook_urls(fiz, published):
     assert_error(fiz.post(base(pipeline), {"inputs": {}}, format="json"), 400, "MISSING_INPUT")
     assert_error(fiz.post(base(pipeline), {"inputs": "x"}, format="json"), 400, "BAD_REQUEST")
     ok_inputs = {"inputs": {"image_url": "https://example.com/a.png"}}
-    for hook in ("http://example.com/hook", "https://127.0.0.1/hook", "https://192.168.1.4/h",
-                 "https://169.254.169.254/latest"):
-        assert_error(fiz.post(f"{base(pipeline)}?webhook={hook}", ok_inputs, format="json"), 400, "BAD_REQUEST")
+    for hook in (
+        "http://example.com/hook",
+        "https://127.0.0.1/hook",
+        "https://192.168.1.4/h",
+        "https://169.254.169.254/latest",
+    ):
+        assert_error(
+            fiz.post(f"{base(pipeline)}?webhook={hook}", ok_inputs, format="json"), 400, "BAD_REQUEST"
+        )
     assert Run.objects.count() == 0
 
 
@@ -152,8 +171,9 @@ def parse_sse(raw: bytes):
 
 def test_sse_stream_replays_every_event_in_order(eager, fiz, published, image_server):
     pipeline, _ = published
-    rid = fiz.post(base(pipeline), {"inputs": {"image_url": image_server.add_image("/s.png")}},
-                   format="json").json()["request_id"]
+    rid = fiz.post(
+        base(pipeline), {"inputs": {"image_url": image_server.add_image("/s.png")}}, format="json"
+    ).json()["request_id"]
     resp = fiz.get(f"{base(pipeline)}/requests/{rid}/status/stream")
     assert resp.status_code == 200 and resp["Content-Type"] == "text/event-stream"
     events = parse_sse(stream_body(resp))
@@ -165,8 +185,9 @@ def test_sse_stream_replays_every_event_in_order(eager, fiz, published, image_se
 
 def test_sse_error_event(eager, fiz, published, image_server):
     pipeline, _ = published
-    rid = fiz.post(base(pipeline), {"inputs": {"image_url": image_server.url("/404.png")}},
-                   format="json").json()["request_id"]
+    rid = fiz.post(
+        base(pipeline), {"inputs": {"image_url": image_server.url("/404.png")}}, format="json"
+    ).json()["request_id"]
     events = parse_sse(stream_body(fiz.get(f"{base(pipeline)}/requests/{rid}/status/stream")))
     assert events[0][0] == "submit" and events[-1][0] == "error"
     assert events[-1][1]["code"] == "UNREACHABLE_URL"
@@ -177,8 +198,11 @@ def test_sse_error_event(eager, fiz, published, image_server):
 def test_webhook_ok_payload_and_headers(eager, fiz, published, image_server):
     pipeline, _ = published
     hook = image_server.url("/hook")
-    rid = fiz.post(f"{base(pipeline)}?webhook={hook}", {"inputs": {"image_url": image_server.add_image("/w.png")}},
-                   format="json").json()["request_id"]
+    rid = fiz.post(
+        f"{base(pipeline)}?webhook={hook}",
+        {"inputs": {"image_url": image_server.add_image("/w.png")}},
+        format="json",
+    ).json()["request_id"]
     path, headers, body = image_server.posts[0]
     payload = json.loads(body)
     assert headers["User-Agent"] == "Fizzly-Webhook/1.0" and headers["X-Fizzly-Request-ID"] == rid
@@ -191,23 +215,31 @@ def test_webhook_ok_payload_and_headers(eager, fiz, published, image_server):
 def test_webhook_error_payload(eager, fiz, published, image_server):
     pipeline, _ = published
     hook = image_server.url("/hook")
-    fiz.post(f"{base(pipeline)}?webhook={hook}", {"inputs": {"image_url": image_server.url("/gone.png")}},
-             format="json")
+    fiz.post(
+        f"{base(pipeline)}?webhook={hook}",
+        {"inputs": {"image_url": image_server.url("/gone.png")}},
+        format="json",
+    )
     payload = json.loads(image_server.posts[0][2])
     assert payload["status"] == "ERROR" and payload["metrics"]["credits_used"] == 0 and payload["error"]
 
 
-@pytest.mark.parametrize("codes,attempts,final", [
-    ([500, 502, 200], 3, "delivered"),
-    ([500, 500, 500, 500], 4, "failed"),
-    ([429, 200], 2, "delivered"),
-    ([404], 1, "failed"),
-    ([400, 200], 1, "failed"),
-])
+@pytest.mark.parametrize(
+    "codes,attempts,final",
+    [
+        ([500, 502, 200], 3, "delivered"),
+        ([500, 500, 500, 500], 4, "failed"),
+        ([429, 200], 2, "delivered"),
+        ([404], 1, "failed"),
+        ([400, 200], 1, "failed"),
+    ],
+)
 def test_webhook_retry_policy(eager, fiz, published_text, image_server, codes, attempts, final):
     pipeline, _ = published_text
     image_server.post_status = list(codes)
-    fiz.post(f"{base(pipeline)}?webhook={image_server.url('/hook')}", {"inputs": {"command": "x"}}, format="json")
+    fiz.post(
+        f"{base(pipeline)}?webhook={image_server.url('/hook')}", {"inputs": {"command": "x"}}, format="json"
+    )
     delivery = WebhookDelivery.objects.get()
     assert delivery.attempts == attempts and delivery.status == final
     assert delivery.response_codes == codes[:attempts]

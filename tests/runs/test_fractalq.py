@@ -51,25 +51,48 @@ def test_docs_describe_the_published_version(published):
     body = resp.json()
     assert body["success"] is True and body["apiKey"] == key
     assert body["apiUrl"] == f"http://testserver/api/node/api/{key}/execute"
-    assert body["inputSchema"] == {"image_url": {"type": "string", "format": "uri", "required": True,
-                                                 "description": "Image URL to process"}}
+    assert body["inputSchema"] == {
+        "image_url": {
+            "type": "string",
+            "format": "uri",
+            "required": True,
+            "description": "Image URL to process",
+        }
+    }
     assert body["outputSchema"]["result_url"]["type"] == "string"
     assert body["inputExamples"] == {"image_url": "https://example.com/image.jpg"}
 
 
-@pytest.mark.parametrize("body,status,code", [
-    ({}, 400, "MISSING_INPUT"),
-    ({"inputs": {}}, 400, "MISSING_INPUT"),
-    ({"inputs": {"image_url": 5}}, 400, "INVALID_INPUT"),
-    ({"inputs": {"image_url": "x", "extra": 1}}, 400, "UNKNOWN_INPUT"),
-    ({"inputs": "nope"}, 400, "INVALID_REQUEST"),
-    ({"inputs": {"image_url": "ftp://example.com/a.png"}}, 422, "INVALID_INPUT"),
-    ({"inputs": {"image_url": "https://example.com/a.png"}, "async": "yes"}, 400, "INVALID_REQUEST"),
-    ({"inputs": {"image_url": "https://example.com/a.png"}, "async": True, "callbackUrl": "http://example.com/cb"},
-     400, "INVALID_CALLBACK_URL"),
-    ({"inputs": {"image_url": "https://example.com/a.png"}, "async": True, "callbackUrl": "https://10.0.0.8/cb"},
-     400, "INVALID_CALLBACK_URL"),
-])
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        ({}, 400, "MISSING_INPUT"),
+        ({"inputs": {}}, 400, "MISSING_INPUT"),
+        ({"inputs": {"image_url": 5}}, 400, "INVALID_INPUT"),
+        ({"inputs": {"image_url": "x", "extra": 1}}, 400, "UNKNOWN_INPUT"),
+        ({"inputs": "nope"}, 400, "INVALID_REQUEST"),
+        ({"inputs": {"image_url": "ftp://example.com/a.png"}}, 422, "INVALID_INPUT"),
+        ({"inputs": {"image_url": "https://example.com/a.png"}, "async": "yes"}, 400, "INVALID_REQUEST"),
+        (
+            {
+                "inputs": {"image_url": "https://example.com/a.png"},
+                "async": True,
+                "callbackUrl": "http://example.com/cb",
+            },
+            400,
+            "INVALID_CALLBACK_URL",
+        ),
+        (
+            {
+                "inputs": {"image_url": "https://example.com/a.png"},
+                "async": True,
+                "callbackUrl": "https://10.0.0.8/cb",
+            },
+            400,
+            "INVALID_CALLBACK_URL",
+        ),
+    ],
+)
 def test_bad_requests(published, body, status, code):
     _, key = published
     assert_error(execute(key, body), status, code)
@@ -78,7 +101,9 @@ def test_bad_requests(published, body, status, code):
 
 def test_malformed_json_and_unknown_key(published):
     _, key = published
-    resp = APIClient().generic("POST", f"/api/node/api/{key}/execute", "{oops", content_type="application/json")
+    resp = APIClient().generic(
+        "POST", f"/api/node/api/{key}/execute", "{oops", content_type="application/json"
+    )
     assert_error(resp, 400, "BAD_REQUEST")
     assert_error(execute("fq_doesnotexist", {"inputs": {}}), 404, "NOT_FOUND")
     assert_error(APIClient().get("/api/node/api/fq_doesnotexist/docs"), 404, "NOT_FOUND")
@@ -109,8 +134,9 @@ def test_corrupt_image_is_422(eager, published, image_server):
 def test_insufficient_credits_is_402(eager, published, image_server):
     pipeline, key = published
     User.objects.filter(pk=pipeline.owner_id).update(credit_balance=1)
-    assert_error(execute(key, {"inputs": {"image_url": image_server.add_image("/a.png")}}), 402,
-                 "INSUFFICIENT_CREDITS")
+    assert_error(
+        execute(key, {"inputs": {"image_url": image_server.add_image("/a.png")}}), 402, "INSUFFICIENT_CREDITS"
+    )
 
 
 def test_rate_limit_429(settings, published_text):
@@ -146,7 +172,9 @@ def test_async_then_poll_and_job_id_idempotency(published_text, settings):
 
     execute_run(job)
     poll = APIClient().get(f"/api/node/api/{key}/jobs/{job}").json()
-    assert poll["status"] == "completed" and poll["outputs"] == {"echo": "a"} and poll["_jobId"] == "job-abc-123"
+    assert (
+        poll["status"] == "completed" and poll["outputs"] == {"echo": "a"} and poll["_jobId"] == "job-abc-123"
+    )
     assert APIClient().get(f"/api/node/api/{key}/jobs/run_nope").status_code == 404
 
 

@@ -13,13 +13,25 @@ def test_node_types_registry_has_full_schemas(auth_client):
     resp = auth_client.get("/api/v1/studio/node-types")
     assert resp.status_code == 200
     types = {t["type"]: t for t in resp.json()["node_types"]}
-    for name in ("INPUT__IMAGE", "INPUT__TEXT", "OUTPUT__", "IMAGE__RESIZE", "IMAGE__CROP", "IMAGE__ROTATE",
-                 "IMAGE__GRAYSCALE", "IMAGE__CONVERT"):
+    for name in (
+        "INPUT__IMAGE",
+        "INPUT__TEXT",
+        "OUTPUT__",
+        "IMAGE__RESIZE",
+        "IMAGE__CROP",
+        "IMAGE__ROTATE",
+        "IMAGE__GRAYSCALE",
+        "IMAGE__CONVERT",
+    ):
         assert name in types
     resize = types["IMAGE__RESIZE"]
     assert resize["params_schema"]["properties"]["width"]["default"] == 512
-    assert resize["inputs"][0] == {"name": "image", "type": "image", "description": "Image to process",
-                                   "required": True}
+    assert resize["inputs"][0] == {
+        "name": "image",
+        "type": "image",
+        "description": "Image to process",
+        "required": True,
+    }
     assert resize["resource_class"] in ("cpu", "gpu") and resize["credit_cost"] == 1
     assert types["OUTPUT__"]["dynamic_inputs"] is True
 
@@ -31,8 +43,9 @@ def test_crud_and_owner_only(auth_client, make_user):
     assert resp.json()["slug"] == "my-flow"
     second = auth_client.post("/api/v1/studio/pipelines", {"name": "My Flow"}, format="json").json()
     assert second["slug"] == "my-flow-2"
-    resp = auth_client.patch(f"/api/v1/studio/pipelines/{pid}", {"name": "Renamed", "graph": resize_graph()},
-                             format="json")
+    resp = auth_client.patch(
+        f"/api/v1/studio/pipelines/{pid}", {"name": "Renamed", "graph": resize_graph()}, format="json"
+    )
     assert resp.status_code == 200 and resp.json()["name"] == "Renamed"
     listing = auth_client.get("/api/v1/studio/pipelines").json()
     assert {p["id"] for p in listing} == {pid, second["id"]}
@@ -53,7 +66,10 @@ def test_crud_and_owner_only(auth_client, make_user):
 
 def test_bad_pipeline_input_is_400(auth_client):
     assert auth_client.post("/api/v1/studio/pipelines", {}, format="json").status_code == 400
-    assert auth_client.post("/api/v1/studio/pipelines", {"name": "x", "graph": [1]}, format="json").status_code == 400
+    assert (
+        auth_client.post("/api/v1/studio/pipelines", {"name": "x", "graph": [1]}, format="json").status_code
+        == 400
+    )
     assert auth_client.post("/api/v1/studio/pipelines", [1, 2], format="json").status_code == 400
     assert auth_client.get("/api/v1/studio/pipelines/999999").status_code == 404
     assert APIClient().get("/api/v1/studio/pipelines").status_code == 401
@@ -85,12 +101,17 @@ def test_validation_names_node_and_port(auth_client):
 
     g = resize_graph()
     g["nodes"].append({"id": "txt", "type": "INPUT__TEXT", "params": {"name": "prompt"}})
-    g["edges"][1] = {"id": "bad", "from": {"node": "txt", "port": "text"}, "to": {"node": "gray", "port": "image"}}
+    g["edges"][1] = {
+        "id": "bad",
+        "from": {"node": "txt", "port": "text"},
+        "to": {"node": "gray", "port": "image"},
+    }
     assert ("gray", "image", "INCOMPATIBLE_PORTS") in errors_of(auth_client, pid, g)
 
     g = resize_graph()
-    g["edges"].append({"id": "loop", "from": {"node": "gray", "port": "image"}, "to": {"node": "resize",
-                                                                                     "port": "image"}})
+    g["edges"].append(
+        {"id": "loop", "from": {"node": "gray", "port": "image"}, "to": {"node": "resize", "port": "image"}}
+    )
     errs = errors_of(auth_client, pid, g)
     assert (None, None, "CYCLE") in errs or ("resize", "image", "DUPLICATE_INPUT") in errs
 
@@ -102,24 +123,36 @@ def test_validation_names_node_and_port(auth_client):
     g = resize_graph()
     g["nodes"].append({"id": "in2", "type": "INPUT__IMAGE", "params": {"name": "image_url"}})
     g["nodes"].append({"id": "gray2", "type": "IMAGE__GRAYSCALE", "params": {}})
-    g["edges"].append({"id": "x1", "from": {"node": "in2", "port": "image"}, "to": {"node": "gray2", "port": "image"}})
-    g["edges"].append({"id": "x2", "from": {"node": "gray2", "port": "image"}, "to": {"node": "out", "port": "b"}})
+    g["edges"].append(
+        {"id": "x1", "from": {"node": "in2", "port": "image"}, "to": {"node": "gray2", "port": "image"}}
+    )
+    g["edges"].append(
+        {"id": "x2", "from": {"node": "gray2", "port": "image"}, "to": {"node": "out", "port": "b"}}
+    )
     assert ("in2", "name", "DUPLICATE_INPUT_NAME") in errors_of(auth_client, pid, g)
 
 
 def test_cycle_detected(auth_client):
     pid = auth_client.post("/api/v1/studio/pipelines", {"name": "c"}, format="json").json()["id"]
-    g = {"nodes": [{"id": "a", "type": "IMAGE__GRAYSCALE"}, {"id": "b", "type": "IMAGE__GRAYSCALE"},
-                   {"id": "out", "type": "OUTPUT__"}],
-         "edges": [{"from": {"node": "a", "port": "image"}, "to": {"node": "b", "port": "image"}},
-                   {"from": {"node": "b", "port": "image"}, "to": {"node": "a", "port": "image"}},
-                   {"from": {"node": "b", "port": "image"}, "to": {"node": "out", "port": "r"}}]}
+    g = {
+        "nodes": [
+            {"id": "a", "type": "IMAGE__GRAYSCALE"},
+            {"id": "b", "type": "IMAGE__GRAYSCALE"},
+            {"id": "out", "type": "OUTPUT__"},
+        ],
+        "edges": [
+            {"from": {"node": "a", "port": "image"}, "to": {"node": "b", "port": "image"}},
+            {"from": {"node": "b", "port": "image"}, "to": {"node": "a", "port": "image"}},
+            {"from": {"node": "b", "port": "image"}, "to": {"node": "out", "port": "r"}},
+        ],
+    }
     assert (None, None, "CYCLE") in errors_of(auth_client, pid, g)
 
 
 def test_publish_versions_rotate_and_restore(pro_client):
-    pid = pro_client.post("/api/v1/studio/pipelines", {"name": "P", "graph": resize_graph(8, 8)},
-                          format="json").json()["id"]
+    pid = pro_client.post(
+        "/api/v1/studio/pipelines", {"name": "P", "graph": resize_graph(8, 8)}, format="json"
+    ).json()["id"]
     first = pro_client.post(f"/api/v1/studio/pipelines/{pid}/publish")
     assert first.status_code == 201
     body = first.json()
@@ -159,17 +192,23 @@ def test_run_from_studio_with_upload_and_draft(eager, pro_client):
     from tests.runs.conftest import png_bytes
     import io
 
-    pid = pro_client.post("/api/v1/studio/pipelines", {"name": "S", "graph": resize_graph(10, 10)},
-                          format="json").json()["id"]
+    pid = pro_client.post(
+        "/api/v1/studio/pipelines", {"name": "S", "graph": resize_graph(10, 10)}, format="json"
+    ).json()["id"]
     upload = pro_client.post("/api/v1/studio/uploads", {"file": io.BytesIO(png_bytes())}, format="multipart")
     assert upload.status_code == 201
     art = upload.json()["artifact_id"]
     bad = pro_client.post("/api/v1/studio/uploads", {"file": io.BytesIO(b"not an image")}, format="multipart")
     assert bad.status_code == 400
-    assert pro_client.post(f"/api/v1/studio/pipelines/{pid}/runs", {"inputs": {"image_url": art}},
-                           format="json").status_code == 400  # not published
-    resp = pro_client.post(f"/api/v1/studio/pipelines/{pid}/runs", {"inputs": {"image_url": art}, "draft": True},
-                           format="json")
+    assert (
+        pro_client.post(
+            f"/api/v1/studio/pipelines/{pid}/runs", {"inputs": {"image_url": art}}, format="json"
+        ).status_code
+        == 400
+    )  # not published
+    resp = pro_client.post(
+        f"/api/v1/studio/pipelines/{pid}/runs", {"inputs": {"image_url": art}, "draft": True}, format="json"
+    )
     assert resp.status_code == 202
     run = pro_client.get(f"/api/v1/studio/runs/{resp.json()['id']}").json()
     assert run["status"] == "completed"

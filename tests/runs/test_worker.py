@@ -25,16 +25,30 @@ def worker_env(settings) -> dict:
     if db["ENGINE"].endswith("sqlite3"):
         env["SQLITE_PATH"] = str(db["NAME"])
     else:
-        env["DATABASE_URL"] = (f"postgres://{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
-                               f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}")
-    env.update(FETCH_ALLOW_LOOPBACK="1", Q_WORKERS="1", RUN_HEARTBEAT_SECONDS="0.3", Q_POLL="0.05",
-               DJANGO_SETTINGS_MODULE="config.settings", PYTHONUNBUFFERED="1")
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
+            f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
+    env.update(
+        FETCH_ALLOW_LOOPBACK="1",
+        Q_WORKERS="1",
+        RUN_HEARTBEAT_SECONDS="0.3",
+        Q_POLL="0.05",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
 def start_worker(settings):
-    return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=worker_env(settings),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=worker_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def stop(proc, sig=signal.SIGTERM):
@@ -68,12 +82,24 @@ def test_worker_runs_job_and_recovers_after_being_killed(settings, pro_user, ima
 
     worker = start_worker(settings)
     try:
-        ok = services.submit_run(pipeline=pipeline, version=version, billed_to=pro_user, surface="studio",
-                                 inputs={"image_url": fast}).run
-        assert wait_for(lambda: Run.objects.get(pk=ok.pk).status == "completed"), Run.objects.get(pk=ok.pk).status
+        ok = services.submit_run(
+            pipeline=pipeline,
+            version=version,
+            billed_to=pro_user,
+            surface="studio",
+            inputs={"image_url": fast},
+        ).run
+        assert wait_for(lambda: Run.objects.get(pk=ok.pk).status == "completed"), Run.objects.get(
+            pk=ok.pk
+        ).status
 
-        doomed = services.submit_run(pipeline=pipeline, version=version, billed_to=pro_user, surface="studio",
-                                     inputs={"image_url": slow}).run
+        doomed = services.submit_run(
+            pipeline=pipeline,
+            version=version,
+            billed_to=pro_user,
+            surface="studio",
+            inputs={"image_url": slow},
+        ).run
         assert wait_for(lambda: "/slow.png" in image_server.hits)
         assert Run.objects.get(pk=doomed.pk).status == "running"
     finally:

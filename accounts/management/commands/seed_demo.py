@@ -25,12 +25,19 @@ class Command(BaseCommand):
             user = User.objects.filter(username=DEMO_USERNAME).first()
             if user is None:
                 password = secrets.token_urlsafe(12)
-                user = User.objects.create_user(DEMO_USERNAME, "demo@canvasflow.local", password, tier=Tier.PRO)
+                user = User.objects.create_user(
+                    DEMO_USERNAME, "demo@canvasflow.local", password, tier=Tier.PRO
+                )
                 credits.grant(user, DEMO_CREDITS, note="demo credits")
-                self.stdout.write(self.style.SUCCESS(
-                    f"Demo user created: username '{DEMO_USERNAME}', password '{password}' (shown once)"))
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"Demo user created: username '{DEMO_USERNAME}', password '{password}' (shown once)"
+                    )
+                )
             else:
-                self.stdout.write(f"Demo user '{DEMO_USERNAME}' already exists (its password was shown when created).")
+                self.stdout.write(
+                    f"Demo user '{DEMO_USERNAME}' already exists (its password was shown when created)."
+                )
         for module_name in DEMO_SEEDERS:
             try:
                 module = importlib.import_module(module_name)
