@@ -12,6 +12,20 @@ from runs import artifacts
 from runs.models import Artifact, Run
 
 
+class BaseURL:
+    """Builds absolute URLs outside a request (webhooks, callbacks) from the base the run was submitted on."""
+
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+
+    def build_absolute_uri(self, location: str) -> str:
+        return self.base + location
+
+
+def base_url_of(run: Run) -> BaseURL:
+    return BaseURL(run.options.get("_base_url", ""))
+
+
 def image_outputs(run: Run, request: Any) -> dict[str, dict[str, Any]]:
     """Artifact descriptions (with absolute URLs) for the image outputs of ``run``, by output key."""
     ids = [v["artifact_id"] for v in run.outputs.values() if v.get("type") == "image"]

@@ -26,7 +26,7 @@ from config.errors import BadRequest, CanvasflowError, Forbidden, NotFound
 from pipelines.models import Pipeline
 from pipelines.nodes.base import NodeError
 from runs import services
-from runs.api.common import flat_outputs, surface_view
+from runs.api.common import base_url_of, flat_outputs, surface_view
 from runs.events import events_after
 from runs.models import TERMINAL, Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
@@ -118,9 +118,7 @@ def logs(run: Run) -> list[dict[str, Any]]:
 
 
 def webhook_payload(run: Run) -> dict[str, Any]:
-    from runs.api.fractalq import _Base
-
-    base = _Base(run.options.get("_base_url", ""))
+    base = base_url_of(run)
     completed_at = run.finished_at.isoformat() if run.finished_at else None
     if run.status == RunStatus.COMPLETED:
         return {

@@ -23,7 +23,7 @@ from config.errors import BadRequest, CanvasflowError, NotFound
 from pipelines.nodes.base import NodeError
 from pipelines.services import hash_key, resolve_session_key
 from runs import services
-from runs.api.common import flat_outputs, surface_view
+from runs.api.common import base_url_of, flat_outputs, surface_view
 from runs.models import Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
 
@@ -57,16 +57,6 @@ class FractalQView(surface_view(fractalq_shape)):
     throttle_classes = [SessionKeyThrottle]
 
 
-class _Base:
-    """Builds absolute URLs for callbacks sent outside a request."""
-
-    def __init__(self, base: str):
-        self.base = base.rstrip("/")
-
-    def build_absolute_uri(self, location: str) -> str:
-        return self.base + location
-
-
 def execute_url(request: Any, key: str) -> str:
     return request.build_absolute_uri(f"/api/node/api/{key}/execute")
 
@@ -96,7 +86,7 @@ def result_body(run: Run, request: Any) -> tuple[int, dict[str, Any]]:
 
 
 def callback_payload(run: Run) -> dict[str, Any]:
-    base = _Base(run.options.get("_base_url", ""))
+    base = base_url_of(run)
     _, body = result_body(run, base)
     body["_jobId"] = run.idempotency_key or None
     return body
