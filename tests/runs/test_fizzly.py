@@ -253,3 +253,32 @@ def test_webhook_retry_delays_are_1_2_4_seconds(settings):
     assert project_settings.WEBHOOK_RETRY_DELAYS == (1.0, 2.0, 4.0)
     assert project_settings.WEBHOOK_TIMEOUT_SECONDS == 30
     assert project_settings.FIZZLY_RATE_LIMIT == (60, 60)
+
+
+def test_sse_pings_while_waiting_and_a_late_subscriber_resumes(settings, fiz, published_text):
+    """A queued request's stream sends pings; Last-Event-ID resumes after the events already seen."""
+    from asgiref.sync import async_to_sync
+
+    from runs.engine import execute_run
+
+    settings.RUNS_EAGER = False
+    settings.RUN_INLINE_FAST_PIPELINES = False
+    settings.SSE_PING_SECONDS = 0.05
+    pipeline, _ = published_text
+    rid = fiz.post(base(pipeline), {"inputs": {"command": "x"}}, format="json").json()["request_id"]
+    resp = fiz.get(f"{base(pipeline)}/requests/{rid}/status/stream")
+
+    async def first_ping():
+        iterator = resp.streaming_content.__aiter__()
+        seen = b""
+        while b"event: ping" not in seen:
+            seen += await iterator.__anext__()
+        await iterator.aclose()
+        return seen
+
+    assert b"event: ping" in async_to_sync(first_ping)()
+    execute_run(rid)
+    full = stream_body(fiz.get(f"{base(pipeline)}/requests/{rid}/status/stream"))
+    ids = [int(line[4:]) for line in full.decode().splitlines() if line.startswith("id: ")]
+    resumed = stream_body(fiz.get(f"{base(pipeline)}/requests/{rid}/status/stream", HTTP_LAST_EVENT_ID=str(ids[1])))
+    assert [n for n, _ in parse_sse(resumed)] == [n for n, _ in parse_sse(full)][2:]
