@@ -124,7 +124,8 @@ class SlidingWindowThrottle(BaseThrottle):
     ``rate_limit_per_hour`` applies, then the per-user and anonymous defaults.
     """
 
-    def allow_request(self, request: Any, view: Any) -> bool:
+    def limit_for(self, request: Any, view: Any) -> tuple[str, int, int]:
+        """(identity, limit, window seconds) of this request; subclasses pick other identities."""
         from accounts.models import ApiKey
 
         scope = getattr(view, "rate_limit_scope", "api")
@@ -139,7 +140,10 @@ class SlidingWindowThrottle(BaseThrottle):
         else:
             identity = f"ip:{client_ip(request)}"
             limit, window = fixed or (settings.RATE_LIMIT_ANON_PER_HOUR, 3600)
-        result = limiter.hit(f"{scope}:{identity}", limit, window)
+        return f"{scope}:{identity}", limit, window
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        result = limiter.hit(*self.limit_for(request, view))
         request._request.ratelimit = result
         self._result = result
         return result.allowed

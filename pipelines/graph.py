@@ -195,7 +195,7 @@ def validate_graph(graph: Any) -> list[GraphError]:
 def _param_errors(node_id: str, node_type: type[NodeType], params: dict) -> list[GraphError]:
     schema = dict(node_type.params_schema)
     schema.setdefault("type", "object")
-    merged = {**node_type.param_defaults(), **params}
+    merged = node_type.resolved_params(params)
     validator = jsonschema.Draft202012Validator(schema)
     found = []
     for err in sorted(validator.iter_errors(merged), key=lambda e: list(e.path)):
@@ -217,7 +217,7 @@ def _input_name_errors(nodes: dict[str, dict], types: dict[str, type[NodeType]])
     for node_id, node_type in types.items():
         if node_type.exposes_input is None:
             continue
-        params = {**node_type.param_defaults(), **(nodes[node_id].get("params") or {})}
+        params = node_type.resolved_params(nodes[node_id].get("params"))
         name = params.get("name")
         if not isinstance(name, str) or not NAME_RE.match(name):
             errors.append(

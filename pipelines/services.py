@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accounts.keys import hash_secret
 from config.errors import NotFound, ValidationFailed
 from pipelines.graph import GraphInvalid, ensure_valid, validate_graph
 from pipelines.models import Pipeline, PublishedVersion, SessionKey
@@ -82,7 +82,7 @@ def duplicate_pipeline(pipeline: Pipeline) -> Pipeline:
 
 def _merged_params(node: dict) -> dict[str, Any]:
     node_type = get_node_type(node["type"])
-    return {**node_type.param_defaults(), **(node.get("params") or {})}
+    return node_type.resolved_params(node.get("params"))
 
 
 def derive_schema(graph: dict) -> tuple[dict, dict, dict]:
@@ -132,10 +132,6 @@ def graph_credit_cost(graph: dict) -> int:
 # --- publishing and session keys --------------------------------------------------------------------
 
 
-def hash_key(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 @dataclass
 class PublishResult:
     version: PublishedVersion
@@ -149,7 +145,7 @@ def issue_session_key(pipeline: Pipeline) -> str:
         SessionKey.objects.select_for_update().filter(pipeline=pipeline, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
-        SessionKey.objects.create(pipeline=pipeline, prefix=raw[:10], key_hash=hash_key(raw))
+        SessionKey.objects.create(pipeline=pipeline, prefix=raw[:10], key_hash=hash_secret(raw))
     return raw
 
 
@@ -189,7 +185,7 @@ def resolve_session_key(raw: str) -> tuple[Pipeline, PublishedVersion]:
     if raw.startswith(SESSION_KEY_PREFIX):
         key = (
             SessionKey.objects.select_related("pipeline", "pipeline__owner")
-            .filter(key_hash=hash_key(raw), revoked_at__isnull=True)
+            .filter(key_hash=hash_secret(raw), revoked_at__isnull=True)
             .first()
         )
         if key is not None:

@@ -94,10 +94,6 @@ class RunExecutor:
 
     # -- helpers ------------------------------------------------------------------------------------
 
-    def _params(self, node: dict, node_type: type[NodeType]) -> dict[str, Any]:
-        params = {**node_type.param_defaults(), **(node.get("params") or {})}
-        return params
-
     def _inputs_for(self, node_id: str) -> dict[str, Any]:
         gathered = {}
         for edge in self.graph.get("edges", []):
@@ -219,7 +215,7 @@ class RunExecutor:
             run_inputs=self.run.inputs,
             options=self.run.options,
         )
-        params = self._params(node, node_type)
+        params = node_type.resolved_params(node.get("params"))
         inputs = self._inputs_for(node_id)
         attempts = 0
         while True:

@@ -175,6 +175,11 @@ class NodeType:
         return {k: v["default"] for k, v in props.items() if "default" in v}
 
     @classmethod
+    def resolved_params(cls, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The node's params with the schema defaults filled in."""
+        return {**cls.param_defaults(), **(params or {})}
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
         return {
             "type": cls.type,

@@ -68,7 +68,7 @@ class Ocr(NodeType):
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from pipelines.ml import ocr
 
-        params = {**self.param_defaults(), **(params or {})}
+        params = self.resolved_params(params)
         lang, backend = params["lang"], params["backend"]
         if lang not in ocr.LANGS:
             raise NodeError(f"lang must be one of {list(ocr.LANGS)}", "INVALID_PARAM", details={"lang": lang})

@@ -134,7 +134,7 @@ class NsfwGate(NodeType):
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from pipelines.ml import nsfw
 
-        params = {**self.param_defaults(), **(params or {})}
+        params = self.resolved_params(params)
         try:
             threshold = float(params["threshold"])
         except (TypeError, ValueError) as exc:

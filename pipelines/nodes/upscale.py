@@ -141,7 +141,7 @@ class ImageUpscale(NodeType):
         from pipelines.ml import upscale, upscale_io
         from pipelines.ml.upscale_models import WeightsUnavailable
 
-        model, scale, fmt, tile = _params({**self.param_defaults(), **(params or {})})
+        model, scale, fmt, tile = _params(self.resolved_params(params))
         source = _as_image_value(ctx, inputs.get("image"))
         started = time.perf_counter()
         try:

@@ -59,7 +59,7 @@ class Watermark(NodeType):
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from pipelines.ml import watermark
 
-        params = {**self.param_defaults(), **(params or {})}
+        params = self.resolved_params(params)
         threshold = params.get("threshold")
         if threshold is not None:
             try:

@@ -16,12 +16,12 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 
-from accounts.ratelimit import limiter
+from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, NotFound
 from pipelines.nodes.base import NodeError
-from pipelines.services import hash_key, resolve_session_key
+from accounts.keys import hash_secret
+from pipelines.services import resolve_session_key
 from runs import services
 from runs.api.common import base_url_of, flat_outputs, surface_view
 from runs.models import Run, RunStatus, Surface
@@ -37,18 +37,12 @@ def fractalq_shape(err: CanvasflowError) -> dict[str, Any]:
     return body
 
 
-class SessionKeyThrottle(BaseThrottle):
-    """Sliding window per session key (FRACTALQ_RATE_LIMIT)."""
+class SessionKeyThrottle(SlidingWindowThrottle):
+    """Sliding window per session key (FRACTALQ_RATE_LIMIT): the key in the URL is the identity."""
 
-    def allow_request(self, request: Any, view: Any) -> bool:
+    def limit_for(self, request: Any, view: Any) -> tuple[str, int, int]:
         limit, window = settings.FRACTALQ_RATE_LIMIT
-        result = limiter.hit(f"fractalq:{hash_key(view.kwargs['api_key'])[:32]}", limit, window)
-        request._request.ratelimit = result
-        self._result = result
-        return result.allowed
-
-    def wait(self) -> float:
-        return float(self._result.retry_after)
+        return f"fractalq:{hash_secret(view.kwargs['api_key'])[:32]}", limit, window
 
 
 class FractalQView(surface_view(fractalq_shape)):
