@@ -1,6 +1,6 @@
 """Watermark detection: the trained detector, loaded once per process.
 
-The weights (``weights/watermark.pt``, a few hundred KB) are produced by
+The weights (``weights/watermark.pt``, about 1.6 MB in float16) are produced by
 ``python manage.py train_watermark`` (see :mod:`pipelines.ml.watermark_train`)
 from synthetic data; nothing is downloaded. Images are letterboxed onto a square
 canvas of ``input_size`` pixels (the training geometry), detected, and the boxes

@@ -24,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--time-budget", type=float, default=None,
                             help="minutes; stop after the epoch that passes it (weights saved each epoch)")
         parser.add_argument("--batch-size", type=int, default=24)
+        parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+        parser.add_argument("--init", type=Path, default=None,
+                            help="continue training from these weights (a later stage of the recipe)")
         parser.add_argument("--workers", type=int, default=2, help="processes generating data")
         parser.add_argument("--out", type=Path, default=None,
                             help="weights file (default: the committed one)")
@@ -44,7 +47,8 @@ class Command(BaseCommand):
         if not opts["eval_only"]:
             torch.set_num_threads(max(1, torch.get_num_threads()))
             train(seed=opts["seed"], n_marked=opts["marked"], n_clean=opts["clean"], epochs=opts["epochs"],
-                  batch_size=opts["batch_size"], workers=opts["workers"], out=out,
+                  batch_size=opts["batch_size"], lr=opts["lr"], workers=opts["workers"], out=out,
+                  init=opts["init"],
                   n_val=(max(1, opts["val"] // 2), opts["val"]),
                   time_budget_s=opts["time_budget"] * 60 if opts["time_budget"] else None,
                   log=lambda m: self.stdout.write(m))
