@@ -1,14 +1,16 @@
 """Train and evaluate the watermark detector on synthetic data.
 
 ``python manage.py train_watermark`` calls :func:`train`. The committed
-``weights/watermark.pt`` came from two stages; each draws its own freshly
+``weights/watermark.pt`` came from three stages; each draws its own freshly
 generated data (training fonts only) and ends with a cosine-decayed learning rate:
 
 1. ``manage.py train_watermark`` (the defaults): seed 20240611, 16,000 watermarked +
    5,000 clean images, 8 epochs (7,000 steps of 24) from scratch, peak lr 3e-3;
    about 25 minutes on an idle two-core CPU.
-2. ``manage.py train_watermark --init <stage 1 weights> --seed 20240612 --marked 24000
-   --clean 8000 --epochs 8 --lr 1e-3``: 10,664 more steps, about 40 minutes.
+2. ``manage.py train_watermark --init stage1.pt --out stage2.pt --seed 20240612
+   --marked 24000 --clean 8000 --epochs 8 --lr 1e-3``: 10,664 more steps, about 40 minutes.
+3. ``manage.py train_watermark --init stage2.pt --seed 20240613 --marked 24000
+   --clean 10000 --epochs 10 --lr 1e-3 --val 1000``: 14,160 more steps, about 55 minutes.
 
 The stages are recorded in the weights' ``meta["stages"]``. Torch's CPU kernels are
 not bit-reproducible across builds and thread counts, so a rerun gives equivalent,
@@ -17,12 +19,24 @@ on a validation set (training fonts, another seed) so that at most ``target_fp``
 (3%) of clean images get any detection; :func:`evaluate` measures recall and the
 clean false-positive rate on a held-out set (unseen fonts, other seeds).
 
-Committed model, held-out 256 px images (recall at IoU 0.5 / clean images with a detection):
-93.8% / 3.3% on the test's 60+60 images (seed 777001); on 200+200 images 92.9% / 3.0%
-(seed 777001), 88.4% / 4.5% (seed 888001), 83.3% / 1.5% (seed 999001). After stage 1
-alone the same sets gave 88.4%, 88.6%, 83.7% and 81.4%. Misses are faint or small marks on
-busy photos and boxes localized below IoU 0.5; recall rose with each stage, so more
-training (or a wider network, at more CPU cost) is the lever left.
+Committed model on held-out 256 px images, 200 watermarked + 200 clean per seed
+(recall at IoU 0.5 / clean images with a detection), as printed by
+``manage.py train_watermark --eval-only --heldout 200 --heldout-seed S ...``:
+
+=======  ==============  ==============  ==============
+seed     after stage 1   after stage 2   after stage 3
+=======  ==============  ==============  ==============
+777001   88.6% / 2.0%    92.9% / 3.0%    93.4% / 1.5%
+888001   83.7% / 4.5%    88.4% / 4.5%    88.5% / 4.0%
+999001   81.4% / 3.5%    83.3% / 1.5%    85.3% / 2.5%
+121212                                   79.1% / 3.0%
+=======  ==============  ==============  ==============
+
+Pooled over the four seeds: 86.9% recall over 2,648 boxes, 2.8% of 800 clean images
+flagged (2.8% also on 1,000 clean images of seed 313131). The issue's target is 90%
+recall: met on some seeds, not pooled. Misses are faint or small marks on busy
+photos, and boxes localized below IoU 0.5; each stage added less than the one before,
+so the next lever is a wider network (more CPU time per step) rather than more epochs.
 """
 
 from __future__ import annotations
