@@ -75,20 +75,21 @@ def summarize(value: Any) -> Any:
 
 
 class RunExecutor:
-    """Executes one run. ``inline`` (a cheap graph run inside a request) keeps node-run and event writes in
-    memory and writes them in one batch at the end: such a run lasts milliseconds and nobody can watch it
-    between two nodes, so the per-node writes would only cost time."""
+    """Executes one run. Given ``inline_node_runs`` (the unsaved node runs of a cheap graph run inside a
+    request) it keeps node-run and event writes in memory and writes them in one batch at the end: such a
+    run lasts milliseconds and nobody can watch it between two nodes, so the per-node writes would only
+    cost time."""
 
-    def __init__(self, run: Run, inline: bool = False):
+    def __init__(self, run: Run, inline_node_runs: list[NodeRun] | None = None):
         self.run = run
-        self.inline = inline
-        self.events = EventBuffer(run.pk) if inline else None
+        self.inline = inline_node_runs is not None
+        self.events = EventBuffer(run.pk) if self.inline else None
         self.graph = run.graph
         self.nodes = {n["id"]: n for n in self.graph["nodes"]}
         self.order = topological_order(self.graph)
         self.values: dict[tuple[str, str], Any] = {}
-        fresh = getattr(run, "_fresh_node_runs", None)  # unsaved node runs of an inline run
-        self.node_runs = {nr.node_id: nr for nr in (fresh if fresh is not None else run.node_runs.all())}
+        node_runs = inline_node_runs if self.inline else run.node_runs.all()
+        self.node_runs = {nr.node_id: nr for nr in node_runs}
         self.completed = 0
         self._last_progress_event = 0.0
 
@@ -117,13 +118,7 @@ class RunExecutor:
         """Write what an inline run kept in memory (node runs first, then the events)."""
         if not self.inline:
             return
-        if hasattr(self.run, "_fresh_node_runs"):
-            NodeRun.objects.bulk_create(list(self.node_runs.values()))
-        else:
-            NodeRun.objects.bulk_update(
-                list(self.node_runs.values()),
-                ["status", "progress", "attempts", "outputs", "error", "started_at", "finished_at"],
-            )
+        NodeRun.objects.bulk_create(list(self.node_runs.values()))
         self.events.flush()
 
     def _cancel_requested(self) -> bool:
@@ -358,13 +353,12 @@ def execute_inline(run: Run) -> None:
     Nothing is written until the end: node runs, events and the final state go in a few statements."""
     from runs.services import node_runs_for
 
-    run._fresh_node_runs = node_runs_for(run)
     now = timezone.now()
     Run.objects.filter(pk=run.pk).update(
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=1
     )
     run.status, run.started_at, run.attempts = RunStatus.RUNNING, now, 1
-    executor = RunExecutor(run, inline=True)
+    executor = RunExecutor(run, inline_node_runs=node_runs_for(run))
     executor._emit("run.queued", "", {"credits_reserved": run.credits_reserved})
     executor._emit("run.started", "", {"attempt": 1})
     executor.execute()
