@@ -22,6 +22,11 @@ class BaseURL:
         return self.base + location
 
 
+def base_url_option(request: Any) -> dict[str, str]:
+    """The run option that remembers the base URL a run was submitted on (read back by :func:`base_url_of`)."""
+    return {"_base_url": request.build_absolute_uri("/")}
+
+
 def base_url_of(run: Run) -> BaseURL:
     return BaseURL(run.options.get("_base_url", ""))
 

@@ -26,7 +26,7 @@ from config.errors import BadRequest, CanvasflowError, Forbidden, NotFound
 from pipelines.models import Pipeline
 from pipelines.nodes.base import NodeError
 from runs import services
-from runs.api.common import base_url_of, flat_outputs, surface_view
+from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view
 from runs.events import events_after
 from runs.models import TERMINAL, Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
@@ -168,7 +168,7 @@ class SubmitView(FizzlyView):
             surface=Surface.FIZZLY,
             inputs=body.get("inputs", {}),
             webhook_url=webhook,
-            options={"_base_url": request.build_absolute_uri("/")},
+            options=base_url_option(request),
         )
         run = submission.run
         return Response(

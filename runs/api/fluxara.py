@@ -22,7 +22,7 @@ from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, NotFound
 from pipelines.models import Pipeline
 from runs import services
-from runs.api.common import surface_view
+from runs.api.common import base_url_option, surface_view
 from runs.models import Artifact, Run, RunStatus, Surface, new_job_id
 
 SERVICE_VERSION = "0.9.3-beta"
@@ -171,7 +171,7 @@ class JobsView(FluxaraView):
         resolution = options.get("resolution")
         if resolution is not None and not isinstance(resolution, str):
             raise BadRequest("'options.resolution' must be a string like 1024x1024")
-        run_options = {"_base_url": request.build_absolute_uri("/")}
+        run_options = base_url_option(request)
         if resolution:
             run_options["resolution"] = resolution
         job_id = new_job_id()

@@ -23,7 +23,7 @@ from pipelines.nodes.base import NodeError
 from accounts.keys import hash_secret
 from pipelines.services import resolve_session_key
 from runs import services
-from runs.api.common import base_url_of, flat_outputs, surface_view
+from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view
 from runs.models import Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
 
@@ -119,7 +119,7 @@ class ExecuteView(FractalQView):
             inputs=body["inputs"],
             idempotency_key=job_key,
             webhook_url=callback,
-            options={"_base_url": request.build_absolute_uri("/")},
+            options=base_url_option(request),
             sync=not is_async,
         )
         run = submission.run

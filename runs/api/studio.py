@@ -17,7 +17,7 @@ from pipelines.graph import GraphInvalid, ensure_valid
 from pipelines.nodes.base import NodeError
 from pipelines.views import StudioView
 from runs import artifacts, fetch, services
-from runs.api.common import image_outputs
+from runs.api.common import base_url_option, image_outputs
 from runs.models import Run, Surface
 
 
@@ -114,7 +114,7 @@ class PipelineRunsView(StudioView):
             requested_by=request.user,
             surface=Surface.STUDIO,
             inputs=body.get("inputs", {}),
-            options={"_base_url": request.build_absolute_uri("/")},
+            options=base_url_option(request),
         )
         return Response(run_detail(submission.run, request), status=status.HTTP_202_ACCEPTED)
 
