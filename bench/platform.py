@@ -221,6 +221,7 @@ def bench_worker(args, env: dict, label: str) -> list[float]:
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
+        log.close()
 
 
 def latency_in_child(args, env: dict, label: str) -> list[float]:
