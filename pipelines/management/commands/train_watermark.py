@@ -43,7 +43,7 @@ class Command(BaseCommand):
         import torch
 
         from pipelines.ml.watermark import WEIGHTS_PATH, WatermarkDetector
-        from pipelines.ml.watermark_train import HELDOUT_SEED, evaluate, heldout, train
+        from pipelines.ml.watermark_train import HELDOUT_SEED, describe, evaluate_heldout, train
 
         out = opts["out"] or WEIGHTS_PATH
         if not opts["eval_only"]:
@@ -55,10 +55,10 @@ class Command(BaseCommand):
                   time_budget_s=opts["time_budget"] * 60 if opts["time_budget"] else None,
                   log=lambda m: self.stdout.write(m))
         detector = WatermarkDetector(out, device="cpu")
-        for seed in opts["heldout_seeds"] or [HELDOUT_SEED]:
-            stats = evaluate(detector, heldout(opts["heldout"], opts["heldout"], seed=seed))
-            self.stdout.write(
-                f"held-out seed {seed} (unseen fonts), threshold {detector.threshold:.3f}: "
-                f"recall@IoU0.5 {stats['recall']:.3f} over {stats['boxes']} boxes, "
-                f"clean images with a detection {stats['clean_fp_rate']:.3f} of {stats['clean']}"
-            )
+        by_seed, pooled = evaluate_heldout(detector, tuple(opts["heldout_seeds"] or [HELDOUT_SEED]),
+                                           opts["heldout"])
+        for seed, stats in by_seed.items():
+            self.stdout.write(f"held-out seed {seed} (unseen fonts), threshold {detector.threshold:.3f}: "
+                              f"{describe(stats)}")
+        if len(by_seed) > 1:
+            self.stdout.write(f"held-out pooled: {describe(pooled)}")
