@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts import credits, keys
+from accounts import credits, keys, services
 from accounts.models import ApiKey, CreditTransaction, ProviderKey, TransactionKind, User
 
 
@@ -20,6 +20,20 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = BaseUserAdmin.fieldsets + (("Canvasflow", {"fields": ("tier", "credit_balance")}),)
     add_fieldsets = BaseUserAdmin.add_fieldsets + (("Canvasflow", {"fields": ("email", "tier")}),)
 
+    # Deleting a user closes the account (accounts.services.delete_account): the ledger is append-only, so
+    # the row stays anonymised instead of cascading into credit transactions nobody may delete.
+    def get_deleted_objects(self, objs, request):
+        described = [f"{user} — account closed: keys revoked, pipelines, runs, files and shaders removed, "
+                     "ledger kept anonymously" for user in objs]
+        return described, {"users": len(described)}, set(), []
+
+    def delete_model(self, request, obj):
+        services.delete_account(obj)
+
+    def delete_queryset(self, request, queryset):
+        for user in queryset:
+            services.delete_account(user)
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -29,6 +43,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "user",
         "kind",
         "trust_tier",
+        "scopes",
         "rate_limit_per_hour",
         "created_at",
         "last_used_at",

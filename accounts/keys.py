@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyKind, User
+from accounts.scopes import DEFAULT_SCOPES, Scope
 
 PREFIXES = {ApiKeyKind.FRACTAFRAG: "ff_key_", ApiKeyKind.QUEUE: "fiz_"}
 DISPLAY_PREFIX_CHARS = 6
@@ -31,9 +32,18 @@ class NewKey:
 
 
 def create_api_key(
-    user: User, name: str, kind: str = ApiKeyKind.FRACTAFRAG, rate_limit_per_hour: int | None = None
+    user: User,
+    name: str,
+    kind: str = ApiKeyKind.FRACTAFRAG,
+    rate_limit_per_hour: int | None = None,
+    scopes: list[str] | None = None,
 ) -> NewKey:
+    """A new key of ``kind`` with ``scopes`` (the kind's defaults when None); the raw secret is in the result
+    and nowhere else."""
     prefix = PREFIXES[ApiKeyKind(kind)]
+    if scopes is None:
+        scopes = DEFAULT_SCOPES[ApiKeyKind(kind).value]
+    scopes = sorted({Scope(s).value for s in scopes})
     raw = prefix + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
         user=user,
@@ -42,6 +52,7 @@ def create_api_key(
         prefix=raw[: len(prefix) + DISPLAY_PREFIX_CHARS],
         key_hash=hash_secret(raw),
         rate_limit_per_hour=rate_limit_per_hour or settings.API_KEY_DEFAULT_RATE_LIMIT_PER_HOUR,
+        scopes=scopes,
     )
     return NewKey(api_key=key, raw=raw)
 

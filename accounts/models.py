@@ -50,6 +50,9 @@ class ApiKey(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     trust_tier = models.CharField(max_length=16, choices=TrustTier.choices, default=TrustTier.PROBATION)
     rate_limit_per_hour = models.PositiveIntegerField(default=1000)
+    scopes = models.JSONField(
+        default=list, blank=True, help_text="What the key may do (accounts.scopes.Scope); never account changes"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import ApiKey, ApiKeyKind, ProviderKey, User
+from accounts.scopes import Scope
 
 USERNAME_FIELD = dict(max_length=150, min_length=3, regex=r"^[A-Za-z0-9_.-]+$")
 
@@ -41,6 +42,13 @@ class ProfileUpdateSerializer(serializers.Serializer):
     username = serializers.RegexField(required=False, **USERNAME_FIELD)
     email = serializers.EmailField(required=False, max_length=254)
     password = serializers.CharField(required=False, min_length=8, max_length=128, write_only=True)
+    current_password = serializers.CharField(
+        required=False, max_length=128, write_only=True, help_text="Required to change the email or password"
+    )
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    password = serializers.CharField(max_length=128, write_only=True, help_text="The current password")
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -52,6 +60,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "kind",
             "prefix",
             "trust_tier",
+            "scopes",
             "rate_limit_per_hour",
             "created_at",
             "last_used_at",
@@ -62,6 +71,13 @@ class ApiKeySerializer(serializers.ModelSerializer):
 class ApiKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=ApiKeyKind.choices, default=ApiKeyKind.FRACTAFRAG)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices),
+        required=False,
+        allow_empty=False,
+        max_length=len(Scope.choices),
+        help_text="What the key may do; the kind's defaults when omitted. No scope reaches account settings.",
+    )
 
 
 class ProviderKeySerializer(serializers.ModelSerializer):

@@ -11,9 +11,12 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import credits, crypto
+from accounts import credits, crypto, keys
+from accounts.signals import account_closing
+from accounts.authentication import SESSION_CLAIM, session_version
 from accounts.models import ProviderKey, User
 from config.errors import BadRequest, Conflict, Forbidden, Unauthorized
 
@@ -83,7 +86,22 @@ def authenticate_login(login: str, password: str) -> User:
 
 def issue_tokens(user: User) -> tuple[str, str]:
     refresh = RefreshToken.for_user(user)
+    refresh[SESSION_CLAIM] = session_version(user)  # copied into the access token too
     return str(refresh.access_token), str(refresh)
+
+
+def revoke_sessions(user: User) -> int:
+    """Blocklist every refresh token of ``user``; the number of tokens revoked.
+
+    Called when the password changes and when the account is disabled or deleted. Access tokens issued
+    earlier stop too: they carry the session version, which a password change moves, and an inactive user
+    is refused whatever the token. Browser sessions need nothing here: Django checks the same password-hash
+    HMAC on every request and refuses inactive users."""
+    revoked = 0
+    for token in OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True):
+        _, created = BlacklistedToken.objects.get_or_create(token=token)
+        revoked += created
+    return revoked
 
 
 def rotate_refresh(raw_refresh: str | None) -> tuple[User, str, str]:
@@ -94,6 +112,8 @@ def rotate_refresh(raw_refresh: str | None) -> tuple[User, str, str]:
         old = RefreshToken(raw_refresh)
         old.check_blacklist()
         user = User.objects.get(pk=old["user_id"], is_active=True)
+        if old.get(SESSION_CLAIM) != session_version(user):
+            raise TokenError("issued before the last password change")
         old.blacklist()
     except (TokenError, User.DoesNotExist, KeyError) as exc:
         raise Unauthorized("Invalid or expired refresh token", code="TOKEN_INVALID") from exc
@@ -110,22 +130,38 @@ def revoke_refresh(raw_refresh: str | None) -> None:
         pass  # already invalid: nothing to revoke
 
 
-def update_profile(user: User, data: dict[str, Any]) -> User:
+def require_current_password(user: User, password: str | None, what: str) -> None:
+    if not password or not user.check_password(password):
+        raise Forbidden(f"{what} needs the current password (current_password)", code="PASSWORD_REQUIRED")
+
+
+def update_profile(user: User, data: dict[str, Any]) -> bool:
+    """Apply a profile change; True when the password changed (every earlier session is then revoked).
+
+    A new email or password takes the current password: whoever holds a stolen token for a few minutes
+    must not be able to lock the owner out."""
     username = data.get("username")
     email = data.get("email")
+    new_password = data.get("password")
+    email_changes = bool(email) and email.lower() != user.email.lower()
+    if email_changes or new_password:
+        require_current_password(user, data.get("current_password"), "Changing the email or password")
     _check_unique(username, email, exclude=user)
     if username:
         user.username = username
     if email:
         user.email = email.lower()
-    if data.get("password"):
-        _check_password(data["password"], user)
-        user.set_password(data["password"])
+    if new_password:
+        _check_password(new_password, user)
+        user.set_password(new_password)
     try:
-        user.save()
+        with transaction.atomic():
+            user.save()
+            if new_password:
+                revoke_sessions(user)
     except IntegrityError as exc:
         raise Conflict("Username or email already registered", code="CONFLICT") from exc
-    return user
+    return bool(new_password)
 
 
 def require_pro(user: User, what: str) -> None:
@@ -145,3 +181,27 @@ def read_provider_key(user: User, provider: str) -> str | None:
     """The clear key, for server-side use by nodes only; never returned by any API."""
     obj = ProviderKey.objects.filter(user=user, provider=provider).first()
     return crypto.decrypt(obj.encrypted_key) if obj else None
+
+
+def delete_account(user: User) -> None:
+    """Close ``user``'s account: its work stops, its data goes, the ledger keeps anonymous rows.
+
+    Every app removes its own part in an ``account_closing`` receiver (runs are cancelled and refunded,
+    pipelines unpublished, files and shaders deleted). The user row itself stays, anonymised and disabled,
+    because the append-only credit ledger refers to it: every balance still equals the sum of its
+    transactions. The username and email are freed for a new account."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        account_closing.send(sender=User, user=user)
+        for key in user.api_keys.filter(revoked_at__isnull=True):
+            keys.revoke_api_key(key)
+        user.provider_keys.all().delete()
+        revoke_sessions(user)
+        user.username = f"deleted-{user.pk}"
+        user.email = f"deleted-{user.pk}@deleted.invalid"
+        user.first_name = user.last_name = ""
+        user.set_unusable_password()
+        user.is_active = user.is_staff = user.is_superuser = False
+        user.save()
+        user.groups.clear()
+        user.user_permissions.clear()

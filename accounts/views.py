@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, update_session_auth_hash
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -18,6 +19,7 @@ from accounts.models import ApiKey, User
 from accounts.ratelimit import RateLimitHeadersMixin, SlidingWindowThrottle, client_ip
 from config.errors import BadRequest, NotFound
 from accounts.serializers import (
+    AccountDeleteSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     LoginSerializer,
@@ -132,13 +134,39 @@ class MeView(FractafragView):
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(request.user).data)
 
-    @extend_schema(request=ProfileUpdateSerializer, responses=UserSerializer)
+    @extend_schema(
+        request=ProfileUpdateSerializer,
+        responses=UserSerializer,
+        description="Update the profile. A new email or password needs `current_password`. A password change "
+        "signs out every other session and token; the answer then carries a fresh `access_token` (and "
+        "refresh cookie) for this one.",
+    )
     def put(self, request: Request) -> Response:
         data = validated(ProfileUpdateSerializer, request)
-        user = services.update_profile(request.user, data)
-        return Response(UserSerializer(user).data)
+        user = request.user
+        if not services.update_profile(user, data):
+            return Response(UserSerializer(user).data)
+        if request.session.get(HASH_SESSION_KEY):  # the canvas's own browser session stays signed in
+            update_session_auth_hash(request._request, user)
+        access, refresh = services.issue_tokens(user)
+        return token_response(request, user, access, refresh)
 
     patch = put
+
+    @extend_schema(
+        request=AccountDeleteSerializer,
+        responses={204: None},
+        summary="Delete the account",
+        description="Needs the current password. Keys, session keys and sessions are revoked at once; "
+        "pipelines, runs, files and shaders are removed; the credit ledger keeps its (anonymous) rows.",
+    )
+    def delete(self, request: Request) -> Response:
+        data = validated(AccountDeleteSerializer, request)
+        services.require_current_password(request.user, data["password"], "Deleting the account")
+        services.delete_account(request.user)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        response.delete_cookie(settings.REFRESH_COOKIE_NAME, path="/api/v1/auth/")
+        return response
 
 
 class UserDetailView(FractafragView):
@@ -162,7 +190,7 @@ class ApiKeyListView(FractafragView):
     def post(self, request: Request) -> Response:
         services.require_pro(request.user, "Creating API keys")
         data = validated(ApiKeyCreateSerializer, request)
-        new = keys.create_api_key(request.user, data["name"], data["kind"])
+        new = keys.create_api_key(request.user, data["name"], data["kind"], scopes=data.get("scopes"))
         body = ApiKeySerializer(new.api_key).data
         body["key"] = new.raw  # shown once; only its hash is stored
         return Response(body, status=status.HTTP_201_CREATED)

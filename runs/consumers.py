@@ -25,20 +25,19 @@ POLL_SECONDS = 0.2
 
 @database_sync_to_async
 def _user_from_query(params: dict[str, list[str]]) -> Any:
-    from rest_framework_simplejwt.authentication import JWTAuthentication
-    from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+    """``?token=`` (an access token) or ``?key=`` (an API key with ``runs:read``); None when neither holds."""
+    from rest_framework.exceptions import APIException
 
-    from accounts.keys import resolve_api_key
+    from accounts.authentication import authenticate_key, user_from_access_token
+    from accounts.scopes import Scope
 
-    if params.get("token"):
-        auth = JWTAuthentication()
-        try:
-            return auth.get_user(auth.get_validated_token(params["token"][0].encode()))
-        except (InvalidToken, TokenError, Exception):  # noqa: BLE001 - any bad token is just "no user"
-            return None
-    if params.get("key"):
-        key = resolve_api_key(params["key"][0])
-        return key.user if key else None
+    try:
+        if params.get("token"):
+            return user_from_access_token(params["token"][0])[0]
+        if params.get("key"):
+            return authenticate_key(params["key"][0], scopes=(Scope.RUNS_READ,))[0]
+    except APIException:  # any bad token or key is just "no user"
+        return None
     return None
 
 

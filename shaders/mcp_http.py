@@ -21,7 +21,8 @@ from django.db import close_old_connections
 from mcp.server.transport_security import TransportSecuritySettings
 
 from accounts.keys import resolve_api_key
-from accounts.models import ApiKey, ApiKeyKind
+from accounts.models import ApiKey
+from accounts.scopes import Scope, key_allows
 from accounts.ratelimit import limiter
 from shaders.mcp_server import current_key, server
 
@@ -33,7 +34,7 @@ def _authenticate(raw: str) -> ApiKey | None:
     close_old_connections()
     try:
         key = resolve_api_key(raw)
-        return key if key is not None and key.kind == ApiKeyKind.FRACTAFRAG else None
+        return key if key is not None and key_allows(key, (Scope.MCP,)) else None
     finally:
         close_old_connections()
 

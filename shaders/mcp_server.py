@@ -19,6 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from accounts.models import ApiKey, TrustTier
+from accounts.scopes import Scope, key_allows
 from config.errors import CanvasflowError
 from shaders import desires, feed, glsl, services
 from shaders.models import ShaderStatus
@@ -51,10 +52,13 @@ server = MCPServer(
 # --- plumbing -------------------------------------------------------------------------------------
 
 
-def _key() -> ApiKey:
+def _key(scope: str = Scope.SHADERS_READ) -> ApiKey:
+    """The calling key, if it holds ``scope`` (the MCP scope only opens the door; each tool needs its own)."""
     key = current_key.get()
     if key is None:  # pragma: no cover - shaders.mcp_http sets it for every request
         raise ToolError("Not authenticated")
+    if not key_allows(key, (scope,)):
+        raise ToolError(f"This API key does not have the scope {scope}")
     return key
 
 
@@ -207,7 +211,7 @@ async def create_shader(
     status: str = "draft",
 ) -> dict:
     """Create a shader (validated; errors come back by line). status: draft | published."""
-    key = _key()
+    key = _key(Scope.SHADERS_WRITE)
     _may_publish(key, status)
     if status not in (ShaderStatus.DRAFT, ShaderStatus.PUBLISHED):
         raise ToolError("status must be draft or published")
@@ -242,7 +246,7 @@ async def update_shader(
     change_note: str = "",
 ) -> dict:
     """Update your shader; a change of code or metadata becomes a new version."""
-    key = _key()
+    key = _key(Scope.SHADERS_WRITE)
     _may_publish(key, status)
     if status is not None and status not in ShaderStatus.values:
         raise ToolError("status must be draft, published or archived")
@@ -299,7 +303,7 @@ async def get_desire(desire_id: str) -> dict:
 @server.tool()
 async def fulfill_desire(desire_id: str, shader_id: str) -> dict:
     """Link one of your published shaders to an open desire."""
-    key = _key()
+    key = _key(Scope.SHADERS_WRITE)
     if key.trust_tier not in PUBLISHING_TIERS:
         raise ToolError(f"This key's trust tier ({key.trust_tier}) may not fulfil desires")
 

@@ -15,6 +15,7 @@ from rest_framework.permissions import IsAuthenticated, IsAuthenticatedOrReadOnl
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.scopes import Scope, read_write
 from accounts.views import FractafragView, validated
 from config.errors import NotImplementedYet
 from shaders import desires, engagement, feed, services
@@ -76,7 +77,13 @@ def _optional_body(serializer_class: Any, request: Request) -> dict[str, Any]:
 # --- shaders --------------------------------------------------------------------------------------
 
 
-class ShaderListView(FractafragView):
+
+class ShaderCommunityView(FractafragView):
+    """The community endpoints: an API key reads with ``shaders:read`` and writes with ``shaders:write``."""
+
+    key_scope = read_write(Scope.SHADERS_READ, Scope.SHADERS_WRITE)
+
+class ShaderListView(ShaderCommunityView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
     @extend_schema(
@@ -107,7 +114,7 @@ class ShaderListView(FractafragView):
         return detail(saved, request, status.HTTP_201_CREATED)
 
 
-class MyShadersView(FractafragView):
+class MyShadersView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(parameters=[MineQuerySerializer], responses=ShaderSummarySerializer(many=True))
@@ -116,7 +123,7 @@ class MyShadersView(FractafragView):
         return Response(summaries(page(services.mine(request.user, params.get("status")), params), request))
 
 
-class ShaderDetailView(FractafragView):
+class ShaderDetailView(ShaderCommunityView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
     @extend_schema(responses=ShaderDetailSerializer, summary="Shader with GLSL source (counts a view)")
@@ -138,7 +145,7 @@ class ShaderDetailView(FractafragView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ShaderVersionListView(FractafragView):
+class ShaderVersionListView(ShaderCommunityView):
     @extend_schema(responses=ShaderVersionSummarySerializer(many=True))
     def get(self, request: Request, shader_id: str) -> Response:
         shader = services.get_visible(request.user, shader_id)
@@ -146,14 +153,14 @@ class ShaderVersionListView(FractafragView):
         return Response(ShaderVersionSummarySerializer(versions, many=True).data)
 
 
-class ShaderVersionDetailView(FractafragView):
+class ShaderVersionDetailView(ShaderCommunityView):
     @extend_schema(responses=ShaderVersionSerializer)
     def get(self, request: Request, shader_id: str, version_number: int) -> Response:
         shader = services.get_visible(request.user, shader_id)
         return Response(ShaderVersionSerializer(services.get_version(shader, version_number)).data)
 
 
-class ShaderRestoreView(FractafragView):
+class ShaderRestoreView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
@@ -163,7 +170,7 @@ class ShaderRestoreView(FractafragView):
         return detail(services.restore_version(request.user, shader_id, version_number), request)
 
 
-class ShaderForkView(FractafragView):
+class ShaderForkView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={201: ShaderDetailSerializer}, summary="Fork into a draft copy")
@@ -186,7 +193,7 @@ def vote_body(result: engagement.VoteResult) -> dict[str, Any]:
     }
 
 
-class VoteView(FractafragView):
+class VoteView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
@@ -203,7 +210,7 @@ class VoteView(FractafragView):
         return Response(vote_body(engagement.remove_vote(request.user, shader_id)))
 
 
-class ReplayView(FractafragView):
+class ReplayView(ShaderCommunityView):
     @extend_schema(request=ReplaySerializer, responses={204: None})
     def post(self, request: Request, shader_id: str) -> Response:
         data = _optional_body(ReplaySerializer, request)
@@ -211,7 +218,7 @@ class ReplayView(FractafragView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DwellView(FractafragView):
+class DwellView(ShaderCommunityView):
     @extend_schema(request=DwellSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
         data = validated(DwellSerializer, request)
@@ -233,7 +240,7 @@ def _feed_rng(request: Request, session_id: str) -> random.Random:
     return random.Random(int.from_bytes(seed[:8], "big"))
 
 
-class FeedView(FractafragView):
+class FeedView(ShaderCommunityView):
     @extend_schema(
         parameters=[FeedQuerySerializer],
         responses=ShaderSummarySerializer(many=True),
@@ -249,21 +256,21 @@ class FeedView(FractafragView):
         return Response(summaries([r.shader for r in ranked], request))
 
 
-class TrendingFeedView(FractafragView):
+class TrendingFeedView(ShaderCommunityView):
     @extend_schema(parameters=[PageSerializer], responses=ShaderSummarySerializer(many=True))
     def get(self, request: Request) -> Response:
         params = query(PageSerializer, request)
         return Response(summaries(page(feed.trending(), params), request))
 
 
-class NewFeedView(FractafragView):
+class NewFeedView(ShaderCommunityView):
     @extend_schema(parameters=[PageSerializer], responses=ShaderSummarySerializer(many=True))
     def get(self, request: Request) -> Response:
         params = query(PageSerializer, request)
         return Response(summaries(page(feed.newest(), params), request))
 
 
-class SimilarFeedView(FractafragView):
+class SimilarFeedView(ShaderCommunityView):
     @extend_schema(parameters=[PageSerializer], responses=ShaderSummarySerializer(many=True))
     def get(self, request: Request, shader_id: str) -> Response:
         params = query(PageSerializer, request)
@@ -280,7 +287,7 @@ def desire_detail(desire: Any) -> dict[str, Any]:
     return body
 
 
-class DesireListView(FractafragView):
+class DesireListView(ShaderCommunityView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
     @extend_schema(
@@ -306,13 +313,13 @@ class DesireListView(FractafragView):
         return Response(desire_detail(desire), status=status.HTTP_201_CREATED)
 
 
-class DesireDetailView(FractafragView):
+class DesireDetailView(ShaderCommunityView):
     @extend_schema(responses=DesireDetailSerializer, summary="A desire with its cluster context")
     def get(self, request: Request, desire_id: str) -> Response:
         return Response(desire_detail(desires.get_desire(desire_id)))
 
 
-class DesireFulfillView(FractafragView):
+class DesireFulfillView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
@@ -323,7 +330,7 @@ class DesireFulfillView(FractafragView):
         return Response(desire_detail(desires.fulfill(request.user, desire_id, data["shader_id"])))
 
 
-class DesireTipView(FractafragView):
+class DesireTipView(ShaderCommunityView):
     @extend_schema(request=None, responses={501: None}, summary="Tip a bounty (501 until M4)")
     def post(self, request: Request, desire_id: str) -> Response:
         return desires.tip(desire_id)  # the seed's 501 until payments land (M4)
@@ -335,13 +342,13 @@ GENERATE_MESSAGE = "AI generation is not implemented yet (M5)"
 PAYMENTS_MESSAGE = "Payments are not implemented yet (M4)"
 
 
-class GenerateView(FractafragView):
+class GenerateView(ShaderCommunityView):
     @extend_schema(request=None, responses={501: None}, summary=GENERATE_MESSAGE)
     def post(self, request: Request) -> Response:
         raise NotImplementedYet(GENERATE_MESSAGE)
 
 
-class GenerateStatusView(FractafragView):
+class GenerateStatusView(ShaderCommunityView):
     @extend_schema(responses={501: None}, summary=GENERATE_MESSAGE)
     def get(self, request: Request, job_id: str) -> Response:
         raise NotImplementedYet(GENERATE_MESSAGE)
@@ -359,7 +366,7 @@ class PaymentsGetStub(FractafragView):
         raise NotImplementedYet(PAYMENTS_MESSAGE)
 
 
-class GenerateCreditsView(FractafragView):
+class GenerateCreditsView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=CreditsSerializer, summary="Remaining AI credits of the caller")

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import ApiKey, ProviderKey
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +20,10 @@ def test_me_get_and_update(auth_client, make_user):
     resp = auth_client.put("/api/v1/me", {"username": "renamed_artist"}, format="json")
     assert resp.status_code == 200 and resp.json()["username"] == "renamed_artist"
     assert auth_client.put("/api/v1/me", {"username": other.username}, format="json").status_code == 409
-    assert auth_client.put("/api/v1/me", {"email": other.email}, format="json").status_code == 409
+    taken = {"email": other.email, "current_password": PASSWORD}
+    assert auth_client.put("/api/v1/me", taken, format="json").status_code == 409
+    # without the current password nobody learns whether the email is taken
+    assert auth_client.put("/api/v1/me", {"email": other.email}, format="json").status_code == 403
     assert auth_client.put("/api/v1/me", {"email": "nope"}, format="json").status_code == 400
 
 
@@ -66,13 +70,13 @@ def test_api_key_authenticates_and_revoked_key_is_refused(pro_client):
     for header in (f"Bearer {raw}", f"Key {raw}"):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=header)
-        assert client.get("/api/v1/me").status_code == 200, header
+        assert client.get("/api/v1/shaders/mine").status_code == 200, header
     assert pro_client.delete(f"/api/v1/me/api-keys/{key_id}").status_code == 204
     assert ApiKey.objects.get().revoked_at is not None  # soft delete
     assert pro_client.get("/api/v1/me/api-keys").json() == []
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    resp = client.get("/api/v1/me")
+    resp = client.get("/api/v1/shaders/mine")
     assert resp.status_code == 401 and "detail" in resp.json()
     assert pro_client.delete(f"/api/v1/me/api-keys/{key_id}").status_code == 404
 

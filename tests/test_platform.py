@@ -34,13 +34,13 @@ def test_rate_limit_headers_and_429(pro_user):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key.raw}")
     remaining = []
     for _ in range(3):
-        resp = client.get("/api/v1/me")
+        resp = client.get("/api/v1/shaders/mine")
         assert resp.status_code == 200
         assert resp["X-RateLimit-Limit"] == "3"
         assert int(resp["X-RateLimit-Reset"]) > 0
         remaining.append(int(resp["X-RateLimit-Remaining"]))
     assert remaining == [2, 1, 0]
-    resp = client.get("/api/v1/me")
+    resp = client.get("/api/v1/shaders/mine")
     assert resp.status_code == 429
     assert "detail" in resp.json()
     assert 0 < int(resp["Retry-After"]) <= 3600
@@ -48,7 +48,7 @@ def test_rate_limit_headers_and_429(pro_user):
     # another key of the same user has its own window
     other = create_api_key(pro_user, "other")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {other.raw}")
-    assert client.get("/api/v1/me").status_code == 200
+    assert client.get("/api/v1/shaders/mine").status_code == 200
 
 
 def test_sliding_window_frees_slots_as_time_passes(monkeypatch):

@@ -20,6 +20,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.scopes import Scope, read_write
 from accounts.authentication import BearerAuthentication, KeyHeaderAuthentication
 from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, Forbidden, NotFound
@@ -64,6 +65,7 @@ def fizzly_shape(err: CanvasflowError) -> dict[str, Any]:
 class FizzlyView(surface_view(fizzly_shape)):
     authentication_classes = [KeyHeaderAuthentication, BearerAuthentication]
     permission_classes = [IsAuthenticated]
+    key_scope = read_write(Scope.RUNS_READ, Scope.PIPELINES_RUN)
     throttle_classes = [SlidingWindowThrottle]
     rate_limit_scope = "fizzly"
 

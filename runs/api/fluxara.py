@@ -17,6 +17,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.scopes import Scope, read_write
 from accounts.authentication import BearerAuthentication, KeyHeaderAuthentication
 from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, NotFound
@@ -56,6 +57,7 @@ def fluxara_shape(err: CanvasflowError) -> dict[str, Any]:
 class FluxaraView(surface_view(fluxara_shape)):
     authentication_classes = [BearerAuthentication, KeyHeaderAuthentication]
     permission_classes = [IsAuthenticated]
+    key_scope = read_write(Scope.RUNS_READ, Scope.PIPELINES_RUN)
     throttle_classes = [SlidingWindowThrottle]
     rate_limit_scope = "fluxara"
 
@@ -116,6 +118,7 @@ def job_status(runs: list[Run]) -> str:
 
 
 class StatusView(FluxaraView):
+    key_scope = {"GET": (Scope.PIPELINES_RUN, Scope.RUNS_READ)}
     @extend_schema(summary="Service status", responses=dict)
     def get(self, request: Request) -> Response:
         from django.conf import settings
@@ -131,6 +134,7 @@ class StatusView(FluxaraView):
 
 
 class PipelinesView(FluxaraView):
+    key_scope = {"GET": (Scope.PIPELINES_RUN, Scope.RUNS_READ)}
     @extend_schema(summary="Pipelines available to the caller", responses=dict)
     def get(self, request: Request) -> Response:
         pipelines = visible_pipelines(request.user).select_related("owner").order_by("slug")

@@ -39,7 +39,7 @@ def test_status_and_pipelines(flux, published, make_user):
     ]
     other = make_user(tier="pro")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {keys.create_api_key(other, 'k').raw}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {keys.create_api_key(other, 'k', kind='queue').raw}")
     assert client.get("/api/v1/pipelines").json()["pipelines"] == []  # private to its owner
 
 
@@ -141,7 +141,7 @@ def test_failed_job_and_foreign_job(eager, flux, published, image_server, make_u
     detail = flux.get(f"/api/v1/jobs/{job['job_id']}").json()
     assert detail["status"] == "failed" and detail["error"]["code"] == "unreachable_url"
     other = APIClient()
-    other.credentials(HTTP_AUTHORIZATION=f"Bearer {keys.create_api_key(make_user(tier='pro'), 'k').raw}")
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {keys.create_api_key(make_user(tier='pro'), 'k', kind='queue').raw}")
     assert_error(other.get(f"/api/v1/jobs/{job['job_id']}"), 404, "not_found")
     assert_error(flux.get("/api/v1/artifacts/art_nope"), 404, "not_found")
 

@@ -4,8 +4,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import services
 from config.asgi import application
 from runs.engine import execute_run
 from runs.models import RunEvent
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def token_for(user):
-    return str(RefreshToken.for_user(user).access_token)
+    return services.issue_tokens(user)[0]
 
 
 async def receive_until_done(comm, limit=50):
