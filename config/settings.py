@@ -161,18 +161,25 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Media URLs are signed and expire (config.media): locally by our view, on S3 by presigning.
+MEDIA_URL_MAX_AGE = env_int("MEDIA_URL_MAX_AGE", 3600)
+AWS_QUERYSTRING_EXPIRE = MEDIA_URL_MAX_AGE
 STORAGE_BUCKET = os.environ.get("STORAGE_BUCKET", "")
 if STORAGE_BUCKET:
     STORAGES = {
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": STORAGE_BUCKET, "querystring_auth": True},
+            "OPTIONS": {
+                "bucket_name": STORAGE_BUCKET,
+                "querystring_auth": True,
+                "querystring_expire": MEDIA_URL_MAX_AGE,
+            },
         },
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     }
 else:
     STORAGES = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "default": {"BACKEND": "config.media.SignedFileSystemStorage"},
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
     }
 # Serve straight from the finders too, so tests and a fresh checkout work before collectstatic.

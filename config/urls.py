@@ -1,10 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from config import views
+from config import media, views
 
 urlpatterns = [
     path("health", views.health, name="health"),
@@ -23,8 +22,8 @@ urlpatterns = [
 ]
 
 if not settings.STORAGE_BUCKET:
-    # Local artifact files in the embedded default (S3 serves its own in production).
-    urlpatterns += [re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})]
+    # Local media files in the embedded default, for a valid signature only (S3 presigns its own).
+    urlpatterns += [re_path(r"^media/(?P<path>.*)$", media.serve, name="media")]
 
 handler404 = "config.views.not_found"
 handler500 = "config.views.server_error"

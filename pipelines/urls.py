@@ -23,6 +23,9 @@ urlpatterns = [
         name="studio-version-restore",
     ),
     path("pipelines/<int:pipeline_id>/runs", studio.PipelineRunsView.as_view(), name="studio-pipeline-runs"),
+    path(
+        "pipelines/<int:pipeline_id>/usage", studio.PipelineUsageView.as_view(), name="studio-pipeline-usage"
+    ),
     path("runs/<str:run_id>", studio.RunDetailView.as_view(), name="studio-run"),
     path("runs/<str:run_id>/cancel", studio.RunCancelView.as_view(), name="studio-run-cancel"),
     path("uploads", studio.UploadView.as_view(), name="studio-uploads"),

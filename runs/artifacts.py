@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 
+from config import media
 from pipelines.nodes.base import ImageValue
 from runs.models import Artifact, new_artifact_id
 
@@ -57,15 +57,8 @@ def store_image(
 
 
 def public_url(artifact: Artifact, request: Any = None) -> str:
-    """Absolute URL of the file (unguessable path locally; presigned on S3)."""
-    url = artifact.file.url
-    if url.startswith("http://") or url.startswith("https://"):
-        return url
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL + url
-    if request is not None:
-        return request.build_absolute_uri(url)
-    return url
+    """Absolute, signed and expiring URL of the file (config.media): hand it only to who may read the run."""
+    return media.absolute_url(artifact.file.name, request)
 
 
 def describe(artifact: Artifact, request: Any = None) -> dict[str, Any]:

@@ -37,9 +37,9 @@ def validate_inputs(schema: dict[str, Any], inputs: Any) -> dict[str, Any]:
 
 
 def _check_image_ref(name: str, value: str) -> None:
-    if value.startswith("art_") or value.startswith("data:image/"):
+    if value.startswith(("art_", "data:image/")):
         return
-    if not (value.startswith("http://") or value.startswith("https://")):
+    if not value.startswith(("http://", "https://")):
         raise ValidationFailed(
             f"Input '{name}' must be an http(s) URL, a data: image URI or an uploaded art_ id",
             code="INVALID_INPUT",
@@ -49,9 +49,7 @@ def _check_image_ref(name: str, value: str) -> None:
 def load_image(ref: str, run: Any) -> ImageValue:
     """Resolve an image reference for a node of ``run``."""
     if ref.startswith("art_"):
-        artifact = Artifact.objects.filter(
-            pk=ref, owner_id__in={run.billed_to_id, run.pipeline.owner_id}
-        ).first()
+        artifact = input_artifact(ref, run)
         if artifact is None:
             raise NodeError(f"artifact {ref} not found", code="INVALID_INPUT")
         with artifact.file.open("rb") as fh:
@@ -59,3 +57,14 @@ def load_image(ref: str, run: Any) -> ImageValue:
     if ref.startswith("data:"):
         return fetch.decode_data_uri(ref)
     return fetch.fetch_image(ref)
+
+
+def input_artifact(ref: str, run: Any) -> Artifact | None:
+    """The artifact ``ref`` when the caller of ``run`` owns it, else None (reported as not found).
+
+    The caller is the user who submitted the run (``requested_by``), else the user it is billed to. Never the
+    pipeline's owner as such: a public pipeline must not become a way for its consumers to read the owner's
+    private uploads and outputs, nor the other way round. A FractalQ call is made with the owner's session key
+    and billed to the owner, so the owner's artifacts are its caller's."""
+    caller_id = run.requested_by_id or run.billed_to_id
+    return Artifact.objects.filter(pk=ref, owner_id=caller_id).first()

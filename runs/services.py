@@ -14,12 +14,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import credits
-from config.errors import BadRequest, NotFound
+from config.errors import BadRequest
 from pipelines.graph import topological_order
 from pipelines.models import Pipeline, PublishedVersion
 from pipelines.nodes.base import get_node_type
 from pipelines.services import graph_credit_cost
 from runs import inputs as run_inputs
+from runs.access import get_run_for, runs_visible_to  # noqa: F401 - the read rules live in runs.access
 from runs.events import emit
 from runs.models import TERMINAL, NodeRun, NodeStatus, Run, RunStatus
 
@@ -215,17 +216,6 @@ def queue_position(run: Run) -> int:
     if run.status != RunStatus.QUEUED:
         return 0
     return Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=run.created_at).count()
-
-
-def runs_visible_to(user: Any):
-    return Run.objects.filter(Q(billed_to=user) | Q(requested_by=user) | Q(pipeline__owner=user))
-
-
-def get_run_for(user: Any, run_id: str) -> Run:
-    run = runs_visible_to(user).select_related("pipeline", "pipeline__owner").filter(pk=run_id).first()
-    if run is None:
-        raise NotFound("Run not found")
-    return run
 
 
 def recover_stale_runs() -> dict[str, int]:

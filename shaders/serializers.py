@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from rest_framework import serializers
 
+from config import media
 from shaders import glsl
 from shaders.models import Desire, DesireStatus, Shader, ShaderStatus, ShaderType, ShaderVersion
 
@@ -105,15 +105,10 @@ class FulfillSerializer(serializers.Serializer):
 
 
 def file_url(field: Any, request: Any) -> str | None:
+    """The signed, expiring URL of a rendered file (config.media), or None before the first render."""
     if not field or not field.name:
         return None
-    url = field.url
-    if url.startswith("/"):
-        if settings.PUBLIC_BASE_URL:
-            return settings.PUBLIC_BASE_URL + url
-        if request is not None:
-            return request.build_absolute_uri(url)
-    return url
+    return media.absolute_url(field.name, request)
 
 
 class ShaderSummarySerializer(serializers.ModelSerializer):

@@ -26,7 +26,7 @@ from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, Forbidden, NotFound
 from pipelines.models import Pipeline
 from pipelines.nodes.base import NodeError
-from runs import services
+from runs import access, services
 from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view
 from runs.events import events_after
 from runs.models import TERMINAL, Run, RunStatus, Surface
@@ -87,10 +87,13 @@ class FizzlyView(surface_view(fizzly_shape)):
         return pipeline
 
     def get_run(self, username: str, slug: str, request_id: str) -> Run:
-        pipeline = self.get_pipeline(username, slug)
-        run = Run.objects.filter(pk=request_id, pipeline=pipeline).filter(billed_to=self.request.user).first()
-        if run is None and pipeline.owner_id == self.request.user.pk:
-            run = Run.objects.filter(pk=request_id, pipeline=pipeline).first()
+        """The caller's own request: never another caller's (not even for the workflow's owner), and still
+        the caller's after the owner makes the workflow private (runs.access)."""
+        run = (
+            access.runs_visible_to(self.request.user)
+            .filter(pk=request_id, pipeline__owner__username=username, pipeline__slug=slug)
+            .first()
+        )
         if run is None:
             raise NotFound("Request not found", code="NOT_FOUND")
         return run

@@ -22,7 +22,7 @@ from accounts.authentication import BearerAuthentication, KeyHeaderAuthenticatio
 from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, NotFound
 from pipelines.models import Pipeline
-from runs import services
+from runs import access, services
 from runs.api.common import base_url_option, surface_view
 from runs.models import Artifact, Run, RunStatus, Surface, new_job_id
 
@@ -259,15 +259,7 @@ class JobOutputsView(FluxaraView):
 class ArtifactView(FluxaraView):
     @extend_schema(summary="Download an artifact", responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, artifact_id: str) -> FileResponse:
-        artifact = (
-            Artifact.objects.filter(pk=artifact_id)
-            .filter(
-                Q(owner=request.user)
-                | Q(run__pipeline__owner=request.user)
-                | Q(run__requested_by=request.user)
-            )
-            .first()
-        )
+        artifact = access.artifacts_visible_to(request.user).filter(pk=artifact_id).first()
         if artifact is None:
             raise NotFound("Artifact not found")
         ext = artifact.file.name.rsplit(".", 1)[-1]

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from django.conf import settings
-
 from config.errors import BadRequest, ValidationFailed
 from pipelines.graph import GraphInvalid, ensure_valid
 from pipelines.nodes.base import NodeError
 from pipelines.views import StudioView
-from runs import artifacts, fetch, services
+from runs import access, artifacts, fetch, services
 from runs.api.common import base_url_option, image_outputs
 from runs.models import Run, Surface
 
@@ -28,6 +27,7 @@ def iso(value: Any) -> str | None:
 def run_summary(run: Run) -> dict[str, Any]:
     return {
         "id": run.pk,
+        "own": True,
         "status": run.status,
         "progress": run.progress,
         "surface": run.surface,
@@ -84,9 +84,15 @@ def run_detail(run: Run, request: Any) -> dict[str, Any]:
 class PipelineRunsView(StudioView):
     @extend_schema(responses=dict)
     def get(self, request: Request, pipeline_id: int) -> Response:
+        """Every run of the pipeline: the owner's own in full, other callers' runs redacted."""
         pipeline = self.get_pipeline(pipeline_id)
         runs = pipeline.runs.select_related("version").order_by("-created_at")[:100]
-        return Response([run_summary(r) for r in runs])
+        return Response(
+            [
+                run_summary(r) if access.is_caller(r, request.user) else access.redacted_summary(r)
+                for r in runs
+            ]
+        )
 
     @extend_schema(request=dict, responses=dict)
     def post(self, request: Request, pipeline_id: int) -> Response:
@@ -119,16 +125,22 @@ class PipelineRunsView(StudioView):
         return Response(run_detail(submission.run, request), status=status.HTTP_202_ACCEPTED)
 
 
+class PipelineUsageView(StudioView):
+    @extend_schema(summary="Aggregate usage and failures of a pipeline's runs, all callers", responses=dict)
+    def get(self, request: Request, pipeline_id: int) -> Response:
+        return Response(access.pipeline_usage(self.get_pipeline(pipeline_id)))
+
+
 class RunDetailView(StudioView):
     @extend_schema(responses=dict)
     def get(self, request: Request, run_id: str) -> Response:
-        return Response(run_detail(services.get_run_for(request.user, run_id), request))
+        return Response(run_detail(access.get_run_for(request.user, run_id), request))
 
 
 class RunCancelView(StudioView):
     @extend_schema(request=None, responses=dict)
     def post(self, request: Request, run_id: str) -> Response:
-        run = services.get_run_for(request.user, run_id)
+        run = access.get_run_for(request.user, run_id)
         result = services.cancel_run(run)
         run.refresh_from_db()
         return Response(

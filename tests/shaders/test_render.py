@@ -8,6 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django_q.conf import Conf
 from PIL import Image, ImageStat
+from rest_framework.test import APIClient
 
 from shaders import render, tasks
 from shaders.models import RenderStatus, Shader
@@ -98,5 +99,9 @@ def test_publishing_renders_through_django_q_in_sync_mode(
     assert shader.render_status == RenderStatus.DONE
     assert_not_blank(opened(shader.thumbnail.name))
     body = pro_client.get(f"/api/v1/shaders/{shader.pk}").json()
-    assert body["thumbnail_url"] == "http://testserver" + default_storage.url(shader.thumbnail.name)
-    assert body["preview_url"] == "http://testserver" + default_storage.url(shader.preview.name)
+    # signed, expiring URLs (config.media): the bytes for the signed URL, 403 for the bare path
+    for field, url in ((shader.thumbnail, body["thumbnail_url"]), (shader.preview, body["preview_url"])):
+        assert url.startswith(f"http://testserver{default_storage.base_url}{field.name}?")
+        path_and_query = url.removeprefix("http://testserver")
+        assert APIClient().get(path_and_query).status_code == 200
+        assert APIClient().get(path_and_query.split("?")[0]).status_code == 403

@@ -1,4 +1,5 @@
-// /studio/<id>/runs/: every run of a pipeline with status, time, credits and its artifacts.
+// /studio/<id>/runs/: every run of a pipeline with status, time, credits and its artifacts (the artifacts of
+// the owner's own runs only; other users' runs of a public pipeline come redacted, marked own: false).
 import { Fragment, useState } from 'react'
 import { studio } from '../lib/api.js'
 import { formatDuration, formatTime } from '../lib/format.js'
@@ -114,10 +115,15 @@ export function RunHistoryPage({ pipelineId }) {
                     <td>{formatDuration(r.started_at || r.created_at, r.finished_at)}</td>
                     <td>{r.credits_used ?? ''}</td>
                     <td>
-                      <button type="button" className="button small" aria-expanded={open === r.id}
-                        onClick={() => setOpen(open === r.id ? null : r.id)}>
-                        {open === r.id ? 'Hide' : 'Artifacts'}
-                      </button>
+                      {r.own === false ? (
+                        // another caller's run of this public pipeline: its inputs and results are theirs
+                        <span className="muted small" title={r.error?.code || ''}>another user</span>
+                      ) : (
+                        <button type="button" className="button small" aria-expanded={open === r.id}
+                          onClick={() => setOpen(open === r.id ? null : r.id)}>
+                          {open === r.id ? 'Hide' : 'Artifacts'}
+                        </button>
+                      )}
                     </td>
                   </tr>
                   {open === r.id && (
