@@ -54,7 +54,7 @@ def check_signature(name: str, expires: Any, signature: Any, now: float | None =
 
 
 class SignedFileSystemStorage(FileSystemStorage):
-    """Local files whose URLs carry an expiring signature over the storage path (verified by :func:`serve`)."""
+    """Local files whose URLs carry an expiring signature over the storage path (checked by :func:`serve`)."""
 
     def url(self, name: str | None) -> str:
         url = super().url(name)
@@ -62,8 +62,8 @@ class SignedFileSystemStorage(FileSystemStorage):
 
 
 def absolute_url(name: str, request: Any = None) -> str:
-    """The signed URL of the stored file ``name``, absolute when a base is known (PUBLIC_BASE_URL, the request,
-    or a run's remembered base URL: anything with ``build_absolute_uri``)."""
+    """The signed URL of the stored file ``name``, absolute when a base is known (PUBLIC_BASE_URL, the
+    request, or a run's remembered base URL: anything with ``build_absolute_uri``)."""
     url = default_storage.url(name)
     if url.startswith(("http://", "https://")):
         return url

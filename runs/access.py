@@ -31,7 +31,7 @@ def runs_visible_to(user: Any) -> QuerySet[Run]:
 
 
 def get_run_for(user: Any, run_id: str) -> Run:
-    """The run ``run_id`` of which ``user`` is the caller; NotFound otherwise (even for the pipeline owner)."""
+    """The run ``run_id`` if ``user`` is its caller; NotFound otherwise (even for the pipeline's owner)."""
     run = runs_visible_to(user).select_related("pipeline", "pipeline__owner").filter(pk=run_id).first()
     if run is None:
         raise NotFound("Run not found")
