@@ -57,7 +57,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Canvasflow on http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the worker)"
-	@bash -c 'trap "kill 0" EXIT; $(PY) manage.py qcluster & $(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application & wait -n'
+	@bash -c 'trap "kill 0" EXIT; $(PY) manage.py qcluster & $(VENV)/bin/daphne --verbosity 0 -b $(HOST) -p $(PORT) config.asgi:application & wait -n'
 
 test: install test-only
 

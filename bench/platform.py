@@ -121,7 +121,10 @@ def redis_available() -> str:
 def bench_http(args, env, key: str) -> None:
     port = free_port()
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        [
+            str(ROOT / ".venv/bin/daphne"),
+            *("--verbosity", "0", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.logging import AccessLogMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from shaders.mcp_http import is_mcp_path, mcp_app  # noqa: E402
 
@@ -24,7 +25,7 @@ async def http_app(scope, receive, send):
 
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
+        "http": AccessLogMiddleware(http_app),
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
         # Servers that speak ASGI lifespan (uvicorn) stop the MCP session manager cleanly;
         # daphne does not send it.

@@ -223,6 +223,11 @@ REST_FRAMEWORK = {
         "accounts.authentication.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.errors.fractafrag_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -253,8 +258,18 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Session and API keys are cut to their prefix in every line (config.logging).
+    "filters": {"redact_secrets": {"()": "config.logging.RedactSecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        # Our access log replaces daphne's (run it with --verbosity 0), which prints whole paths.
+        "canvasflow.access": {
+            "handlers": ["console"],
+            "level": os.environ.get("ACCESS_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
 }
 
 # --- runs ---------------------------------------------------------------------------------------

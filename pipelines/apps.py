@@ -6,4 +6,6 @@ class PipelinesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from pipelines import receivers  # noqa: F401  (account_closing receivers)
+        from pipelines import nodes, receivers  # noqa: F401  (account_closing receivers)
+
+        nodes.load_all()  # the whole node registry before the first request (imports no model weights)

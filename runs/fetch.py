@@ -38,9 +38,25 @@ def _allow_loopback() -> bool:
     return bool(getattr(settings, "FETCH_ALLOW_LOOPBACK", False))
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries and may be routed to: mapped, 6to4, Teredo, NAT64."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [v4 for v4 in found if v4 is not None]
+
+
 def _check_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(ip)
+        if ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        else:
+            for v4 in embedded:  # [2002:7f00:1::] is 127.0.0.1 through a 6to4 relay
+                _check_ip(v4)
     if ip.is_loopback and _allow_loopback():
         return
     if not ip.is_global or ip.is_multicast or ip.is_reserved:

@@ -181,6 +181,10 @@ def validate(code: str) -> ValidationResult:
             input=source,
             capture_output=True,
             text=True,
+            # glslang echoes a stray byte of a multi-byte character back in its messages: never let that
+            # undecodable byte turn a GLSL error (422) into a crash.
+            encoding="utf-8",
+            errors="replace",
             timeout=VALIDATOR_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:

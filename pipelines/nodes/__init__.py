@@ -8,22 +8,30 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import threading
 
 logger = logging.getLogger(__name__)
 _loaded = False
+_lock = threading.Lock()
 UNAVAILABLE: dict[str, str] = {}
 
 
 def load_all() -> None:
+    """Import every family once. Thread-safe, and complete when it returns: a request served while another
+    thread is still importing waits for it instead of seeing half a registry. PipelinesConfig.ready calls it,
+    so a server has the whole registry before its first request."""
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_") or info.name == "base":
-            continue
-        try:
-            importlib.import_module(f"{__name__}.{info.name}")
-        except ImportError as exc:  # optional stack not installed
-            UNAVAILABLE[info.name] = str(exc)
-            logger.warning("node family %s unavailable: %s", info.name, exc)
+    with _lock:
+        if _loaded:
+            return
+        for info in pkgutil.iter_modules(__path__):
+            if info.name.startswith("_") or info.name == "base":
+                continue
+            try:
+                importlib.import_module(f"{__name__}.{info.name}")
+            except ImportError as exc:  # optional stack not installed
+                UNAVAILABLE[info.name] = str(exc)
+                logger.warning("node family %s unavailable: %s", info.name, exc)
+        _loaded = True

@@ -127,8 +127,8 @@ def live(django_db_setup, django_db_blocker, tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     logs = work / "server.log"
     log = open(logs, "w")
-    daphne = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "config.asgi:application"], cwd=ROOT, env=env, stdout=log,
+    daphne = subprocess.Popen([sys.executable, "-m", "daphne", "--verbosity", "0", "-b", "127.0.0.1",
+                               "-p", str(port), "config.asgi:application"], cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     worker = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)

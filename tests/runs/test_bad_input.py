@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from accounts import keys
 from accounts.models import ApiKeyKind
+from tests.conftest import login
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +20,10 @@ JUNK = [
     ("json", '{"name": "' + "x" * 5000 + '"}'),
     ("text", "plain text body"),
     ("json", '{"a": "\\ud800"}'),
+    # nested past the interpreter's recursion limit (was a RecursionError, 500) and past our depth limit
+    ("json", "[" * 100_000 + "]" * 100_000),
+    ("json", "{" + '"a": {' * 70 + "}" * 70 + "}"),
+    ("json", '{"inputs": ' + '{"a": ' * 80 + "1" + "}" * 80 + "}"),
 ]
 
 
@@ -37,19 +42,22 @@ def shape_ok(path: str, body) -> bool:
 def targets(pro_user, published):
     pipeline, key = published
     fiz = keys.create_api_key(pro_user, "q", ApiKeyKind.QUEUE).raw
+    ff = keys.create_api_key(pro_user, "s", ApiKeyKind.FRACTAFRAG).raw
+    jwt = login(APIClient(), pro_user)  # account and studio routes take no API key
     return [
         ("POST", f"/api/node/api/{key}/execute", None),
         ("POST", f"/workflows/{pipeline.owner.username}/{pipeline.slug}", f"Key {fiz}"),
         ("POST", "/api/v1/jobs", f"Bearer {fiz}"),
         ("POST", "/api/v1/auth/register", None),
         ("POST", "/api/v1/auth/login", None),
-        ("PUT", "/api/v1/me", f"Bearer {fiz}"),
-        ("POST", "/api/v1/me/api-keys", f"Bearer {fiz}"),
-        ("PUT", "/api/v1/me/ai-keys", f"Bearer {fiz}"),
-        ("POST", "/api/v1/studio/pipelines", f"Bearer {fiz}"),
-        ("PATCH", f"/api/v1/studio/pipelines/{pipeline.pk}", f"Bearer {fiz}"),
-        ("POST", f"/api/v1/studio/pipelines/{pipeline.pk}/runs", f"Bearer {fiz}"),
-        ("POST", f"/api/v1/studio/pipelines/{pipeline.pk}/validate", f"Bearer {fiz}"),
+        ("PUT", "/api/v1/me", f"Bearer {jwt}"),
+        ("POST", "/api/v1/me/api-keys", f"Bearer {jwt}"),
+        ("PUT", "/api/v1/me/ai-keys", f"Bearer {jwt}"),
+        ("POST", "/api/v1/shaders", f"Bearer {ff}"),
+        ("POST", "/api/v1/studio/pipelines", f"Bearer {jwt}"),
+        ("PATCH", f"/api/v1/studio/pipelines/{pipeline.pk}", f"Bearer {jwt}"),
+        ("POST", f"/api/v1/studio/pipelines/{pipeline.pk}/runs", f"Bearer {jwt}"),
+        ("POST", f"/api/v1/studio/pipelines/{pipeline.pk}/validate", f"Bearer {jwt}"),
     ]
 
 
