@@ -23,8 +23,11 @@ class UserAdmin(BaseUserAdmin):
     # Deleting a user closes the account (accounts.services.delete_account): the ledger is append-only, so
     # the row stays anonymised instead of cascading into credit transactions nobody may delete.
     def get_deleted_objects(self, objs, request):
-        described = [f"{user} — account closed: keys revoked, pipelines, runs, files and shaders removed, "
-                     "ledger kept anonymously" for user in objs]
+        described = [
+            f"{user} — account closed: keys revoked, pipelines, runs, files and shaders removed, "
+            "ledger kept anonymously"
+            for user in objs
+        ]
         return described, {"users": len(described)}, set(), []
 
     def delete_model(self, request, obj):

@@ -15,9 +15,9 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import credits, crypto, keys
-from accounts.signals import account_closing
 from accounts.authentication import SESSION_CLAIM, session_version
 from accounts.models import ProviderKey, User
+from accounts.signals import account_closing
 from config.errors import BadRequest, Conflict, Forbidden, Unauthorized
 
 logger = logging.getLogger(__name__)

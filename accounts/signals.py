@@ -19,7 +19,9 @@ account_closing = Signal()
 @receiver(pre_save, sender=User, dispatch_uid="accounts.remember_is_active")
 def _remember_is_active(sender: Any, instance: User, **kwargs: Any) -> None:
     instance._was_active = (  # type: ignore[attr-defined]
-        User.objects.filter(pk=instance.pk).values_list("is_active", flat=True).first() if instance.pk else None
+        User.objects.filter(pk=instance.pk).values_list("is_active", flat=True).first()
+        if instance.pk
+        else None
     )
 
 

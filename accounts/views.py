@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 from accounts import keys, services
 from accounts.models import ApiKey, User
 from accounts.ratelimit import RateLimitHeadersMixin, SlidingWindowThrottle, client_ip
-from config.errors import BadRequest, NotFound
 from accounts.serializers import (
     AccountDeleteSerializer,
     ApiKeyCreateSerializer,
@@ -31,6 +30,7 @@ from accounts.serializers import (
     RegisterSerializer,
     UserSerializer,
 )
+from config.errors import BadRequest, NotFound
 
 
 class FractafragView(RateLimitHeadersMixin, APIView):

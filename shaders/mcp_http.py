@@ -22,8 +22,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from accounts.keys import resolve_api_key
 from accounts.models import ApiKey
-from accounts.scopes import Scope, key_allows
 from accounts.ratelimit import limiter
+from accounts.scopes import Scope, key_allows
 from shaders.mcp_server import current_key, server
 
 MCP_PATH = "/mcp"

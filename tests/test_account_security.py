@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts import keys
 from accounts.models import ApiKeyKind, CreditTransaction, Tier
-from accounts.scopes import DEFAULT_SCOPES, Scope
+from accounts.scopes import DEFAULT_SCOPES
 from pipelines import services as pipeline_services
 from runs.models import Run
 from runs.services import submit_run
@@ -73,17 +73,21 @@ def test_keys_get_the_scopes_of_their_kind_and_can_be_narrowed(pro_client):
     assert resp.status_code == 403 and "pipelines:run" in resp.json()["error"]["message"]
 
 
-def test_a_queue_key_cannot_write_shaders_and_a_shader_key_cannot_queue(pro_user, published_text):
+def test_a_queue_key_cannot_write_shaders_and_a_shader_key_cannot_queue(pro_user, published_text):  # noqa: F811
     fiz = key_client(keys.create_api_key(pro_user, "q", ApiKeyKind.QUEUE).raw)
     resp = fiz.post("/api/v1/shaders", {"title": "t", "glsl_code": "void mainImage(){}"}, format="json")
     assert resp.status_code == 403 and "shaders:write" in resp.json()["detail"]
     ff = key_client(keys.create_api_key(pro_user, "s", ApiKeyKind.FRACTAFRAG).raw)
     pipeline, _ = published_text
-    resp = ff.post(f"/workflows/{pro_user.username}/{pipeline.slug}", {"inputs": {"command": "x"}}, format="json")
+    resp = ff.post(
+        f"/workflows/{pro_user.username}/{pipeline.slug}", {"inputs": {"command": "x"}}, format="json"
+    )
     assert resp.status_code == 403 and "pipelines:run" in resp.json()["error"]
     # and each does what it was made for
     assert ff.get("/api/v1/shaders/mine").status_code == 200
-    ok = fiz.post(f"/workflows/{pro_user.username}/{pipeline.slug}", {"inputs": {"command": "x"}}, format="json")
+    ok = fiz.post(
+        f"/workflows/{pro_user.username}/{pipeline.slug}", {"inputs": {"command": "x"}}, format="json"
+    )
     assert ok.status_code in (200, 202), ok.content
 
 
@@ -94,7 +98,9 @@ def test_email_and_password_changes_need_the_current_password(auth_client):
         assert resp.status_code == 403 and "current password" in resp.json()["detail"]
         wrong = auth_client.put("/api/v1/me", {**body, "current_password": "guess-guess"}, format="json")
         assert wrong.status_code == 403
-    ok = auth_client.put("/api/v1/me", {"email": "new@example.com", "current_password": PASSWORD}, format="json")
+    ok = auth_client.put(
+        "/api/v1/me", {"email": "new@example.com", "current_password": PASSWORD}, format="json"
+    )
     assert ok.status_code == 200 and ok.json()["email"] == "new@example.com"
     # a username change alone needs no password
     assert auth_client.put("/api/v1/me", {"username": "still_me"}, format="json").status_code == 200
@@ -126,9 +132,16 @@ def test_password_change_revokes_every_refresh_and_access_token(user):
     now = APIClient()
     now.credentials(HTTP_AUTHORIZATION=f"Bearer {fresh}")
     assert now.get("/api/v1/me").status_code == 200
-    assert APIClient().post(
-        "/api/v1/auth/login", {"username": user.username, "password": "brand-new-secret-77"}, format="json"
-    ).status_code == 200
+    assert (
+        APIClient()
+        .post(
+            "/api/v1/auth/login",
+            {"username": user.username, "password": "brand-new-secret-77"},
+            format="json",
+        )
+        .status_code
+        == 200
+    )
 
 
 def test_disabling_a_user_revokes_its_tokens(user):
@@ -139,7 +152,9 @@ def test_disabling_a_user_revokes_its_tokens(user):
     user.save()
     user.is_active = True  # an admin re-enables it: the old refresh token must still be dead
     user.save()
-    assert APIClient().post("/api/v1/auth/refresh", {"refresh_token": refresh}, format="json").status_code == 401
+    assert (
+        APIClient().post("/api/v1/auth/refresh", {"refresh_token": refresh}, format="json").status_code == 401
+    )
     still = APIClient()
     still.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
     assert still.get("/api/v1/me").status_code == 200  # access tokens live out their 15 minutes at most
@@ -173,12 +188,20 @@ def test_owner_deletes_the_account_with_the_password(make_user, settings):
     raw_key = keys.create_api_key(owner, "k", ApiKeyKind.QUEUE).raw
     email, username = owner.email, owner.username
     own_run = submit_run(
-        pipeline=pipeline, version=pipeline.latest_version, billed_to=owner, surface="fizzly",
-        inputs={"command": "a"}, enqueue=False,
+        pipeline=pipeline,
+        version=pipeline.latest_version,
+        billed_to=owner,
+        surface="fizzly",
+        inputs={"command": "a"},
+        enqueue=False,
     ).run
     their_run = submit_run(
-        pipeline=pipeline, version=pipeline.latest_version, billed_to=consumer, surface="fizzly",
-        inputs={"command": "b"}, enqueue=False,
+        pipeline=pipeline,
+        version=pipeline.latest_version,
+        billed_to=consumer,
+        surface="fizzly",
+        inputs={"command": "b"},
+        enqueue=False,
     ).run
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {login(client, owner)}")
@@ -192,8 +215,12 @@ def test_owner_deletes_the_account_with_the_password(make_user, settings):
     assert not owner.has_usable_password()
     assert client.get("/api/v1/me").status_code == 401
     assert key_client(raw_key).get("/api/v1/jobs/job_x").status_code == 401
-    assert APIClient().post(f"/api/node/api/{session_key}/execute", {"inputs": {"command": "x"}},
-                            format="json").status_code == 404
+    assert (
+        APIClient()
+        .post(f"/api/node/api/{session_key}/execute", {"inputs": {"command": "x"}}, format="json")
+        .status_code
+        == 404
+    )
     assert not Run.objects.filter(pk=own_run.pk).exists()
     their_run.refresh_from_db()  # the consumer's record stays, cancelled and refunded
     assert their_run.status == "cancelled"
@@ -201,11 +228,16 @@ def test_owner_deletes_the_account_with_the_password(make_user, settings):
     assert consumer.credit_balance == 100
     _ledger_consistent([owner.pk, consumer.pk])
     # the email and username are free again
-    assert APIClient().post(
-        "/api/v1/auth/register",
-        {"username": username, "email": email, "password": "another-good-pass-1"},
-        format="json",
-    ).status_code == 201
+    assert (
+        APIClient()
+        .post(
+            "/api/v1/auth/register",
+            {"username": username, "email": email, "password": "another-good-pass-1"},
+            format="json",
+        )
+        .status_code
+        == 201
+    )
 
 
 def test_admin_can_delete_a_user_despite_the_ledger(admin_client, make_user):

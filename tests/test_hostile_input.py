@@ -93,20 +93,29 @@ SESSION_KEY = "fq_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9"
 
 
 def test_redact_keeps_only_prefixes():
-    line = f"Bad Request: /api/node/api/{SESSION_KEY}/execute key=fiz_abcdefghijklmnop ff_key_0123456789abcdef"
+    line = (
+        f"Bad Request: /api/node/api/{SESSION_KEY}/execute key=fiz_abcdefghijklmnop ff_key_0123456789abcdef"
+    )
     clean = redact(line)
-    assert SESSION_KEY not in clean and "fiz_abcdefghijklmnop" not in clean and "0123456789abcdef" not in clean
+    assert (
+        SESSION_KEY not in clean and "fiz_abcdefghijklmnop" not in clean and "0123456789abcdef" not in clean
+    )
     assert "fq_A1b2C3…" in clean and "fiz_abcdef…" in clean and "ff_key_012345…" in clean
 
 
 def test_bad_request_warning_shows_the_key_prefix_only(published):  # noqa: F811
     _, key = published
-    handler = next(h for h in logging.getLogger().handlers if any(
-        type(f).__name__ == "RedactSecretsFilter" for f in h.filters))
+    handler = next(
+        h
+        for h in logging.getLogger().handlers
+        if any(type(f).__name__ == "RedactSecretsFilter" for f in h.filters)
+    )
     stream = io.StringIO()
     old = handler.setStream(stream)
     try:
-        resp = APIClient().generic("POST", f"/api/node/api/{key}/execute", "{broken", content_type="application/json")
+        resp = APIClient().generic(
+            "POST", f"/api/node/api/{key}/execute", "{broken", content_type="application/json"
+        )
         assert resp.status_code == 400
     finally:
         handler.setStream(old)
@@ -127,8 +136,12 @@ def test_access_log_shows_the_key_prefix_only(caplog):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": f"/api/node/api/{SESSION_KEY}/execute",
-             "client": ("127.0.0.1", 5000)}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": f"/api/node/api/{SESSION_KEY}/execute",
+        "client": ("127.0.0.1", 5000),
+    }
     with caplog.at_level(logging.INFO, logger="canvasflow.access"):
         async_to_sync(AccessLogMiddleware(app))(scope, noop_receive, send)
     text = caplog.text

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
-
 from django.core import signals
 from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
 
 from accounts import services
 from accounts.models import Tier

@@ -2,7 +2,6 @@
 
 from django.db import migrations, models
 
-
 # Keys made before scopes existed get what their kind allows today (accounts.scopes.DEFAULT_SCOPES, copied
 # here so later changes to the defaults don't rewrite history).
 KIND_SCOPES = {
