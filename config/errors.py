@@ -55,6 +55,10 @@ class Conflict(CanvasflowError):
     status, code = 409, "CONFLICT"
 
 
+class PayloadTooLarge(CanvasflowError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
 class ValidationFailed(CanvasflowError):
     status, code = 422, "VALIDATION_FAILED"
 

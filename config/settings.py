@@ -287,6 +287,23 @@ MAX_RUN_ATTEMPTS = env_int("MAX_RUN_ATTEMPTS", 2)
 FETCH_MAX_BYTES = env_int("FETCH_MAX_BYTES", 25 * 1024 * 1024)
 FETCH_TIMEOUT_SECONDS = float(os.environ.get("FETCH_TIMEOUT_SECONDS", "20"))
 MAX_INPUT_PIXELS = env_int("MAX_INPUT_PIXELS", 40_000_000)
+# Inputs are stored once (a data: image becomes an input artifact the runs refer to); the image bytes a caller
+# sends are bounded per request (413) and per user and hour (429). Uploads count towards the hourly bound.
+INPUT_MAX_BYTES_PER_REQUEST = env_int("INPUT_MAX_BYTES_PER_REQUEST", 8 * 1024 * 1024)
+INPUT_MAX_BYTES_PER_USER_PER_HOUR = env_int("INPUT_MAX_BYTES_PER_USER_PER_HOUR", 256 * 1024 * 1024)
+# A run whose estimated time (pipelines.cost: each node's estimate from its input size) exceeds this is refused
+# before it is queued, and fails before a node that would overrun it starts; it leaves a margin under the
+# worker's timeout (Q_TIMEOUT), which kills the task. A run that ran past it when its worker died is failed
+# and refunded, not requeued. The node estimates are measured on a CPU worker: faster workers (CUDA) set
+# NODE_COST_SCALE to their ratio (e.g. 0.05).
+RUN_TIME_BUDGET_SECONDS = float(os.environ.get("RUN_TIME_BUDGET_SECONDS", Q_CLUSTER["timeout"] * 0.8))
+NODE_COST_SCALE = float(os.environ.get("NODE_COST_SCALE", "1.0"))
+# Each user's share of the workers: at most this many queued+running runs per tier; further submits get 429.
+RUN_MAX_ACTIVE_PER_USER = {
+    "free": env_int("RUN_MAX_ACTIVE_FREE", 4),
+    "pro": env_int("RUN_MAX_ACTIVE_PRO", 16),
+    "ultimate": env_int("RUN_MAX_ACTIVE_ULTIMATE", 32),
+}
 FETCH_ALLOW_LOOPBACK = env_bool("FETCH_ALLOW_LOOPBACK", False)  # tests only
 # Webhooks (Fizzly) and callbacks (FractalQ).
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))

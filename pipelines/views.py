@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from accounts.views import FractafragView, validated
 from config.errors import BadRequest, NotFound
 from pipelines import services
+from pipelines.cost import input_limits
 from pipelines.graph import node_types_catalog
 from pipelines.models import Pipeline, PublishedVersion
 from runs.models import Run
@@ -88,6 +89,7 @@ def pipeline_detail(pipeline: Pipeline, request: Request) -> dict[str, Any]:
         "graph": pipeline.graph,
         "presets": pipeline.presets,
         "published_version": latest.number if latest else None,
+        "limits": input_limits(latest.graph) if latest else None,  # the published version's, as in /docs
         "session_key_prefix": key.prefix if key else None,
         "fizzly_url": request.build_absolute_uri(f"/workflows/{pipeline.owner.username}/{pipeline.slug}"),
         "created_at": pipeline.created_at.isoformat(),

@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts import credits
 from pipelines.graph import topological_order
 from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, PipelineBlocked, get_node_type
-from runs import artifacts, inputs as run_inputs
+from runs import artifacts, inputs as run_inputs, limits
 from runs.events import EventBuffer, emit
 from runs.models import NodeRun, NodeStatus, Run, RunStatus
 
@@ -184,13 +184,24 @@ class RunExecutor:
                 return self._fail(
                     node_id, "UNKNOWN_NODE_TYPE", f"node type {node['type']} is not available", 500
                 )
-            outcome = self._run_node(node, node_type, node_run)
+            outcome = self._over_budget(index, node_run) or self._run_node(node, node_type, node_run)
             if outcome is not None:
                 self._mark_rest(index + 1, NodeStatus.SKIPPED)
                 return outcome()
             self.completed += 1
             self._set_run_progress(node_id, 0.0)
         return self._complete()
+
+    def _over_budget(self, index: int, node_run: NodeRun) -> Any:
+        """Fail before the node starts when the images so far show that the rest of the run cannot finish
+        within its time budget (an image URL's size is only known once fetched): a clear 422 now instead of
+        a worker busy until its timeout kills it (runs.limits)."""
+        if self.inline:
+            return None
+        error = limits.node_refusal(self.run, self.order, index, self.values)
+        if error is None:
+            return None
+        return self._node_failed(node_run, 0, error.code, error.message, error.status)
 
     def _run_node(self, node: dict, node_type: type[NodeType], node_run: NodeRun) -> Any:
         """Run one node; None on success, else a callable that ends the run."""

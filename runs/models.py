@@ -79,6 +79,9 @@ class Run(models.Model):
     credits_reserved = models.PositiveIntegerField(default=0)
     credits_used = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=200, blank=True)
+    request_hash = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the canonical request, to tell a replay from a conflict"
+    )
     webhook_url = models.URLField(max_length=2000, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True)

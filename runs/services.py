@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -14,12 +16,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import credits
-from config.errors import BadRequest
+from config.errors import BadRequest, Conflict
 from pipelines.graph import topological_order
 from pipelines.models import Pipeline, PublishedVersion
 from pipelines.nodes.base import get_node_type
 from pipelines.services import graph_credit_cost
 from runs import inputs as run_inputs
+from runs import limits, stored_inputs
 from runs.access import get_run_for, runs_visible_to  # noqa: F401 - the read rules live in runs.access
 from runs.events import emit
 from runs.models import TERMINAL, NodeRun, NodeStatus, Run, RunStatus
@@ -31,6 +34,10 @@ logger = logging.getLogger(__name__)
 class Submission:
     run: Run
     created: bool
+    runs: list[Run] = field(default_factory=list)  # all the runs made (a Fluxara job makes ``count``)
+
+    def __post_init__(self) -> None:
+        self.runs = self.runs or [self.run]
 
 
 def apply_preset(graph: dict, presets: dict, preset: str) -> dict:
@@ -65,17 +72,25 @@ def submit_run(
     job_id: str = "",
     enqueue: bool = True,
     sync: bool = False,
+    count: int = 1,
 ) -> Submission:
-    """Validate inputs, reserve credits and create a queued run (idempotent on ``idempotency_key``).
+    """Validate inputs, reserve credits and create ``count`` queued runs (idempotent on ``idempotency_key``).
+
+    The limits every surface shares are applied here: data: images are stored once as input artifacts
+    (runs.stored_inputs), a run that cannot finish within its time budget and a caller over its share of the
+    workers are refused (runs.limits), and an idempotency key reused with a different request is a conflict.
 
     ``sync``: the caller will wait for the result. A graph made only of cheap local nodes then runs right
     here, without the round trip through the queue (RUN_INLINE_FAST_PIPELINES)."""
+    request_hash = ""
+    replaces = None
     if idempotency_key:
-        existing = Run.objects.filter(
-            pipeline=pipeline, surface=surface, idempotency_key=idempotency_key
-        ).first()
+        request_hash = canonical_request_hash(inputs, preset, webhook_url)
+        existing = idempotent_run(pipeline, surface, idempotency_key, request_hash)
         if existing is not None:
-            return Submission(existing, False)
+            if not failed_on_server_fault(existing):
+                return Submission(existing, False)
+            replaces = existing
     graph = version.graph if version is not None else pipeline.graph
     if version is not None:
         schema = version.input_schema
@@ -87,43 +102,112 @@ def submit_run(
     graph = apply_preset(graph, pipeline.presets, preset)
     cost = graph_credit_cost(graph)
     inline = sync and settings.RUN_INLINE_FAST_PIPELINES and _all_inline(graph) and not webhook_url
+    if not inline:
+        limits.check_active_runs(billed_to, count)
+    stored = stored_inputs.store_inputs(schema, clean_inputs, requested_by or billed_to)
+    limits.check_budget(graph, stored.pixels)
+    runs: list[Run] = []
     try:
         with transaction.atomic():
-            run = Run.objects.create(
-                pipeline=pipeline,
-                version=version,
-                graph=graph,
-                billed_to=billed_to,
-                requested_by=requested_by,
-                surface=surface,
-                inputs=clean_inputs,
-                options=options or {},
-                preset=preset,
-                idempotency_key=idempotency_key,
-                webhook_url=webhook_url,
-                job_id=job_id,
-                credits_reserved=cost,
-            )
-            credits.reserve(billed_to, cost, run.pk, note=f"{surface} run of {pipeline}")
-            if inline:
-                from runs.engine import execute_inline
+            if not inline:
+                _lock_user(billed_to)
+                limits.check_active_runs(billed_to, count)  # again, under the lock: a burst cannot pass it
+            if replaces is not None:
+                _release_key(replaces)
+            for _ in range(count):
+                run = Run.objects.create(
+                    pipeline=pipeline,
+                    version=version,
+                    graph=graph,
+                    billed_to=billed_to,
+                    requested_by=requested_by,
+                    surface=surface,
+                    inputs=stored.values,
+                    options=options or {},
+                    preset=preset,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    webhook_url=webhook_url,
+                    job_id=job_id,
+                    credits_reserved=cost,
+                )
+                credits.reserve(billed_to, cost, run.pk, note=f"{surface} run of {pipeline}")
+                if inline:
+                    from runs.engine import execute_inline
 
-                execute_inline(run)  # in this same transaction: one commit for the whole call
-            else:
-                NodeRun.objects.bulk_create(node_runs_for(run))
-                emit(run.pk, "run.queued", "", {"credits_reserved": cost})
+                    execute_inline(run)  # in this same transaction: one commit for the whole call
+                else:
+                    NodeRun.objects.bulk_create(node_runs_for(run))
+                    emit(run.pk, "run.queued", "", {"credits_reserved": cost})
+                runs.append(run)
     except IntegrityError:
         if not idempotency_key:
             raise
-        existing = Run.objects.filter(
-            pipeline=pipeline, surface=surface, idempotency_key=idempotency_key
-        ).first()
+        existing = idempotent_run(pipeline, surface, idempotency_key, request_hash)
         if existing is None:
             raise
         return Submission(existing, False)
     if enqueue and not inline:
-        enqueue_run(run)
-    return Submission(run, True)
+        for run in runs:
+            enqueue_run(run)
+    return Submission(runs[0], True, runs)
+
+
+def _lock_user(user: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+
+
+# -- idempotency ------------------------------------------------------------------------------------
+
+
+def canonical_request_hash(inputs: Any, preset: str, webhook_url: str) -> str:
+    """SHA-256 of what makes two requests the same request: the inputs, the preset and the callback URL.
+
+    How the caller waits (sync or async) and the host it called are not part of it."""
+    canonical = json.dumps(
+        {"inputs": inputs, "preset": preset, "webhook_url": webhook_url},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotent_run(pipeline: Pipeline, surface: str, key: str, request_hash: str) -> Run | None:
+    """The run already made for idempotency ``key``, or None; 409 when it was made for another request.
+
+    As payment APIs do: replaying a key returns the first result, reusing it for different inputs is the
+    caller's bug and must not silently answer with a run of other inputs. Runs made before request hashes were
+    stored have none and are taken as the same request."""
+    existing = Run.objects.filter(pipeline=pipeline, surface=surface, idempotency_key=key).first()
+    if existing is not None and existing.request_hash and existing.request_hash != request_hash:
+        raise Conflict(
+            f"Idempotency key '{key}' was already used for a different request (run {existing.pk}); "
+            "use a new key for new inputs",
+            code="IDEMPOTENCY_KEY_CONFLICT",
+            details={"idempotency_key": key, "run_id": existing.pk},
+        )
+    return existing
+
+
+def failed_on_server_fault(run: Run) -> bool:
+    """A run that failed through no fault of its request (a 5xx: a worker lost, an engine or model error) may
+    be retried under the same idempotency key; bad input, a block, a cancellation or a refusal may not."""
+    return run.status == RunStatus.FAILED and int((run.error or {}).get("status", 500)) >= 500
+
+
+def _release_key(run: Run) -> None:
+    """Hand the idempotency key of a run that failed on a server fault to the run that replaces it.
+
+    Conditional on the key still being there: of two concurrent retries only one releases it, the other's
+    insert then hits the unique constraint and returns the new run (the IntegrityError path)."""
+    released = Run.objects.filter(pk=run.pk, idempotency_key=run.idempotency_key).update(
+        idempotency_key="", error={**(run.error or {}), "replaced_idempotency_key": run.idempotency_key}
+    )
+    if not released:
+        raise IntegrityError("idempotency key already handed to another run")
 
 
 def node_runs_for(run: Run) -> list[NodeRun]:
@@ -219,12 +303,16 @@ def queue_position(run: Run) -> int:
 
 
 def recover_stale_runs() -> dict[str, int]:
-    """Find running runs whose worker stopped beating: requeue them, or fail them after MAX_RUN_ATTEMPTS."""
+    """Find running runs whose worker stopped beating: requeue them, or fail them after MAX_RUN_ATTEMPTS.
+
+    A run that had been running past its time budget when its worker stopped was most likely killed by the
+    worker timeout: requeued, it would hold a worker until it is killed again. It fails at once (RUN_TIMED_OUT,
+    not charged) instead."""
     cutoff = timezone.now() - timezone.timedelta(seconds=settings.STALE_RUN_SECONDS)
     stale = Run.objects.filter(status=RunStatus.RUNNING).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at=None)
     )
-    counts = {"requeued": 0, "failed": 0}
+    counts = {"requeued": 0, "failed": 0}  # a run failed for time counts as failed
     for run in stale:
         with transaction.atomic():
             locked = Run.objects.select_for_update().filter(pk=run.pk, status=RunStatus.RUNNING).first()
@@ -236,6 +324,16 @@ def recover_stale_runs() -> dict[str, int]:
                     status=RunStatus.CANCELLED, finished_at=timezone.now()
                 )
                 emit(locked.pk, "run.cancelled", "", {"reason": "worker lost after cancellation"})
+                continue
+            if limits.ran_out_of_time(locked):
+                _fail_stale(
+                    locked,
+                    "RUN_TIMED_OUT",
+                    f"The run was stopped after running past its time budget of "
+                    f"{limits.budget_seconds():.0f} s; it is not retried and not charged. Send a smaller input.",
+                    422,
+                )
+                counts["failed"] += 1
                 continue
             if locked.attempts < settings.MAX_RUN_ATTEMPTS:
                 Run.objects.filter(pk=locked.pk).update(
@@ -253,21 +351,17 @@ def recover_stale_runs() -> dict[str, int]:
                 counts["requeued"] += 1
                 enqueue_run(locked)
             else:
-                credits.settle(locked.billed_to, locked.pk, 0)
-                error = {
-                    "code": "WORKER_LOST",
-                    "message": "The worker running this job stopped; not charged",
-                    "node": locked.current_node,
-                    "status": 500,
-                }
-                Run.objects.filter(pk=locked.pk).update(
-                    status=RunStatus.FAILED, error=error, finished_at=timezone.now()
-                )
-                locked.node_runs.filter(status__in=[NodeStatus.QUEUED, NodeStatus.RUNNING]).update(
-                    status=NodeStatus.FAILED
-                )
-                emit(locked.pk, "run.failed", locked.current_node, error)
+                _fail_stale(locked, "WORKER_LOST", "The worker running this job stopped; not charged", 500)
                 counts["failed"] += 1
     if counts["requeued"] or counts["failed"]:
         logger.warning("stale runs recovered: %s", counts)
     return counts
+
+
+def _fail_stale(run: Run, code: str, message: str, status: int) -> None:
+    """Fail a run whose worker stopped and return all its credits (it delivers nothing)."""
+    credits.settle(run.billed_to, run.pk, 0)
+    error = {"code": code, "message": message, "node": run.current_node, "status": status}
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error=error, finished_at=timezone.now())
+    run.node_runs.filter(status__in=[NodeStatus.QUEUED, NodeStatus.RUNNING]).update(status=NodeStatus.FAILED)
+    emit(run.pk, "run.failed", run.current_node, error)

@@ -155,6 +155,13 @@ class NodeType:
     # Cheap, pure and local (no network, no model): a synchronous call made only of such nodes may run
     # in the request instead of waiting for a worker.
     inline: ClassVar[bool] = False
+    # Cost model (pipelines.cost), read before a run is queued and again before each node starts, so that a
+    # run that cannot finish within RUN_TIME_BUDGET_SECONDS is refused instead of being killed by the worker
+    # timeout. ``max_input_pixels``: the largest image the node takes (None: no limit of its own). Running
+    # time is estimated as ``base_seconds + seconds_per_megapixel x input megapixels`` (on a CPU worker).
+    max_input_pixels: ClassVar[int | None] = None
+    base_seconds: ClassVar[float] = 0.0
+    seconds_per_megapixel: ClassVar[float] = 0.0
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -180,7 +187,23 @@ class NodeType:
         return {**cls.param_defaults(), **(params or {})}
 
     @classmethod
+    def max_pixels(cls, params: dict[str, Any]) -> int | None:
+        """The largest input (pixels of the largest image input) this node takes with ``params``."""
+        return cls.max_input_pixels
+
+    @classmethod
+    def estimate_seconds(cls, pixels: int, params: dict[str, Any]) -> float:
+        """Estimated running time for an input of ``pixels`` pixels (0 when the size is not known)."""
+        return cls.base_seconds + cls.seconds_per_megapixel * pixels / 1_000_000
+
+    @classmethod
+    def output_pixels(cls, pixels: int, params: dict[str, Any]) -> int:
+        """Pixels of the node's image outputs for an input of ``pixels`` (the same size by default)."""
+        return pixels
+
+    @classmethod
     def describe(cls) -> dict[str, Any]:
+        defaults = cls.param_defaults()
         return {
             "type": cls.type,
             "family": cls.family,
@@ -194,6 +217,10 @@ class NodeType:
             "resource_class": cls.resource_class,
             "max_retries": cls.max_retries,
             "exposes_input": cls.exposes_input,
+            # with the default params, as the studio shows them
+            "max_input_pixels": cls.max_pixels(defaults),
+            "base_seconds": cls.estimate_seconds(0, defaults),
+            "seconds_per_megapixel": cls.estimate_seconds(1_000_000, defaults) - cls.estimate_seconds(0, defaults),
         }
 
 

@@ -68,6 +68,10 @@ class Resize(NodeType):
     credit_cost = 1
     inline = True
 
+    @classmethod
+    def output_pixels(cls, pixels: int, params: dict[str, Any]) -> int:
+        return params["width"] * params["height"]  # at most; 'fit' may give less
+
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         value: ImageValue = inputs["image"]
         width, height = params["width"], params["height"]
@@ -111,6 +115,10 @@ class Crop(NodeType):
     credit_cost = 1
     inline = True
 
+    @classmethod
+    def output_pixels(cls, pixels: int, params: dict[str, Any]) -> int:
+        return min(pixels, params["width"] * params["height"])
+
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         value: ImageValue = inputs["image"]
         img = value.image
@@ -148,6 +156,10 @@ class Rotate(NodeType):
     }
     credit_cost = 1
     inline = True
+
+    @classmethod
+    def output_pixels(cls, pixels: int, params: dict[str, Any]) -> int:
+        return pixels * 2 if params["expand"] and float(params["angle"]) % 90 else pixels  # a 45° turn: ×2
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         value: ImageValue = inputs["image"]

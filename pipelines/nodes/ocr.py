@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from pipelines.nodes.base import NodeContext, NodeError, NodeType, Port, register
-from pipelines.nodes.safety import image_input, rgb
+from pipelines.nodes.safety import image_input, max_input_pixels, rgb
 
 for _package in ("onnxruntime", "rapidocr", "cv2"):
     if importlib.util.find_spec(_package) is None:
@@ -64,6 +64,13 @@ class Ocr(NodeType):
     }
     credit_cost = 2
     resource_class = "gpu"  # detection runs on onnxruntime's CUDA provider when present
+    # Detection sees a resized image; decoding and resizing grow with the input, recognition with the lines.
+    base_seconds = 2.0
+    seconds_per_megapixel = 1.0
+
+    @classmethod
+    def max_pixels(cls, params: dict[str, Any]) -> int | None:
+        return max_input_pixels()
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from pipelines.ml import ocr

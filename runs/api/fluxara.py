@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Max, Min, Q
 from django.http import FileResponse
 from django.urls import path
@@ -179,24 +178,19 @@ class JobsView(FluxaraView):
         if resolution:
             run_options["resolution"] = resolution
         job_id = new_job_id()
-        with transaction.atomic():  # all runs of a job, or none (credits for all of them)
-            runs = [
-                services.submit_run(
-                    pipeline=pipeline,
-                    version=pipeline.latest_version,
-                    billed_to=request.user,
-                    requested_by=request.user,
-                    surface=Surface.FLUXARA,
-                    inputs=body.get("input", {}),
-                    options=run_options,
-                    preset=preset,
-                    job_id=job_id,
-                    enqueue=False,
-                ).run
-                for _ in range(count)
-            ]
-            for run in runs:
-                services.enqueue_run(run)
+        # all runs of a job, or none (credits for all of them); the input is stored once for all of them
+        runs = services.submit_run(
+            pipeline=pipeline,
+            version=pipeline.latest_version,
+            billed_to=request.user,
+            requested_by=request.user,
+            surface=Surface.FLUXARA,
+            inputs=body.get("input", {}),
+            options=run_options,
+            preset=preset,
+            job_id=job_id,
+            count=count,
+        ).runs
         return Response(
             {"job_id": job_id, "status": "queued", "created_at": runs[0].created_at.isoformat()}, status=201
         )

@@ -17,10 +17,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.keys import hash_secret
 from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, NotFound
+from pipelines.cost import input_limits
 from pipelines.nodes.base import NodeError
-from accounts.keys import hash_secret
 from pipelines.services import resolve_session_key
 from runs import services
 from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view
@@ -142,6 +143,19 @@ class ExecuteView(FractalQView):
         return Response(payload, status=status)
 
 
+def docs_limits(graph: dict) -> dict[str, Any]:
+    """What a caller must stay under: the largest image (the nodes' limits and the run's time budget), the
+    image bytes per request (runs.stored_inputs). Larger inputs are refused at submit, or once fetched."""
+    limits = input_limits(graph)
+    return {
+        "maxInputPixels": limits["max_input_pixels"],
+        "maxInputBytes": settings.INPUT_MAX_BYTES_PER_REQUEST,
+        "timeBudgetSeconds": limits["time_budget_seconds"],
+        "estimatedSeconds": limits["estimated_seconds"],
+        "estimatedSecondsPerMegapixel": limits["estimated_seconds_per_megapixel"],
+    }
+
+
 class DocsView(FractalQView):
     @extend_schema(summary="Session docs: input/output schema and examples", responses=dict)
     def get(self, request: Request, api_key: str) -> Response:
@@ -163,6 +177,7 @@ class DocsView(FractalQView):
                 "outputSchema": version.output_schema,
                 "inputExamples": version.input_examples,
                 "creditCost": version.credit_cost,
+                "limits": docs_limits(version.graph),
                 "envVar": "FRACTALQ_API_KEY",
                 "examples": {
                     "curl": (

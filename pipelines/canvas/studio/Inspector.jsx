@@ -61,6 +61,8 @@ export function NodeInspector({ node, spec, edges, errors, readOnly, onParam, on
         <p className="small muted">
           {spec.credit_cost} credit{spec.credit_cost === 1 ? '' : 's'} · {spec.resource_class}
           {spec.max_retries ? ` · up to ${spec.max_retries} retries` : ''}
+          {spec.max_input_pixels ? ` · images up to ${(spec.max_input_pixels / 1e6).toFixed(1)} MP` : ''}
+          {spec.seconds_per_megapixel ? ` · about ${spec.seconds_per_megapixel} s per MP on a CPU worker` : ''}
         </p>
       )}
       {otherErrors.length > 0 && (
