@@ -7,7 +7,9 @@ artifacts. Cancellation is checked between nodes. Credits are settled at the
 end: a completed run pays for its nodes, a failed run pays nothing, a
 cancelled or blocked run pays for the nodes that ran. A heartbeat thread marks
 the run alive so that a run whose worker died can be found and retried
-(:func:`runs.services.recover_stale_runs`).
+(:func:`runs.services.recover_stale_runs`). Before each node, what is left of the
+run is estimated from the images so far: a run that cannot finish within its time
+budget fails then, instead of holding a worker until the timeout (:mod:`runs.limits`).
 """
 
 from __future__ import annotations
