@@ -31,7 +31,7 @@ from pipelines.nodes.base import ImageValue, NodeType, Port, get_node_type, regi
 from runs import services
 from runs.engine import execute_run
 from runs.models import Artifact, Run
-from tests.runs.conftest import png_bytes, resize_graph, text_graph
+from tests.runs.conftest import png_bytes, text_graph
 
 pytestmark = pytest.mark.django_db
 
@@ -234,7 +234,9 @@ def test_nodes_declare_their_largest_input_and_cost():
         pytest.skip("the AI stack (torch) is not installed")
     params = upscale.resolved_params({})
     assert upscale.max_pixels(params) == 4_000_000
-    assert upscale.estimate_seconds(1_000_000, params) > 300  # measured on a CPU worker (bench/upscale_cost.py)
+    assert (
+        upscale.estimate_seconds(1_000_000, params) > 300
+    )  # measured on a CPU worker (bench/upscale_cost.py)
     fast = upscale.resolved_params({"model": "realesr-animevideov3"})
     assert upscale.estimate_seconds(1_000_000, fast) < upscale.estimate_seconds(1_000_000, params)
     assert upscale.output_pixels(100, {"scale": 4}) == 1600
@@ -272,7 +274,7 @@ def test_fractalq_docs_and_studio_show_the_limit(pro_user, pro_client):
 
 
 def test_a_run_over_the_time_budget_is_refused_before_it_is_queued(queued, pro_user, pro_client, fiz):
-    pipeline, key = publish(pro_user, "Costly", costly_graph())
+    _, key = publish(pro_user, "Costly", costly_graph())
     uri = data_uri((40, 40))  # 1600 px: within the node's 10,000, but ~160 s against a 60 s budget
     queued.RUN_TIME_BUDGET_SECONDS = 60
     body = fq_error(execute(key, {"inputs": {"image_url": uri}, "async": True}), 422, "RUN_TOO_LONG")
@@ -363,7 +365,9 @@ def test_each_user_has_a_bounded_share_of_the_workers(queued, make_user, publish
     pipeline.is_public = True
     pipeline.save(update_fields=["is_public"])
     job = {"pipeline": f"{pipeline.owner.username}/thumbs", "input": {"image_url": "https://e.com/a.png"}}
-    flux_error(client.post("/api/v1/jobs", {**job, "options": {"count": 3}}, format="json"), 429, "rate_limited")
+    flux_error(
+        client.post("/api/v1/jobs", {**job, "options": {"count": 3}}, format="json"), 429, "rate_limited"
+    )
     assert client.post("/api/v1/jobs", job, format="json").status_code == 201
     assert client.post("/api/v1/jobs", job, format="json").status_code == 201
     resp = client.post("/api/v1/jobs", job, format="json")
