@@ -133,7 +133,12 @@ def _check_bytes(owner: Any, images: list[DataImage]) -> None:
             f"The request's images are {total} bytes; at most {per_request} bytes of images per request",
             details={"input_bytes": total, "max_input_bytes": per_request},
         )
-    new = sum(len(image.data) for image in images if _existing(owner, image) is None)
+    check_hourly_quota(owner, sum(len(image.data) for image in images if _existing(owner, image) is None))
+
+
+def check_hourly_quota(owner: Any, new: int) -> None:
+    """429 when ``new`` more bytes of input images (data: inputs and uploads alike) would pass the hour's
+    bound of ``owner``."""
     if not new:
         return
     per_hour = settings.INPUT_MAX_BYTES_PER_USER_PER_HOUR

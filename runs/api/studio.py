@@ -15,7 +15,7 @@ from config.errors import BadRequest, ValidationFailed
 from pipelines.graph import GraphInvalid, ensure_valid
 from pipelines.nodes.base import NodeError
 from pipelines.views import StudioView
-from runs import access, artifacts, fetch, services
+from runs import access, artifacts, fetch, services, stored_inputs
 from runs.api.common import base_url_option, image_outputs
 from runs.models import Run, Surface
 
@@ -170,6 +170,7 @@ class UploadView(StudioView):
             raise BadRequest("Send the image as a multipart 'file' field")
         if upload.size > settings.FETCH_MAX_BYTES:
             raise BadRequest(f"The file is larger than {settings.FETCH_MAX_BYTES} bytes")
+        stored_inputs.check_hourly_quota(request.user, upload.size)
         try:
             value = fetch.decode_image(upload.read(), source=upload.name)
         except NodeError as exc:

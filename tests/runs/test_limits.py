@@ -225,6 +225,19 @@ def test_input_bytes_per_user_and_hour_are_bounded_429(queued, published, fiz):
     assert send(two).status_code == 200
 
 
+def test_studio_uploads_count_towards_the_hourly_bound(queued, pro_client):
+    one, two = noisy_png(seed=3), noisy_png(seed=4)
+    queued.INPUT_MAX_BYTES_PER_USER_PER_HOUR = len(one) + len(two) // 2
+
+    def upload(png):
+        return pro_client.post("/api/v1/studio/uploads", {"file": io.BytesIO(png)}, format="multipart")
+
+    assert upload(one).status_code == 201
+    resp = upload(two)
+    assert resp.status_code == 429 and "per hour" in resp.json()["detail"]
+    assert int(resp["Retry-After"]) >= 1
+
+
 # -- item 10: time budget, oversize inputs, killed runs, share of the workers -------------------------------
 
 
