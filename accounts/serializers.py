@@ -8,6 +8,12 @@ from accounts.scopes import Scope
 USERNAME_FIELD = dict(max_length=150, min_length=3, regex=r"^[A-Za-z0-9_.-]+$")
 
 
+class ErrorDetailSerializer(serializers.Serializer):
+    """fractafrag's (and the studio's) error body."""
+
+    detail = serializers.CharField(help_text="Human-readable error message")
+
+
 class RegisterSerializer(serializers.Serializer):
     username = serializers.RegexField(**USERNAME_FIELD)
     email = serializers.EmailField(max_length=254)
@@ -29,6 +35,16 @@ class UserSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "username", "email", "tier", "credit_balance", "date_joined", "is_staff"]
         read_only_fields = fields
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    access_token = serializers.CharField(help_text="JWT access token (15 min); the refresh token is a cookie")
+    token_type = serializers.CharField(default="bearer")
+    user = UserSerializer()
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
 
 
 class PublicUserSerializer(serializers.ModelSerializer):
@@ -61,11 +77,25 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "prefix",
             "trust_tier",
             "scopes",
+            "rate_limit",
             "rate_limit_per_hour",
             "created_at",
             "last_used_at",
         ]
         read_only_fields = fields
+
+    # The seed's key list calls it rate_limit, its create response rate_limit_per_hour: both are sent.
+    rate_limit = serializers.IntegerField(
+        source="rate_limit_per_hour", read_only=True, help_text="Requests per hour"
+    )
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+    key = serializers.CharField(read_only=True, help_text="The full key, shown once; only its hash is stored")
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):

@@ -70,6 +70,7 @@ def register(username: str, email: str, password: str) -> User:
             user.save()
             if settings.SIGNUP_CREDITS:
                 credits.grant(user, settings.SIGNUP_CREDITS, note="sign-up credits")
+                user.refresh_from_db(fields=["credit_balance"])  # the ledger updated the row, not this object
     except IntegrityError as exc:  # lost a race with a concurrent registration
         raise Conflict("Username or email already registered", code="CONFLICT") from exc
     return user

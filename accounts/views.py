@@ -19,6 +19,9 @@ from accounts.models import ApiKey, User
 from accounts.ratelimit import RateLimitHeadersMixin, SlidingWindowThrottle, client_ip
 from accounts.serializers import (
     AccountDeleteSerializer,
+    ApiKeyCreatedSerializer,
+    DetailSerializer,
+    ErrorDetailSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
     LoginSerializer,
@@ -28,15 +31,16 @@ from accounts.serializers import (
     PublicUserSerializer,
     RefreshSerializer,
     RegisterSerializer,
+    TokenResponseSerializer,
     UserSerializer,
 )
 from config.errors import BadRequest, NotFound
 
 
 class FractafragView(RateLimitHeadersMixin, APIView):
-    """Base of the fractafrag endpoints: ``{"detail"}`` errors, sliding-window limit with headers."""
-
+    # Base of the fractafrag endpoints: {"detail"} errors, sliding-window limit with headers.
     throttle_classes = [SlidingWindowThrottle]
+    openapi_error = ErrorDetailSerializer
     rate_limit_scope = "fractafrag"
 
 
@@ -71,7 +75,13 @@ class RegisterView(FractafragView):
     authentication_classes: list = []
     rate_limit_scope = "auth"
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer}, summary="Create account")
+    @extend_schema(
+        request=RegisterSerializer,
+        responses={201: TokenResponseSerializer},
+        summary="Create account",
+        description="Create account. Requires Turnstile CAPTCHA token (if configured). Returns: access token + "
+        "sets refresh cookie.",
+    )
     def post(self, request: Request) -> Response:
         data = validated(RegisterSerializer, request)
         services.verify_turnstile(data.get("turnstile_token"), client_ip(request))
@@ -85,7 +95,11 @@ class LoginView(FractafragView):
     rate_limit_scope = "auth"
 
     @extend_schema(
-        request=LoginSerializer, responses=UserSerializer, summary="Sign in with username or email"
+        request=LoginSerializer,
+        responses=TokenResponseSerializer,
+        summary="Sign in with username or email",
+        description="Sign in with username/email + password. Returns: { access_token, token_type, user: {...} } "
+        "+ sets HttpOnly refresh cookie.",
     )
     def post(self, request: Request) -> Response:
         data = validated(LoginSerializer, request)
@@ -107,8 +121,9 @@ class RefreshView(FractafragView):
 
     @extend_schema(
         request=RefreshSerializer,
-        responses=UserSerializer,
+        responses=TokenResponseSerializer,
         summary="Rotate the refresh token (cookie) for a new access token",
+        description="Exchange refresh token (from cookie) for new access token. Old refresh token is blocklisted.",
     )
     def post(self, request: Request) -> Response:
         user, access, refresh = services.rotate_refresh(_refresh_from(request))
@@ -119,7 +134,12 @@ class LogoutView(FractafragView):
     authentication_classes: list = []
     rate_limit_scope = "auth"
 
-    @extend_schema(request=None, responses={200: dict}, summary="Blocklist the current refresh token")
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={200: DetailSerializer},
+        summary="Log out",
+        description="Blocklist current refresh token.",
+    )
     def post(self, request: Request) -> Response:
         services.revoke_refresh(_refresh_from(request))
         response = Response({"detail": "Logged out"})
@@ -130,14 +150,14 @@ class LogoutView(FractafragView):
 class MeView(FractafragView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=UserSerializer)
+    @extend_schema(responses=UserSerializer, description="Current authenticated user details.")
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(request.user).data)
 
     @extend_schema(
         request=ProfileUpdateSerializer,
         responses=UserSerializer,
-        description="Update the profile. A new email or password needs `current_password`. A password change "
+        description="Update profile (username, email — uniqueness enforced). A new email or password needs `current_password`. A password change "
         "signs out every other session and token; the answer then carries a fresh `access_token` (and "
         "refresh cookie) for this one.",
     )
@@ -170,7 +190,7 @@ class MeView(FractafragView):
 
 
 class UserDetailView(FractafragView):
-    @extend_schema(responses=PublicUserSerializer)
+    @extend_schema(responses=PublicUserSerializer, description="Public user profile.")
     def get(self, request: Request, username: str) -> Response:
         user = User.objects.filter(username__iexact=username, is_active=True).first()
         if user is None:
@@ -181,12 +201,20 @@ class UserDetailView(FractafragView):
 class ApiKeyListView(FractafragView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=ApiKeySerializer(many=True))
+    @extend_schema(
+        responses=ApiKeySerializer(many=True),
+        description="List user's active API keys (prefix, name, trust_tier, rate_limit).",
+    )
     def get(self, request: Request) -> Response:
         active = request.user.api_keys.filter(revoked_at__isnull=True)
         return Response(ApiKeySerializer(active, many=True).data)
 
-    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeySerializer})
+    @extend_schema(
+        request=ApiKeyCreateSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+        description="Create API key (Pro+ only). Returns full key once — store it, it can't be retrieved later. "
+        "A key carries scopes (what it may call); no key can change the account.",
+    )
     def post(self, request: Request) -> Response:
         services.require_pro(request.user, "Creating API keys")
         data = validated(ApiKeyCreateSerializer, request)
@@ -199,7 +227,9 @@ class ApiKeyListView(FractafragView):
 class ApiKeyDetailView(FractafragView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        responses={204: None}, description="Revoke an API key (soft delete with revoked_at timestamp)."
+    )
     def delete(self, request: Request, key_id: int) -> Response:
         key = get_object_or_404(ApiKey, pk=key_id, user=request.user, revoked_at__isnull=True)
         keys.revoke_api_key(key)
@@ -209,21 +239,33 @@ class ApiKeyDetailView(FractafragView):
 class ProviderKeyView(FractafragView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=ProviderKeySerializer(many=True))
+    @extend_schema(
+        responses=ProviderKeySerializer(many=True),
+        summary="List configured BYOK providers",
+        description="List configured BYOK providers (never returns actual key values).",
+    )
     def get(self, request: Request) -> Response:
-        services.require_pro(request.user, "AI provider keys")
+        # Only storing is Pro-only (seed): a downgraded account still sees, and can forget, what it stored.
         return Response(
             ProviderKeySerializer(request.user.provider_keys.order_by("provider"), many=True).data
         )
 
-    @extend_schema(request=ProviderKeyWriteSerializer, responses=ProviderKeySerializer)
+    @extend_schema(
+        request=ProviderKeyWriteSerializer,
+        responses=ProviderKeySerializer,
+        description="Store encrypted BYOK provider keys (Pro+ only).",
+    )
     def put(self, request: Request) -> Response:
         services.require_pro(request.user, "Storing AI provider keys")
         data = validated(ProviderKeyWriteSerializer, request)
         obj = services.store_provider_key(request.user, data["provider"], data["key"])
         return Response(ProviderKeySerializer(obj).data)
 
-    @extend_schema(responses={204: None}, summary="Forget the key stored for ?provider=")
+    @extend_schema(
+        description="Forget the BYOK key stored for ?provider=.",
+        responses={204: None},
+        summary="Forget the key stored for ?provider=",
+    )
     def delete(self, request: Request) -> Response:
         provider = request.query_params.get("provider", "")
         deleted, _ = request.user.provider_keys.filter(provider=provider).delete()

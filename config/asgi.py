@@ -1,8 +1,17 @@
 """ASGI entry: HTTP goes to Django (``/mcp`` to the fractafrag MCP server), WebSocket to Channels."""
 
 import os
+from http import HTTPStatus
 
 from django.core.asgi import get_asgi_application
+
+try:  # daphne (Twisted) answers "422 Unknown Status" for codes its table lacks; give it every standard phrase
+    from twisted.web import http as twisted_http
+
+    for _status in HTTPStatus:
+        twisted_http.RESPONSES.setdefault(_status.value, _status.phrase.encode())
+except ImportError:  # served by another ASGI server
+    pass
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()

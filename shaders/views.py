@@ -77,16 +77,17 @@ def _optional_body(serializer_class: Any, request: Request) -> dict[str, Any]:
 # --- shaders --------------------------------------------------------------------------------------
 
 
-
 class ShaderCommunityView(FractafragView):
     """The community endpoints: an API key reads with ``shaders:read`` and writes with ``shaders:write``."""
 
     key_scope = read_write(Scope.SHADERS_READ, Scope.SHADERS_WRITE)
 
+
 class ShaderListView(ShaderCommunityView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
     @extend_schema(
+        description="List/search public published shaders.",
         parameters=[ShaderListQuerySerializer],
         responses=ShaderSummarySerializer(many=True),
         summary="List/search public published shaders",
@@ -104,6 +105,7 @@ class ShaderListView(ShaderCommunityView):
         return Response(summaries(page(shaders, params), request))
 
     @extend_schema(
+        description="Create a new shader. Requires auth. Validates GLSL syntax before saving; free tier: 5 published shaders/month rate limit; enqueues render task if published; returns 422 with GLSL errors/warnings on validation failure.",
         request=ShaderWriteSerializer,
         responses={201: ShaderDetailSerializer},
         summary="Create a shader (GLSL validated; 422 on errors)",
@@ -117,7 +119,11 @@ class ShaderListView(ShaderCommunityView):
 class MyShadersView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(parameters=[MineQuerySerializer], responses=ShaderSummarySerializer(many=True))
+    @extend_schema(
+        description="List authenticated user's shaders (drafts, published, archived). Accepts status filter.",
+        parameters=[MineQuerySerializer],
+        responses=ShaderSummarySerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         params = query(MineQuerySerializer, request)
         return Response(summaries(page(services.mine(request.user, params.get("status")), params), request))
@@ -126,27 +132,41 @@ class MyShadersView(ShaderCommunityView):
 class ShaderDetailView(ShaderCommunityView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
-    @extend_schema(responses=ShaderDetailSerializer, summary="Shader with GLSL source (counts a view)")
+    @extend_schema(
+        description="Get full shader details including GLSL source. Increments view_count.",
+        responses=ShaderDetailSerializer,
+        summary="Shader with GLSL source (counts a view)",
+    )
     def get(self, request: Request, shader_id: str) -> Response:
         shader = services.get_visible(request.user, shader_id)
         services.record_view(shader, request.user, request.headers.get("X-Session-Id", ""))
         return detail(shader, request)
 
-    @extend_schema(request=ShaderUpdateSerializer, responses=ShaderDetailSerializer)
+    @extend_schema(
+        description="Update a shader. Creates a new version snapshot if code/metadata changed. Re-renders if published.",
+        request=ShaderUpdateSerializer,
+        responses=ShaderDetailSerializer,
+    )
     def put(self, request: Request, shader_id: str) -> Response:
         data = validated(ShaderUpdateSerializer, request, partial=True)
         return detail(services.update_shader(request.user, shader_id, data), request)
 
     patch = put
 
-    @extend_schema(responses={204: None}, summary="Delete (cascades to versions, votes, events)")
+    @extend_schema(
+        description="Delete a shader (cascades to versions, votes, events).",
+        responses={204: None},
+        summary="Delete (cascades to versions, votes, events)",
+    )
     def delete(self, request: Request, shader_id: str) -> Response:
         services.delete_shader(request.user, shader_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ShaderVersionListView(ShaderCommunityView):
-    @extend_schema(responses=ShaderVersionSummarySerializer(many=True))
+    @extend_schema(
+        description="List version history for a shader.", responses=ShaderVersionSummarySerializer(many=True)
+    )
     def get(self, request: Request, shader_id: str) -> Response:
         shader = services.get_visible(request.user, shader_id)
         versions = shader.versions.select_related("created_by").order_by("-number")
@@ -154,7 +174,9 @@ class ShaderVersionListView(ShaderCommunityView):
 
 
 class ShaderVersionDetailView(ShaderCommunityView):
-    @extend_schema(responses=ShaderVersionSerializer)
+    @extend_schema(
+        description="Get GLSL code and metadata for a specific version.", responses=ShaderVersionSerializer
+    )
     def get(self, request: Request, shader_id: str, version_number: int) -> Response:
         shader = services.get_visible(request.user, shader_id)
         return Response(ShaderVersionSerializer(services.get_version(shader, version_number)).data)
@@ -164,7 +186,10 @@ class ShaderRestoreView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        request=None, responses=ShaderDetailSerializer, summary="Restore a version as a new version"
+        description="Restore shader to a previous version (creates new version snapshot).",
+        request=None,
+        responses=ShaderDetailSerializer,
+        summary="Restore a version as a new version",
     )
     def post(self, request: Request, shader_id: str, version_number: int) -> Response:
         return detail(services.restore_version(request.user, shader_id, version_number), request)
@@ -173,7 +198,12 @@ class ShaderRestoreView(ShaderCommunityView):
 class ShaderForkView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={201: ShaderDetailSerializer}, summary="Fork into a draft copy")
+    @extend_schema(
+        description="Fork a shader. Creates a draft copy linked to the original.",
+        request=None,
+        responses={201: ShaderDetailSerializer},
+        summary="Fork into a draft copy",
+    )
     def post(self, request: Request, shader_id: str) -> Response:
         return detail(services.fork_shader(request.user, shader_id), request, status.HTTP_201_CREATED)
 
@@ -197,6 +227,7 @@ class VoteView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
+        description="Cast or change vote. Recalculates shader hot score. Values: 1 (upvote), -1 (downvote).",
         request=VoteSerializer,
         responses=VoteResultSerializer,
         summary="Cast or change a vote (409 when unchanged)",
@@ -205,13 +236,21 @@ class VoteView(ShaderCommunityView):
         data = validated(VoteSerializer, request)
         return Response(vote_body(engagement.cast_vote(request.user, shader_id, data["value"])))
 
-    @extend_schema(responses=VoteResultSerializer, summary="Remove your vote")
+    @extend_schema(
+        description="Remove vote. Recalculates score.",
+        responses=VoteResultSerializer,
+        summary="Remove your vote",
+    )
     def delete(self, request: Request, shader_id: str) -> Response:
         return Response(vote_body(engagement.remove_vote(request.user, shader_id)))
 
 
 class ReplayView(ShaderCommunityView):
-    @extend_schema(request=ReplaySerializer, responses={204: None})
+    @extend_schema(
+        description="Report a shader replay event (engagement signal).",
+        request=ReplaySerializer,
+        responses={204: None},
+    )
     def post(self, request: Request, shader_id: str) -> Response:
         data = _optional_body(ReplaySerializer, request)
         engagement.record_replay(request.user, shader_id, data.get("session_id", ""))
@@ -219,7 +258,11 @@ class ReplayView(ShaderCommunityView):
 
 
 class DwellView(ShaderCommunityView):
-    @extend_schema(request=DwellSerializer, responses={204: None})
+    @extend_schema(
+        description="Report dwell time (used for engagement tracking and tag affinity building).",
+        request=DwellSerializer,
+        responses={204: None},
+    )
     def post(self, request: Request) -> Response:
         data = validated(DwellSerializer, request)
         engagement.record_dwell(request.user, data["shader_id"], data["dwell_secs"], data["session_id"])
@@ -242,6 +285,7 @@ def _feed_rng(request: Request, session_id: str) -> random.Random:
 
 class FeedView(ShaderCommunityView):
     @extend_schema(
+        description="Main personalized feed. Authenticated: tag affinity (from votes + dwell) + recency + score + 10% randomness; anonymous: score + recency + 10% randomness; excludes shaders the user has already viewed.",
         parameters=[FeedQuerySerializer],
         responses=ShaderSummarySerializer(many=True),
         summary="Personalised feed",
@@ -257,21 +301,33 @@ class FeedView(ShaderCommunityView):
 
 
 class TrendingFeedView(ShaderCommunityView):
-    @extend_schema(parameters=[PageSerializer], responses=ShaderSummarySerializer(many=True))
+    @extend_schema(
+        description="Pure score-ranked (Wilson score + time decay).",
+        parameters=[PageSerializer],
+        responses=ShaderSummarySerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         params = query(PageSerializer, request)
         return Response(summaries(page(feed.trending(), params), request))
 
 
 class NewFeedView(ShaderCommunityView):
-    @extend_schema(parameters=[PageSerializer], responses=ShaderSummarySerializer(many=True))
+    @extend_schema(
+        description="Newest shaders first.",
+        parameters=[PageSerializer],
+        responses=ShaderSummarySerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         params = query(PageSerializer, request)
         return Response(summaries(page(feed.newest(), params), request))
 
 
 class SimilarFeedView(ShaderCommunityView):
-    @extend_schema(parameters=[PageSerializer], responses=ShaderSummarySerializer(many=True))
+    @extend_schema(
+        description="Tag-overlap-based similar shader recommendations.",
+        parameters=[PageSerializer],
+        responses=ShaderSummarySerializer(many=True),
+    )
     def get(self, request: Request, shader_id: str) -> Response:
         params = query(PageSerializer, request)
         shader = services.get_visible(request.user, shader_id)
@@ -291,6 +347,7 @@ class DesireListView(ShaderCommunityView):
     permission_classes = [IsAuthenticatedOrReadOnly]
 
     @extend_schema(
+        description="List open bounties sorted by heat_score.",
         parameters=[DesireListQuerySerializer],
         responses=DesireSerializer(many=True),
         summary="Bounties by heat score",
@@ -301,6 +358,7 @@ class DesireListView(ShaderCommunityView):
         return Response(DesireSerializer(rows, many=True).data)
 
     @extend_schema(
+        description="Create a bounty request. Requires auth (Pro+ tier). Enqueues async embedding + clustering task.",
         request=DesireCreateSerializer,
         responses={201: DesireDetailSerializer},
         summary="Create a bounty (Pro+)",
@@ -314,7 +372,11 @@ class DesireListView(ShaderCommunityView):
 
 
 class DesireDetailView(ShaderCommunityView):
-    @extend_schema(responses=DesireDetailSerializer, summary="A desire with its cluster context")
+    @extend_schema(
+        description="Get single desire with cluster context (cluster_count, similar desires).",
+        responses=DesireDetailSerializer,
+        summary="A desire with its cluster context",
+    )
     def get(self, request: Request, desire_id: str) -> Response:
         return Response(desire_detail(desires.get_desire(desire_id)))
 
@@ -323,7 +385,10 @@ class DesireFulfillView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        request=FulfillSerializer, responses=DesireDetailSerializer, summary="Link a published shader"
+        description="Mark a desire as fulfilled by linking to a published shader.",
+        request=FulfillSerializer,
+        responses=DesireDetailSerializer,
+        summary="Link a published shader",
     )
     def post(self, request: Request, desire_id: str) -> Response:
         data = validated(FulfillSerializer, request)
@@ -331,7 +396,12 @@ class DesireFulfillView(ShaderCommunityView):
 
 
 class DesireTipView(ShaderCommunityView):
-    @extend_schema(request=None, responses={501: None}, summary="Tip a bounty (501 until M4)")
+    @extend_schema(
+        description="Add tip to bounty (501 \u2014 coming in M4).",
+        request=None,
+        responses={501: None},
+        summary="Tip a bounty (501 until M4)",
+    )
     def post(self, request: Request, desire_id: str) -> Response:
         return desires.tip(desire_id)  # the seed's 501 until payments land (M4)
 
@@ -343,25 +413,41 @@ PAYMENTS_MESSAGE = "Payments are not implemented yet (M4)"
 
 
 class GenerateView(ShaderCommunityView):
-    @extend_schema(request=None, responses={501: None}, summary=GENERATE_MESSAGE)
+    @extend_schema(
+        description="Start AI shader generation. Returns 501 (Not Implemented).",
+        request=None,
+        responses={501: None},
+        summary=GENERATE_MESSAGE,
+    )
     def post(self, request: Request) -> Response:
         raise NotImplementedYet(GENERATE_MESSAGE)
 
 
 class GenerateStatusView(ShaderCommunityView):
-    @extend_schema(responses={501: None}, summary=GENERATE_MESSAGE)
+    @extend_schema(
+        description="Poll generation status. Returns 501.", responses={501: None}, summary=GENERATE_MESSAGE
+    )
     def get(self, request: Request, job_id: str) -> Response:
         raise NotImplementedYet(GENERATE_MESSAGE)
 
 
 class PaymentsPostStub(FractafragView):
-    @extend_schema(request=None, responses={501: None}, summary=PAYMENTS_MESSAGE)
+    @extend_schema(
+        description="Payment endpoints return 501 (Not Implemented) until M4.",
+        request=None,
+        responses={501: None},
+        summary=PAYMENTS_MESSAGE,
+    )
     def post(self, request: Request) -> Response:
         raise NotImplementedYet(PAYMENTS_MESSAGE)
 
 
 class PaymentsGetStub(FractafragView):
-    @extend_schema(responses={501: None}, summary=PAYMENTS_MESSAGE)
+    @extend_schema(
+        description="Payment endpoints return 501 (Not Implemented) until M4.",
+        responses={501: None},
+        summary=PAYMENTS_MESSAGE,
+    )
     def get(self, request: Request) -> Response:
         raise NotImplementedYet(PAYMENTS_MESSAGE)
 
@@ -369,7 +455,11 @@ class PaymentsGetStub(FractafragView):
 class GenerateCreditsView(ShaderCommunityView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=CreditsSerializer, summary="Remaining AI credits of the caller")
+    @extend_schema(
+        description="Check remaining AI credits.",
+        responses=CreditsSerializer,
+        summary="Remaining AI credits of the caller",
+    )
     def get(self, request: Request) -> Response:
         user = request.user
         user.refresh_from_db(fields=["credit_balance", "tier"])

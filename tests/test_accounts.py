@@ -1,6 +1,7 @@
 """fractafrag account endpoints: /me, /users, API keys (shown once, hashed, revocable), BYOK keys."""
 
 import hashlib
+import re
 
 import pytest
 from django.db import connection
@@ -25,6 +26,28 @@ def test_me_get_and_update(auth_client, make_user):
     # without the current password nobody learns whether the email is taken
     assert auth_client.put("/api/v1/me", {"email": other.email}, format="json").status_code == 403
     assert auth_client.put("/api/v1/me", {"email": "nope"}, format="json").status_code == 400
+
+
+def test_register_answers_the_balance_me_shows(api_client, settings):
+    settings.SIGNUP_CREDITS = 100
+    body = {"username": "newcomer", "email": "newcomer@example.com", "password": "a-good-password-1"}
+    resp = api_client.post("/api/v1/auth/register", body, format="json")
+    assert resp.status_code == 201 and resp.json()["user"]["credit_balance"] == 100
+    me = APIClient()
+    me.credentials(HTTP_AUTHORIZATION=f"Bearer {resp.json()['access_token']}")
+    assert me.get("/api/v1/me").json()["credit_balance"] == 100
+
+
+def test_key_list_has_the_seeds_rate_limit_field(pro_client):
+    created = pro_client.post("/api/v1/me/api-keys", {"name": "k"}, format="json").json()
+    assert created["rate_limit_per_hour"] == created["rate_limit"] > 0
+    listed = pro_client.get("/api/v1/me/api-keys").json()[0]
+    assert listed["rate_limit"] == created["rate_limit"]
+
+
+def test_timestamps_are_utc_z_whole_seconds(pro_client):
+    created = pro_client.post("/api/v1/me/api-keys", {"name": "k"}, format="json").json()["created_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created), created
 
 
 def test_public_profile(api_client, user):
@@ -110,7 +133,9 @@ def test_byok_never_returned_and_encrypted_at_rest(pro_client, auth_client):
         ).status_code
         == 403
     )
-    assert auth_client.get("/api/v1/me/ai-keys").status_code == 403
+    # only storing is Pro-only (seed): a free account lists what it has (nothing)
+    listed = auth_client.get("/api/v1/me/ai-keys")
+    assert listed.status_code == 200 and listed.json() == []
     # bad input
     assert (
         pro_client.put(
