@@ -67,13 +67,18 @@ def normalize(exc: Exception) -> CanvasflowError | exceptions.APIException | Non
     return None
 
 
-def render_with(shape: Any, exc: Exception, context: dict[str, Any]) -> Response:
-    """Render ``exc`` through ``shape(error) -> dict``; unknown exceptions become a logged 500."""
+def render_with(
+    shape: Any, exc: Exception, context: dict[str, Any], status_of: Any = None
+) -> Response:
+    """Render ``exc`` through ``shape(error) -> dict``; unknown exceptions become a logged 500.
+
+    ``status_of(status) -> status``: a surface whose seed lists fewer statuses than we use maps ours onto
+    its own (Fizzly answers 400 for our 422)."""
     err = normalize(exc)
     if err is None:
         logger.exception("unhandled error in %s", context.get("view"), exc_info=exc)
         err = CanvasflowError("Internal server error", code="INTERNAL_ERROR", status=500)
-    response = Response(shape(err), status=err.status)
+    response = Response(shape(err), status=status_of(err.status) if status_of else err.status)
     if isinstance(err, RateLimited):
         response["Retry-After"] = str(err.retry_after)
     if err.status == 401:

@@ -61,6 +61,10 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
 
+# Run option: store every node's image outputs as artifacts, not only the pipeline's outputs.
+STORE_INTERMEDIATES = "store_intermediates"
+
+
 def summarize(value: Any) -> Any:
     """A JSON-safe summary of a node output (images are described, not embedded)."""
     if isinstance(value, ImageValue):
@@ -281,10 +285,10 @@ class RunExecutor:
         return None
 
     def _preview(self, node_id: str, port: str, value: Any) -> Any:
-        """The summary of an intermediate output; on the canvas (studio runs) images are stored too, so the
-        creator can look at every node's result, not only the pipeline's outputs."""
+        """The summary of an intermediate output. A surface that shows every node's result (the canvas, a
+        Fizzly event stream) asks for its images to be stored too (the run option STORE_INTERMEDIATES)."""
         summary = summarize(value)
-        if isinstance(value, ImageValue) and self.run.surface == "studio":
+        if isinstance(value, ImageValue) and self.run.options.get(STORE_INTERMEDIATES):
             art = artifacts.store_image(
                 self.run.billed_to, value, run=self.run, node_id=node_id, output_key=f"{node_id}.{port}"
             )

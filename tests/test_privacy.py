@@ -245,7 +245,7 @@ def test_owner_cannot_read_a_consumers_run(alice, bobs_run, public_pipeline):
     for suffix in ("", "/status", "/status/stream"):
         resp = a.get(f"{fizzly(pipeline)}/requests/{run.pk}{suffix}")
         assert resp.status_code == 404 and resp.json()["code"] == "NOT_FOUND"
-    artifact = run.artifacts.get()
+    artifact = run.artifacts.get(node_id="out")
     assert a.get(f"/api/v1/artifacts/{artifact.pk}").status_code == 404
     assert not runs_visible_to(alice).filter(pk=run.pk).exists()  # also the WebSocket's rule
     # the run history shows Bob's run redacted: state and timings, no inputs, outputs or URLs
@@ -320,7 +320,7 @@ def test_consumer_keeps_its_runs_after_the_pipeline_goes_private(alice, bob, bob
     events = parse_sse(stream_body(b.get(f"{base}/status/stream")))
     assert events[-1][0] == "output"
     assert b.get(f"/api/v1/studio/runs/{run.pk}").json()["inputs"] == {"image_url": secret}
-    artifact = run.artifacts.get()
+    artifact = run.artifacts.get(node_id="out")
     download = b.get(f"/api/v1/artifacts/{artifact.pk}")
     assert download.status_code == 200 and file_bytes(download).startswith(b"\x89PNG")
     assert runs_visible_to(bob).filter(pk=run.pk).exists()

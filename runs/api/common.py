@@ -66,11 +66,12 @@ def flat_outputs(run: Run, request: Any, image_style: str = "url") -> dict[str, 
     return result
 
 
-def surface_view(shape: Any) -> type[APIView]:
-    """A DRF base view class whose errors render in ``shape`` (one handler per surface)."""
+def surface_view(shape: Any, status_of: Any = None) -> type[APIView]:
+    """A DRF base view class whose errors render in ``shape`` (one handler per surface), with the HTTP status
+    mapped by ``status_of`` where the surface's seed knows fewer statuses than we use."""
 
     class SurfaceView(RateLimitHeadersMixin, APIView):
         def get_exception_handler(self):
-            return lambda exc, context: render_with(shape, exc, context)
+            return lambda exc, context: render_with(shape, exc, context, status_of)
 
     return SurfaceView

@@ -13,23 +13,26 @@ from typing import Any, AsyncIterator
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from django.urls import path
+from django.urls import path, re_path
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.scopes import Scope, read_write
-from accounts.authentication import BearerAuthentication, KeyHeaderAuthentication
+from accounts.authentication import BearerAuthentication, CsrfSessionAuthentication, KeyHeaderAuthentication
 from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, Forbidden, NotFound
 from pipelines.models import Pipeline
 from pipelines.nodes.base import NodeError
-from runs import access, services
+from config.timefmt import iso_z
+from runs import access, artifacts, services
 from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view
 from runs.events import events_after
-from runs.models import TERMINAL, Run, RunStatus, Surface
+from runs.engine import STORE_INTERMEDIATES
+from runs.models import TERMINAL, Artifact, Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
 
 STATUS = {
@@ -43,26 +46,44 @@ STATUS = {
 PREVIOUS = {RunStatus.QUEUED: "PENDING", RunStatus.RUNNING: "RUNNING"}
 
 
+# The seed's error table: every answer uses one of these statuses and codes. Other 4xx (422, 409, 413, …)
+# become 400 BAD_REQUEST with the specific reason in details; other 5xx become 500 INTERNAL_ERROR.
+SEED_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    402: "INSUFFICIENT_CREDITS",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    429: "RATE_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR",
+}
+# Codes the seed itself shows besides its table.
+SEED_SPECIFIC_CODES = {"ALREADY_COMPLETED"}
+
+
+def seed_status(status: int) -> int:
+    if status in SEED_CODES:
+        return status
+    return 500 if status >= 500 else 400
+
+
 def fizzly_shape(err: CanvasflowError) -> dict[str, Any]:
-    code = {
-        401: "UNAUTHORIZED",
-        403: "FORBIDDEN",
-        404: "NOT_FOUND",
-        402: "INSUFFICIENT_CREDITS",
-        429: "RATE_LIMIT_EXCEEDED",
-        500: "INTERNAL_ERROR",
-    }.get(err.status, err.code)
-    if err.status in (400, 422) and err.code not in ("BAD_REQUEST",):
-        code = err.code  # keep the specific code (ALREADY_COMPLETED, MISSING_INPUT, …)
-    body: dict[str, Any] = {"error": err.message, "code": code, "details": dict(err.details)}
+    status = seed_status(err.status)
+    code = err.code if err.code in SEED_SPECIFIC_CODES else SEED_CODES[status]
+    details = dict(err.details)
+    if err.code not in (code, "BAD_REQUEST") and err.status < 500:
+        details.setdefault("reason", err.code)  # MISSING_INPUT, IMAGE_TOO_LARGE, …
+    if "current_status" in details:
+        details["current_status"] = STATUS.get(details["current_status"], details["current_status"])
+    body: dict[str, Any] = {"error": err.message, "code": code, "details": details}
     if err.status == 429:
         body["retry_after"] = getattr(err, "retry_after", 1)
-    if "current_status" in err.details:
-        body["current_status"] = STATUS.get(err.details["current_status"], err.details["current_status"])
+    if "current_status" in details:
+        body["current_status"] = details["current_status"]
     return body
 
 
-class FizzlyView(surface_view(fizzly_shape)):
+class FizzlyView(surface_view(fizzly_shape, status_of=seed_status)):
     authentication_classes = [KeyHeaderAuthentication, BearerAuthentication]
     permission_classes = [IsAuthenticated]
     key_scope = read_write(Scope.RUNS_READ, Scope.PIPELINES_RUN)
@@ -114,8 +135,8 @@ def logs(run: Run) -> list[dict[str, Any]]:
             "node": nr.node_id,
             "type": nr.node_type,
             "status": nr.status,
-            "started_at": nr.started_at.isoformat() if nr.started_at else None,
-            "completed_at": nr.finished_at.isoformat() if nr.finished_at else None,
+            "started_at": iso_z(nr.started_at),
+            "completed_at": iso_z(nr.finished_at),
             **({"error": nr.error.get("message")} if nr.error else {}),
         }
         for nr in run.node_runs.all()
@@ -124,7 +145,7 @@ def logs(run: Run) -> list[dict[str, Any]]:
 
 def webhook_payload(run: Run) -> dict[str, Any]:
     base = base_url_of(run)
-    completed_at = run.finished_at.isoformat() if run.finished_at else None
+    completed_at = iso_z(run.finished_at)
     if run.status == RunStatus.COMPLETED:
         return {
             "request_id": run.pk,
@@ -173,7 +194,8 @@ class SubmitView(FizzlyView):
             surface=Surface.FIZZLY,
             inputs=body.get("inputs", {}),
             webhook_url=webhook,
-            options=base_url_option(request),
+            # every node's image gets a URL, for the stream's completion events
+            options={**base_url_option(request), STORE_INTERMEDIATES: True},
         )
         run = submission.run
         return Response(
@@ -205,17 +227,23 @@ class ResultView(FizzlyView):
     def get(self, request: Request, username: str, slug: str, request_id: str) -> Response:
         run = self.get_run(username, slug, request_id)
         if run.status != RunStatus.COMPLETED:
-            raise BadRequest(
-                "Request is not completed", code="BAD_REQUEST", details={"status": STATUS[run.status]}
-            )
+            details: dict[str, Any] = {"status": STATUS[run.status]}
+            if run.status in TERMINAL:
+                message = "Request was cancelled" if run.status == RunStatus.CANCELLED else "Request failed"
+                if run.error:
+                    details.update(error=run.error.get("message"), error_code=run.error.get("code"))
+                    message = f"{message}: {run.error.get('message')}"
+            else:
+                message = "Request is not completed yet; poll its status until it is COMPLETED"
+            raise BadRequest(message, code="BAD_REQUEST", details=details)
         return Response(
             {
                 "status": "COMPLETED",
                 "outputs": flat_outputs(run, request, "object"),
                 "metrics": metrics(run),
                 "logs": logs(run),
-                "started_at": run.started_at.isoformat() if run.started_at else None,
-                "completed_at": run.finished_at.isoformat() if run.finished_at else None,
+                "started_at": iso_z(run.started_at),
+                "completed_at": iso_z(run.finished_at),
             }
         )
 
@@ -239,17 +267,44 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+def node_output(summary: dict[str, Any], request: Any) -> dict[str, Any]:
+    """A node's outputs as the seed's stream shows them: ``{"url": …}`` for an image (its stored artifact),
+    the value itself otherwise. One output is the object itself (``output.url``); several are keyed by port,
+    with the first image's ``url`` also at the top."""
+    ids = [v["artifact_id"] for v in summary.values() if isinstance(v, dict) and v.get("artifact_id")]
+    stored = {a.pk: a for a in Artifact.objects.filter(pk__in=ids)}
+    described: dict[str, Any] = {}
+    for port, value in summary.items():
+        if isinstance(value, dict) and value.get("type") == "image":
+            art = stored.get(value.get("artifact_id"))
+            described[port] = {
+                "url": artifacts.public_url(art, request) if art else None,
+                "width": value.get("width"),
+                "height": value.get("height"),
+            }
+        elif isinstance(value, dict) and "value" in value and set(value) <= {"type", "value"}:
+            described[port] = value["value"]
+        else:
+            described[port] = value
+    if len(described) == 1:
+        only = next(iter(described.values()))
+        return only if isinstance(only, dict) else {"value": only}
+    first_image = next((v for v in described.values() if isinstance(v, dict) and v.get("url")), None)
+    return {**({"url": first_image["url"]} if first_image else {}), "outputs": described}
+
+
 def fizzly_events(run_event: Any, request: Any) -> list[tuple[str, dict[str, Any]]]:
     """Map one RunEvent onto Fizzly stream events."""
-    ts = run_event.created_at.isoformat()
+    ts = iso_z(run_event.created_at)
     t = run_event.type
     if t == "node.started":
         return [("submit", {"node": run_event.node_id, "timestamp": ts})]
     if t == "node.completed":
+        outputs = run_event.data.get("outputs", {})
         return [
             (
                 "completion",
-                {"node": run_event.node_id, "output": run_event.data.get("outputs", {}), "timestamp": ts},
+                {"node": run_event.node_id, "output": node_output(outputs, request), "timestamp": ts},
             )
         ]
     if t == "node.progress":
@@ -288,6 +343,15 @@ def fizzly_events(run_event: Any, request: Any) -> list[tuple[str, dict[str, Any
 
 
 class StreamView(FizzlyView):
+    # A browser's EventSource cannot send an Authorization header: it may use the signed-in session.
+    authentication_classes = [*FizzlyView.authentication_classes, CsrfSessionAuthentication]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        """Every SSE client sends ``Accept: text/event-stream``: the stream itself is not rendered by DRF, and
+        an error before it starts is JSON in Fizzly's shape, whatever the Accept header says."""
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
     @extend_schema(
         summary="Server-Sent Events stream of a request", responses={(200, "text/event-stream"): str}
     )
@@ -322,8 +386,20 @@ class StreamView(FizzlyView):
             now = asyncio.get_running_loop().time()
             if now - last_ping >= ping_every:
                 last_ping = now
-                yield sse("ping", {"timestamp": timezone.now().isoformat()})
+                yield sse("ping", {"timestamp": iso_z(timezone.now())})
             await asyncio.sleep(0.1)
+
+
+class UnmatchedView(FizzlyView):
+    """Any other path under /workflows/: Fizzly's own 404 (with its rate-limit headers), not another
+    surface's shape."""
+
+    schema = None
+
+    def dispatch_unmatched(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise NotFound("Workflow or request not found", code="NOT_FOUND")
+
+    get = post = put = patch = delete = dispatch_unmatched
 
 
 urlpatterns = [
@@ -348,4 +424,5 @@ urlpatterns = [
         CancelView.as_view(),
         name="fizzly-cancel",
     ),
+    re_path(r"^workflows/", UnmatchedView.as_view(), name="fizzly-unmatched"),
 ]

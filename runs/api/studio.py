@@ -16,6 +16,7 @@ from pipelines.graph import GraphInvalid, ensure_valid
 from pipelines.nodes.base import NodeError
 from pipelines.views import StudioView
 from runs import access, artifacts, fetch, services, stored_inputs
+from runs.engine import STORE_INTERMEDIATES
 from runs.api.common import base_url_option, image_outputs
 from runs.models import Run, Surface
 
@@ -120,7 +121,7 @@ class PipelineRunsView(StudioView):
             requested_by=request.user,
             surface=Surface.STUDIO,
             inputs=body.get("inputs", {}),
-            options=base_url_option(request),
+            options={**base_url_option(request), STORE_INTERMEDIATES: True},  # every node shows its result
         )
         return Response(run_detail(submission.run, request), status=status.HTTP_202_ACCEPTED)
 
