@@ -52,9 +52,11 @@ class PublishedVersionAdmin(admin.ModelAdmin):
 
 @admin.register(SessionKey)
 class SessionKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "pipeline", "created_at", "revoked_at")
+    list_display = ("prefix", "pipeline", "daily_credit_cap", "monthly_credit_cap", "created_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("prefix", "pipeline__name", "pipeline__owner__username")
+    # Only the spending caps are editable: the key itself is issued by publishing or rotating.
+    fields = ("pipeline", "prefix", "daily_credit_cap", "monthly_credit_cap", "created_at", "revoked_at")
     readonly_fields = ("pipeline", "prefix", "key_hash", "created_at", "revoked_at")
     actions = ["revoke"]
 

@@ -66,6 +66,15 @@ class SessionKey(models.Model):
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # FractalQ bills the pipeline's owner and anyone holding the key can call it: the owner bounds what the
+    # key may spend (credits per UTC day / calendar month; empty: no cap). Carried over when the key is
+    # rotated, and counted over every FractalQ run of the pipeline, so a new key does not reset the spend.
+    daily_credit_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Credits this key may spend per UTC day; empty for no cap"
+    )
+    monthly_credit_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Credits this key may spend per calendar month (UTC); empty for no cap"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -111,18 +111,17 @@ def derive_schema(graph: dict) -> tuple[dict, dict, dict]:
         source = nodes[edge["from"]["node"]]
         source_type = get_node_type(source["type"])
         port = source_type.output_port(edge["from"]["port"])
-        is_image = port.type == "image"
-        outputs[edge["to"]["port"]] = {
-            "type": "string"
-            if is_image or port.type == "text"
-            else ("number" if port.type == "number" else "object"),
-            **({"format": "uri"} if is_image else {}),
-            "description": (
-                f"{'URL of the ' if is_image else ''}{port.description or port.name} "
-                f"from {source['id']} ({source['type']})"
-            ),
-        }
+        outputs[edge["to"]["port"]] = output_spec(port, source)
     return inputs, outputs, examples
+
+
+def output_spec(port: Any, source: dict) -> dict[str, Any]:
+    """The docs entry of a pipeline output fed by ``port`` of node ``source``: the JSON schema of the value
+    the caller receives (an image as its URL, an array of boxes as an array) and where it comes from."""
+    what = (port.description or port.name).rstrip(".")
+    if port.type == "image":
+        what = f"URL of the image: {what[:1].lower()}{what[1:]}"
+    return {**port.json_schema(), "description": f"{what} (from {source['id']}, {source['type']})"}
 
 
 def graph_credit_cost(graph: dict) -> int:
@@ -139,21 +138,63 @@ class PublishResult:
 
 
 def issue_session_key(pipeline: Pipeline) -> str:
-    """Revoke the active key (if any) and issue a new one, returned once."""
+    """Revoke the active key (if any) and issue a new one, returned once. The spending caps set on the old
+    key carry over: rotating a leaked key must not lift the owner's bound on what it may spend."""
     raw = SESSION_KEY_PREFIX + secrets.token_urlsafe(24)
     with transaction.atomic():
-        SessionKey.objects.select_for_update().filter(pipeline=pipeline, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
-        SessionKey.objects.create(pipeline=pipeline, prefix=raw[:10], key_hash=hash_secret(raw))
+        active = SessionKey.objects.select_for_update().filter(pipeline=pipeline, revoked_at__isnull=True)
+        caps = active.values("daily_credit_cap", "monthly_credit_cap").first() or {}
+        active.update(revoked_at=timezone.now())
+        SessionKey.objects.create(pipeline=pipeline, prefix=raw[:10], key_hash=hash_secret(raw), **caps)
     return raw
+
+
+CAP_FIELDS = {"credits_per_day": "daily_credit_cap", "credits_per_month": "monthly_credit_cap"}
+
+
+def spending_caps(key: SessionKey | None) -> dict[str, int | None]:
+    """The caps of ``key`` as the studio API and the docs name them (None: no cap)."""
+    return {name: getattr(key, field) if key else None for name, field in CAP_FIELDS.items()}
+
+
+def check_spending_caps(caps: Any) -> None:
+    """422 unless ``caps`` is an object of known caps, each a whole number of credits or null."""
+    if not isinstance(caps, dict):
+        raise ValidationFailed("'spending_cap' must be an object", code="INVALID_CAP")
+    unknown = sorted(set(caps) - set(CAP_FIELDS))
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown spending cap: {unknown[0]}", code="INVALID_CAP", details={"allowed": sorted(CAP_FIELDS)}
+        )
+    for name, value in caps.items():
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise ValidationFailed(
+                f"'{name}' must be a whole number of credits, or null for no cap", code="INVALID_CAP"
+            )
+
+
+def set_spending_caps(pipeline: Pipeline, caps: dict[str, int | None]) -> SessionKey:
+    """Set (an int) or lift (None) the caps named in ``caps`` on the pipeline's active session key."""
+    check_spending_caps(caps)
+    with transaction.atomic():
+        key = SessionKey.objects.select_for_update().filter(pipeline=pipeline, revoked_at__isnull=True).first()
+        if key is None:
+            raise NotFound("The pipeline has no session key; publish it first", code="NO_SESSION_KEY")
+        for name, value in caps.items():
+            setattr(key, CAP_FIELDS[name], value)
+        key.save(update_fields=[CAP_FIELDS[name] for name in caps])
+    return key
 
 
 def active_session_key(pipeline: Pipeline) -> SessionKey | None:
     return pipeline.session_keys.filter(revoked_at__isnull=True).first()
 
 
-def publish(pipeline: Pipeline) -> PublishResult:
+def publish(pipeline: Pipeline, spending: dict[str, int | None] | None = None) -> PublishResult:
+    """Freeze the draft as the next version; the first publish issues the session key. ``spending``: caps
+    to set on the key (see :func:`set_spending_caps`), checked before anything is published."""
+    if spending is not None:
+        check_spending_caps(spending)
     try:
         ensure_valid(pipeline.graph)
     except GraphInvalid as exc:
@@ -177,11 +218,20 @@ def publish(pipeline: Pipeline) -> PublishResult:
             credit_cost=graph_credit_cost(graph),
         )
         raw = None if active_session_key(pipeline) else issue_session_key(pipeline)
+        if spending is not None:
+            set_spending_caps(pipeline, spending)
     return PublishResult(version=version, session_key=raw)
 
 
 def resolve_session_key(raw: str) -> tuple[Pipeline, PublishedVersion]:
     """The pipeline and latest published version behind a FractalQ key; NotFound otherwise."""
+    key, version = resolve_key(raw)
+    return key.pipeline, version
+
+
+def resolve_key(raw: str) -> tuple[SessionKey, PublishedVersion]:
+    """The active session key ``raw`` (with its pipeline) and the latest published version; NotFound
+    otherwise."""
     if raw.startswith(SESSION_KEY_PREFIX):
         key = (
             SessionKey.objects.select_related("pipeline", "pipeline__owner")
@@ -191,7 +241,7 @@ def resolve_session_key(raw: str) -> tuple[Pipeline, PublishedVersion]:
         if key is not None:
             version = key.pipeline.latest_version
             if version is not None and key.pipeline.owner.is_active:
-                return key.pipeline, version
+                return key, version
     raise NotFound("API key not found or session not published", code="NOT_FOUND")
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from pipelines import views
+from pipelines import key_settings, views
 from runs.api import studio
 
 urlpatterns = [
@@ -11,6 +11,11 @@ urlpatterns = [
     path("pipelines/<int:pipeline_id>/duplicate", views.DuplicateView.as_view(), name="studio-duplicate"),
     path("pipelines/<int:pipeline_id>/publish", views.PublishView.as_view(), name="studio-publish"),
     path("pipelines/<int:pipeline_id>/rotate-key", views.RotateKeyView.as_view(), name="studio-rotate-key"),
+    path(
+        "pipelines/<int:pipeline_id>/session-key",
+        key_settings.SessionKeySettingsView.as_view(),
+        name="studio-session-key",
+    ),
     path("pipelines/<int:pipeline_id>/versions", views.VersionListView.as_view(), name="studio-versions"),
     path(
         "pipelines/<int:pipeline_id>/versions/<int:number>",

@@ -204,7 +204,10 @@ def key_urls(request: Request, raw: str | None) -> dict[str, Any]:
 class PublishView(StudioView):
     @extend_schema(request=None, responses=dict)
     def post(self, request: Request, pipeline_id: int) -> Response:
-        result = services.publish(self.get_pipeline(pipeline_id))
+        from pipelines.key_settings import spending_cap_of  # the session key's settings, given on publish
+
+        pipeline = self.get_pipeline(pipeline_id)
+        result = services.publish(pipeline, spending=spending_cap_of(request.data))
         body = {"version": version_summary(result.version), **key_urls(request, result.session_key)}
         if result.session_key is None:
             del body["session_key"]

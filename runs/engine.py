@@ -256,7 +256,7 @@ class RunExecutor:
                     self._emit("node.retrying", node_id, {"attempt": attempts, "error": exc.message})
                     continue
                 return self._node_failed(
-                    node_run, attempts, exc.code, exc.message, 422 if not exc.retryable else 500
+                    node_run, attempts, exc.code, exc.message, exc.http_status
                 )
             except Exception as exc:  # noqa: BLE001 - a node bug must fail the run, not the worker
                 logger.exception("node %s of run %s crashed", node_id, self.run.pk)

@@ -7,6 +7,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 def _public_id(prefix: str) -> str:
@@ -42,6 +43,20 @@ class Surface(models.TextChoices):
     FRACTALQ = "fractalq", "FractalQ"
     FLUXARA = "fluxara", "Fluxara"
     FIZZLY = "fizzly", "Fizzly"
+
+
+# Writes that record liveness, not a change of state: they leave ``updated_at`` alone.
+LIVENESS_FIELDS = frozenset({"heartbeat_at"})
+
+
+class RunQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """``auto_now`` only acts on ``save()``: the engine moves runs along with ``update()``, so without this
+        ``updated_at`` would stay at the time of the submit however far the run got (Fluxara's job
+        ``updated_at``, the admin's ordering)."""
+        if "updated_at" not in kwargs and not set(kwargs) <= LIVENESS_FIELDS:
+            kwargs["updated_at"] = timezone.now()
+        return super().update(**kwargs)
 
 
 class Run(models.Model):
@@ -92,6 +107,8 @@ class Run(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,7 @@ def submit_run(
     enqueue: bool = True,
     sync: bool = False,
     count: int = 1,
+    check_spend: Callable[[int], None] | None = None,
 ) -> Submission:
     """Validate inputs, reserve credits and create ``count`` queued runs (idempotent on ``idempotency_key``).
 
@@ -81,7 +83,10 @@ def submit_run(
     workers are refused (runs.limits), and an idempotency key reused with a different request is a conflict.
 
     ``sync``: the caller will wait for the result. A graph made only of cheap local nodes then runs right
-    here, without the round trip through the queue (RUN_INLINE_FAST_PIPELINES)."""
+    here, without the round trip through the queue (RUN_INLINE_FAST_PIPELINES).
+
+    ``check_spend(credits)``: a bound on what this submit may spend (a FractalQ key's spending caps), called
+    with the credits of all ``count`` runs under the payer's lock, so concurrent submits are counted."""
     request_hash = ""
     replaces = None
     if idempotency_key:
@@ -109,9 +114,12 @@ def submit_run(
     runs: list[Run] = []
     try:
         with transaction.atomic():
-            if not inline:
+            if not inline or check_spend is not None:
                 _lock_user(billed_to)
+            if not inline:
                 limits.check_active_runs(billed_to, count)  # again, under the lock: a burst cannot pass it
+            if check_spend is not None:
+                check_spend(cost * count)
             if replaces is not None:
                 _release_key(replaces)
             for _ in range(count):
@@ -234,17 +242,13 @@ def enqueue_run(run: Run) -> None:
         transaction.on_commit(lambda: tasks.enqueue(run.pk))
 
 
-def run_sync(run: Run, timeout: float | None = None) -> Run:
-    """Wait for ``run`` up to ``timeout`` seconds (SYNC_WAIT_SECONDS by default)."""
-    return wait_for_run(run.pk, settings.SYNC_WAIT_SECONDS if timeout is None else timeout)
-
-
-def wait_for_run(run_id: str, timeout: float) -> Run:
+def wait_for_run(run_id: str, timeout: float, until: Callable[[Run], bool] | None = None) -> Run:
+    """The run once it is terminal (or ``until(run)`` holds), or as it is after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
         run = Run.objects.get(pk=run_id)
-        if run.is_terminal or time.monotonic() >= deadline:
+        if run.is_terminal or (until is not None and until(run)) or time.monotonic() >= deadline:
             return run
         time.sleep(delay)
         delay = min(0.1, delay * 1.5)

@@ -1,8 +1,10 @@
 """Webhook (Fizzly) and callback (FractalQ) delivery with the Fizzly retry policy.
 
-POST JSON with ``User-Agent: Fizzly-Webhook/1.0`` and ``X-Fizzly-Request-ID``, a
+POST JSON with each surface's own identity (``User-Agent: Fizzly-Webhook/1.0`` and
+``X-Fizzly-Request-ID``; ``User-Agent: FractalQ-Callback/1.0`` and ``X-FractalQ-Job-ID``), a
 30 s timeout, up to 3 retries after 1, 2 and 4 seconds; a 4xx answer other than
-429 is final. Every attempt re-checks the URL (HTTPS, public address) so a DNS
+429 is final. Each attempt is recorded on the WebhookDelivery, which the status
+responses show to the caller (:func:`runs.api.common.webhook_delivery`). Every attempt re-checks the URL (HTTPS, public address) so a DNS
 change cannot turn a webhook into a request to an internal service.
 """
 
@@ -23,6 +25,11 @@ from runs.models import Run, WebhookDelivery, WebhookKind
 
 logger = logging.getLogger(__name__)
 USER_AGENT = "Fizzly-Webhook/1.0"
+# User-Agent and the header naming the run, per kind of delivery: a receiver tells the senders apart.
+IDENTITY = {
+    WebhookKind.FIZZLY: (USER_AGENT, "X-Fizzly-Request-ID"),
+    WebhookKind.FRACTALQ: ("FractalQ-Callback/1.0", "X-FractalQ-Job-ID"),
+}
 
 
 def check_webhook_url(url: str) -> None:
@@ -66,11 +73,8 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
 def deliver(delivery_id: int) -> str:
     delivery = WebhookDelivery.objects.select_related("run").get(pk=delivery_id)
     body = json.dumps(delivery.payload).encode()
-    headers = {
-        "User-Agent": USER_AGENT,
-        "X-Fizzly-Request-ID": delivery.run_id,
-        "Content-Type": "application/json",
-    }
+    user_agent, id_header = IDENTITY[delivery.kind]
+    headers = {"User-Agent": user_agent, id_header: delivery.run_id, "Content-Type": "application/json"}
     delays = [0.0, *settings.WEBHOOK_RETRY_DELAYS]
     for attempt, delay in enumerate(delays, start=1):
         if delay:

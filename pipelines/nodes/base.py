@@ -32,6 +32,19 @@ class Port:
     type: str
     description: str = ""
     required: bool = True
+    # The JSON schema of the value of a ``json`` port (an array of boxes, an object, a boolean), so that the
+    # published docs type it as what it is; ``json`` alone says nothing about the shape.
+    schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON schema of this port's value as a run's outputs report it (images as their URL)."""
+        if self.type == "image":
+            return {"type": "string", "format": "uri"}
+        if self.type == "text":
+            return {"type": "string"}
+        if self.type == "number":
+            return {"type": "number"}
+        return dict(self.schema) if self.schema else {}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,11 +91,15 @@ class ImageValue:
 
 
 class NodeError(Exception):
-    """A node could not process its input (a 422-style error naming the node).
+    """A node could not process its input, or could not run at all; the error names the node.
 
     ``code`` is machine-readable (e.g. ``INVALID_IMAGE``, ``IMAGE_TOO_LARGE``).
     ``retryable`` lets the engine retry transient failures up to the node's
     ``max_retries``; input errors are not retryable.
+    ``server_fault`` is the one rule that classifies the error for every surface: a fault of ours (a model
+    missing or broken, out of memory, an engine failure) is a 5xx ("AI processing failed"), anything else is
+    a problem with the request's input (422, "input validation failed"). Transient failures are ours, so it
+    defaults to ``retryable``; a fault that retrying cannot cure (a missing model) sets it explicitly.
     """
 
     def __init__(
@@ -91,13 +108,19 @@ class NodeError(Exception):
         code: str = "NODE_FAILED",
         *,
         retryable: bool = False,
+        server_fault: bool | None = None,
         details: dict[str, Any] | None = None,
     ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
+        self.server_fault = retryable if server_fault is None else server_fault
         self.details = details or {}
+
+    @property
+    def http_status(self) -> int:
+        return 500 if self.server_fault else 422
 
 
 class PipelineBlocked(Exception):

@@ -49,7 +49,7 @@ class InputImage(NodeType):
         if not isinstance(value, str):
             raise NodeError(f"Input '{params['name']}' must be a string", code="INVALID_INPUT")
         if ctx.fetch_image is None:
-            raise NodeError("No image fetcher available", code="INTERNAL_ERROR")
+            raise NodeError("No image fetcher available", code="INTERNAL_ERROR", server_fault=True)
         return {"image": ctx.fetch_image(value)}
 
 

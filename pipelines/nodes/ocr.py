@@ -37,7 +37,28 @@ class Ocr(NodeType):
     inputs = (Port("image", "image", "Image containing printed text"),)
     outputs = (
         Port("text", "text", "All recognised text, one line per row, in reading order"),
-        Port("lines", "json", "[{text, box: [x1,y1,x2,y2], polygon: [[x,y]x4], confidence, script, engine}]"),
+        Port(
+            "lines",
+            "json",
+            "[{text, box: [x1,y1,x2,y2], polygon: [[x,y]x4], confidence, script, engine}]",
+            schema={
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string"},
+                        "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                        "polygon": {
+                            "type": "array",
+                            "items": {"type": "array", "items": {"type": "number"}},
+                        },
+                        "confidence": {"type": "number"},
+                        "script": {"type": "string"},
+                        "engine": {"type": "string"},
+                    },
+                },
+            },
+        ),
     )
     params_schema = {
         "type": "object",
@@ -91,7 +112,7 @@ class Ocr(NodeType):
         try:
             result = ocr.get_pipeline().recognize(rgb(source.image), lang=lang, backend=backend)
         except ocr.OcrUnavailable as exc:
-            raise NodeError(str(exc), "OCR_UNAVAILABLE", details={"lang": lang, "backend": backend}) from exc
+            raise NodeError(str(exc), "OCR_UNAVAILABLE", server_fault=True, details={"lang": lang, "backend": backend}) from exc
         except MemoryError as exc:
             raise NodeError("out of memory during OCR", "OCR_FAILED", retryable=True) from exc
         except Exception as exc:  # noqa: BLE001 - a node never crashes the run

@@ -114,7 +114,8 @@ class NsfwGate(NodeType):
     inputs = (Port("image", "image", "Image to check"),)
     outputs = (
         Port("nsfw_score", "number", "Probability that the image is explicit, 0..1"),
-        Port("blocked", "json", "true when the score reached the threshold (the pipeline stopped)"),
+        Port("blocked", "json", "true when the score reached the threshold (the pipeline stopped)",
+             schema={"type": "boolean"}),
         Port("image", "image", "The input image, passed through when not blocked"),
     )
     params_schema = {
@@ -153,7 +154,7 @@ class NsfwGate(NodeType):
         try:
             score = nsfw.nsfw_score(rgb(source.image))
         except nsfw.NsfwUnavailable as exc:
-            raise NodeError(f"NSFW model unavailable: {exc}", "MODEL_UNAVAILABLE") from exc
+            raise NodeError(f"NSFW model unavailable: {exc}", "MODEL_UNAVAILABLE", server_fault=True) from exc
         except MemoryError as exc:
             raise NodeError("out of memory while scoring the image", "NSFW_FAILED", retryable=True) from exc
         except Exception as exc:  # noqa: BLE001 - a node never crashes the run

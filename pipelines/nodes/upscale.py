@@ -103,7 +103,9 @@ class ImageUpscale(NodeType):
     outputs = (
         Port("image", "image", "The upscaled image."),
         Port("metadata", "json", "The result's scale, width and height, e.g. {\"scale\": 4, \"width\": 2048, "
-                                 "\"height\": 2048}."),
+                                 "\"height\": 2048}.",
+             schema={"type": "object", "properties": {
+                 "scale": {"type": "integer"}, "width": {"type": "integer"}, "height": {"type": "integer"}}}),
     )
     params_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -187,7 +189,7 @@ class ImageUpscale(NodeType):
         except upscale.UpscaleInputError as exc:
             raise NodeError(str(exc), exc.code, details=exc.details) from exc
         except (WeightsUnavailable, FileNotFoundError) as exc:
-            raise NodeError(f"upscale model unavailable: {exc}", "MODEL_UNAVAILABLE", retryable=True) from exc
+            raise NodeError(f"upscale model unavailable: {exc}", "MODEL_UNAVAILABLE", server_fault=True) from exc
         except NodeError:
             raise
         except Exception as exc:  # a node never crashes the run

@@ -32,7 +32,10 @@ class Watermark(NodeType):
     )
     inputs = (Port("image", "image", "Image to inspect"),)
     outputs = (
-        Port("watermarks", "json", "[{box: [x1, y1, x2, y2], confidence}] sorted by confidence"),
+        Port("watermarks", "json", "[{box: [x1, y1, x2, y2], confidence}] sorted by confidence",
+             schema={"type": "array", "items": {"type": "object", "properties": {
+                 "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                 "confidence": {"type": "number"}}}}),
         Port("count", "number", "Number of watermarks found"),
     )
     params_schema = {
@@ -86,7 +89,7 @@ class Watermark(NodeType):
             detector = watermark.get_detector()
             found = detector.detect(rgb(source.image), threshold=threshold, input_size=input_size)
         except FileNotFoundError as exc:
-            raise NodeError(f"watermark model unavailable: {exc}", "MODEL_UNAVAILABLE") from exc
+            raise NodeError(f"watermark model unavailable: {exc}", "MODEL_UNAVAILABLE", server_fault=True) from exc
         except MemoryError as exc:
             raise NodeError("out of memory during watermark detection", "WATERMARK_FAILED",
                             retryable=True) from exc

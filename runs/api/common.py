@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.errors import render_with
 from accounts.ratelimit import RateLimitHeadersMixin
+from config.timefmt import iso_z
 from runs import artifacts
 from runs.models import Artifact, Run
 
@@ -75,3 +76,36 @@ def surface_view(shape: Any, status_of: Any = None) -> type[APIView]:
             return lambda exc, context: render_with(shape, exc, context, status_of)
 
     return SurfaceView
+
+
+# -- callback / webhook delivery, as the caller of an async run sees it ----------------------------------
+
+DELIVERY_STATES = {"pending": "pending", "delivered": "delivered", "failed": "given_up"}
+
+
+def webhook_delivery(run: Run, camel: bool = False) -> dict[str, Any] | None:
+    """Whether the callback (FractalQ) or webhook (Fizzly) of ``run`` reached the caller, or None when the
+    run was submitted without one. The status responses of both surfaces show it under ``delivery``.
+
+    ``status``: ``pending`` (the run is still going, or an attempt is under way or scheduled), ``delivered``
+    (a 2xx answer) or ``given_up`` (every attempt failed, or a 4xx other than 429 ended them); ``attempts``
+    made so far and the HTTP status of the last one (null: no answer, see ``last_error``). ``camel``: the
+    keys as FractalQ writes them (``lastStatusCode``), else as Fizzly does (``last_status_code``)."""
+    if not run.webhook_url:
+        return None
+    delivery = max(run.webhook_deliveries.all(), key=lambda d: d.created_at, default=None)
+    body: dict[str, Any] = {
+        "status": DELIVERY_STATES.get(delivery.status, delivery.status) if delivery else "pending",
+        "attempts": delivery.attempts if delivery else 0,
+        "last_status_code": (delivery.response_codes or [None])[-1] if delivery else None,
+        "last_error": (delivery.last_error or None) if delivery else None,
+        "delivered_at": iso_z(delivery.delivered_at) if delivery else None,
+    }
+    if camel:
+        return {_camel(key): value for key, value in body.items()}
+    return body
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.title() for word in rest)

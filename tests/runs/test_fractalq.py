@@ -69,7 +69,8 @@ def test_docs_describe_the_published_version(published):
         ({}, 400, "MISSING_INPUT"),
         ({"inputs": {}}, 400, "MISSING_INPUT"),
         ({"inputs": {"image_url": 5}}, 400, "INVALID_INPUT"),
-        ({"inputs": {"image_url": "x", "extra": 1}}, 400, "UNKNOWN_INPUT"),
+        # keys no input node takes are ignored (the seed's example sends `command` too): image_url is missing
+        ({"inputs": {"extra": 1}}, 400, "MISSING_INPUT"),
         ({"inputs": "nope"}, 400, "INVALID_REQUEST"),
         ({"inputs": {"image_url": "ftp://example.com/a.png"}}, 422, "INVALID_INPUT"),
         ({"inputs": {"image_url": "https://example.com/a.png"}, "async": "yes"}, 400, "INVALID_REQUEST"),
@@ -210,14 +211,18 @@ def test_concurrent_duplicate_job_ids_make_one_run(settings, pro_user):
     assert pro_user.credit_balance == 500  # text pipeline is free; nothing double-reserved
 
 
-def test_sync_waits_then_answers_202(settings, published_text):
+def test_sync_never_answers_202_when_no_worker_starts_the_run(settings, published_text):
+    """The seed reserves 202 for async: true; a sync caller whose run no worker starts in time gets a 429
+    (the run cancelled, nothing charged) instead of a job id it did not ask for."""
     settings.RUNS_EAGER = False
     settings.RUN_INLINE_FAST_PIPELINES = False
     settings.SYNC_WAIT_SECONDS = 0.2
     _, key = published_text
     resp = execute(key, {"inputs": {"command": "slow"}})
-    assert resp.status_code == 202
-    assert resp.json()["success"] is True and resp.json()["statusUrl"].endswith(resp.json()["jobId"])
+    assert_error(resp, 429, "WORKERS_BUSY")
+    assert int(resp["Retry-After"]) >= 1
+    run = Run.objects.get(pk=resp.json()["details"]["jobId"])
+    assert run.status == "cancelled"
 
 
 def test_callback_delivered_with_job_id(eager, published_text, image_server, monkeypatch):
