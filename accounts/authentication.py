@@ -101,3 +101,16 @@ class KeyHeaderAuthentication(authentication.BaseAuthentication):
 
 class CsrfSessionAuthentication(authentication.SessionAuthentication):
     """The browser session, CSRF enforced (the canvas pages call the API this way)."""
+
+
+class QueryTokenAuthentication(authentication.BaseAuthentication):
+    """``?token=<access token>`` or ``?key=<api key>``, for clients that cannot send headers: a browser's
+    EventSource and WebSocket. Only for GET streams; the access log never records query strings."""
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        params = request.query_params
+        if params.get("key"):
+            return authenticate_key(params["key"], request)
+        if params.get("token"):
+            return user_from_access_token(params["token"])
+        return None

@@ -311,6 +311,7 @@ FETCH_ALLOW_LOOPBACK = env_bool("FETCH_ALLOW_LOOPBACK", False)  # tests only
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
 WEBHOOK_RETRY_DELAYS = (1.0, 2.0, 4.0)
 SSE_PING_SECONDS = float(os.environ.get("SSE_PING_SECONDS", "15"))
+SSE_RETRY_MS = env_int("SSE_RETRY_MS", 1000)  # the reconnection delay an SSE stream asks clients for
 # Per-surface limits: (requests, window seconds).
 FIZZLY_RATE_LIMIT = (env_int("FIZZLY_RATE_LIMIT_PER_MINUTE", 60), 60)
 FRACTALQ_RATE_LIMIT = (env_int("FRACTALQ_RATE_LIMIT_PER_MINUTE", 120), 60)

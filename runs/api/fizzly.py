@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path, re_path
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -22,13 +22,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.scopes import Scope, read_write
-from accounts.authentication import BearerAuthentication, CsrfSessionAuthentication, KeyHeaderAuthentication
+from accounts.authentication import BearerAuthentication, KeyHeaderAuthentication, QueryTokenAuthentication
 from accounts.ratelimit import SlidingWindowThrottle
 from config.errors import BadRequest, CanvasflowError, Forbidden, NotFound
 from pipelines.models import Pipeline
 from pipelines.nodes.base import NodeError
 from config.timefmt import iso_z
 from runs import access, artifacts, services
+from runs.api.fizzly_schema import (
+    LOGS_PARAM,
+    STREAM_RESPONSE,
+    WEBHOOK_PARAM,
+    CancelResponseSerializer,
+    FizzlyErrorSerializer,
+    ResultResponseSerializer,
+    StatusResponseSerializer,
+    SubmitRequestSerializer,
+    SubmitResponseSerializer,
+)
 from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view
 from runs.events import events_after
 from runs.engine import STORE_INTERMEDIATES
@@ -85,6 +96,7 @@ def fizzly_shape(err: CanvasflowError) -> dict[str, Any]:
 
 class FizzlyView(surface_view(fizzly_shape, status_of=seed_status)):
     authentication_classes = [KeyHeaderAuthentication, BearerAuthentication]
+    openapi_error = FizzlyErrorSerializer
     permission_classes = [IsAuthenticated]
     key_scope = read_write(Scope.RUNS_READ, Scope.PIPELINES_RUN)
     throttle_classes = [SlidingWindowThrottle]
@@ -167,7 +179,16 @@ def webhook_payload(run: Run) -> dict[str, Any]:
 
 
 class SubmitView(FizzlyView):
-    @extend_schema(summary="Submit a workflow to the queue", request=dict, responses=dict)
+    openapi_error_statuses = (400, 401, 402, 403, 404, 429, 500)
+
+    @extend_schema(
+        summary="Submit Workflow",
+        description="Submit a workflow to the execution queue. Returns immediately with a request ID for "
+        "tracking. PRO or ULTIMATE subscription required.",
+        request=SubmitRequestSerializer,
+        parameters=[WEBHOOK_PARAM],
+        responses={200: SubmitResponseSerializer},
+    )
     def post(self, request: Request, username: str, slug: str) -> Response:
         pipeline = self.get_pipeline(username, slug)
         version = pipeline.latest_version
@@ -204,7 +225,12 @@ class SubmitView(FizzlyView):
 
 
 class StatusView(FizzlyView):
-    @extend_schema(summary="Poll the status of a request", responses=dict)
+    @extend_schema(
+        summary="Get Status",
+        description="Poll the current status of a workflow run.",
+        parameters=[LOGS_PARAM],
+        responses={200: StatusResponseSerializer},
+    )
     def get(self, request: Request, username: str, slug: str, request_id: str) -> Response:
         run = self.get_run(username, slug, request_id)
         body: dict[str, Any] = {"status": STATUS[run.status], "request_id": run.pk}
@@ -223,7 +249,12 @@ class StatusView(FizzlyView):
 
 
 class ResultView(FizzlyView):
-    @extend_schema(summary="The full output of a completed request", responses=dict)
+    @extend_schema(
+        summary="Get Result",
+        description="Retrieve the full output of a completed workflow run. Returns 400 Bad Request if the "
+        "workflow is not yet completed. Use the status endpoint to check completion first.",
+        responses={200: ResultResponseSerializer},
+    )
     def get(self, request: Request, username: str, slug: str, request_id: str) -> Response:
         run = self.get_run(username, slug, request_id)
         if run.status != RunStatus.COMPLETED:
@@ -249,7 +280,14 @@ class ResultView(FizzlyView):
 
 
 class CancelView(FizzlyView):
-    @extend_schema(summary="Cancel a pending or running request", request=None, responses=dict)
+    @extend_schema(
+        summary="Cancel Request",
+        description="Cancel a pending or running workflow request. Cancelling a PENDING request refunds all "
+        "reserved credits. Cancelling a RUNNING request does not refund credits for nodes that have already "
+        "been processed.",
+        request=None,
+        responses={200: CancelResponseSerializer},
+    )
     def put(self, request: Request, username: str, slug: str, request_id: str) -> Response:
         run = self.get_run(username, slug, request_id)
         result = services.cancel_run(run)
@@ -343,8 +381,8 @@ def fizzly_events(run_event: Any, request: Any) -> list[tuple[str, dict[str, Any
 
 
 class StreamView(FizzlyView):
-    # A browser's EventSource cannot send an Authorization header: it may use the signed-in session.
-    authentication_classes = [*FizzlyView.authentication_classes, CsrfSessionAuthentication]
+    # A browser's EventSource cannot send an Authorization header: ?token= (an access token) or ?key=.
+    authentication_classes = [*FizzlyView.authentication_classes, QueryTokenAuthentication]
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         """Every SSE client sends ``Accept: text/event-stream``: the stream itself is not rendered by DRF, and
@@ -353,12 +391,17 @@ class StreamView(FizzlyView):
         return renderer, renderer.media_type
 
     @extend_schema(
-        summary="Server-Sent Events stream of a request", responses={(200, "text/event-stream"): str}
+        summary="Status Stream (SSE)",
+        description="Real-time event stream for workflow execution updates using Server-Sent Events.",
+        responses={(200, "text/event-stream"): STREAM_RESPONSE},
     )
     def get(self, request: Request, username: str, slug: str, request_id: str) -> StreamingHttpResponse:
         run = self.get_run(username, slug, request_id)
         last_id = request.headers.get("Last-Event-ID", "")
         after = int(last_id) if last_id.isdigit() else 0
+        if after and run.is_terminal and not events_after(run.pk, after):
+            # An EventSource reconnects by itself after the stream ends; 204 tells it there is nothing more.
+            return HttpResponse(status=204)
         response = StreamingHttpResponse(
             self._stream(run.pk, after, request), content_type="text/event-stream"
         )
@@ -373,12 +416,16 @@ class StreamView(FizzlyView):
             lambda a: [(e.pk, e.type, fizzly_events(e, request)) for e in events_after(run_id, a)]
         )
         is_done = sync_to_async(lambda: Run.objects.filter(pk=run_id, status__in=TERMINAL).exists())
+        # The first event also says how soon a dropped client reconnects (a block of its own would be an
+        # empty "message" event to some clients).
+        retry = f"retry: {settings.SSE_RETRY_MS}\n".encode()
         while True:
             batch = await fetch(after)
             for event_id, type_, mapped in batch:
                 after = event_id
                 for name, data in mapped:
-                    yield f"id: {event_id}\n".encode() + sse(name, data)
+                    yield retry + f"id: {event_id}\n".encode() + sse(name, data)
+                    retry = b""
                 if type_ in ("run.completed", "run.failed", "run.blocked", "run.cancelled"):
                     return
             if not batch and await is_done() and not await fetch(after):
@@ -386,7 +433,8 @@ class StreamView(FizzlyView):
             now = asyncio.get_running_loop().time()
             if now - last_ping >= ping_every:
                 last_ping = now
-                yield sse("ping", {"timestamp": iso_z(timezone.now())})
+                yield retry + sse("ping", {"timestamp": iso_z(timezone.now())})
+                retry = b""
             await asyncio.sleep(0.1)
 
 
