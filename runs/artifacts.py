@@ -71,3 +71,21 @@ def describe(artifact: Artifact, request: Any = None) -> dict[str, Any]:
         "height": artifact.height,
         "metadata": artifact.metadata,
     }
+
+
+VALUE_TYPES = {"text": ("text/plain; charset=utf-8", "txt"), "number": ("application/json", "json")}
+
+
+def store_value(owner: Any, kind: str, value: Any, *, run: Any, output_key: str) -> Artifact:
+    """A text, number or JSON output of ``run`` as a file, for surfaces whose outputs are all artifacts."""
+    import json
+
+    content_type, ext = VALUE_TYPES.get(kind, ("application/json", "json"))
+    data = value.encode() if ext == "txt" else json.dumps(value, ensure_ascii=False).encode()
+    artifact_id = new_artifact_id()
+    artifact = Artifact(
+        id=artifact_id, owner=owner, run=run, output_key=output_key, content_type=content_type, size=len(data)
+    )
+    artifact.file.save(f"{artifact_id}.{ext}", ContentFile(data), save=False)
+    artifact.save()
+    return artifact

@@ -404,4 +404,8 @@ def execute_run(run_id: str) -> str | None:
         ex._fail("", "INTERNAL_ERROR", "The engine failed; the run was not charged", 500)
     run.refresh_from_db()
     webhooks.schedule_for(run)
+    if run.job_id:
+        from runs import jobs
+
+        jobs.settle(run.job_id)
     return run.status

@@ -369,3 +369,7 @@ def _fail_stale(run: Run, code: str, message: str, status: int) -> None:
     Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error=error, finished_at=timezone.now())
     run.node_runs.filter(status__in=[NodeStatus.QUEUED, NodeStatus.RUNNING]).update(status=NodeStatus.FAILED)
     emit(run.pk, "run.failed", run.current_node, error)
+    if run.job_id:
+        from runs import jobs
+
+        transaction.on_commit(lambda: jobs.settle(run.job_id))

@@ -30,7 +30,9 @@ def _clear_cache(settings):
 
 @pytest.fixture
 def make_user(db):
-    def factory(tier: str = Tier.FREE, credits_amount: int = 0, **kwargs) -> User:
+    def factory(tier: str = Tier.FREE, credits_amount: int = 0, fluxara_beta: bool = True, **kwargs) -> User:
+        """``fluxara_beta``: approved for Fluxara's closed beta (runs.beta), as every account made before the
+        gate was; pass False for an account an admin has not approved yet."""
         n = next(_seq)
         user = User.objects.create_user(
             kwargs.pop("username", f"user{n}"),
@@ -42,6 +44,10 @@ def make_user(db):
         if credits_amount:
             credits.grant(user, credits_amount, note="test")
             user.refresh_from_db()
+        if fluxara_beta:
+            from runs.beta import approve
+
+            approve(user)
         return user
 
     return factory

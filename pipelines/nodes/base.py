@@ -172,6 +172,9 @@ class NodeType:
     max_retries: ClassVar[int] = 0
     # Inputs accepted beyond the declared ones (OUTPUT__ takes any port name).
     dynamic_inputs: ClassVar[bool] = False
+    # Run options of the calling surface this node honours (NodeContext.options), e.g. Fluxara's
+    # ``resolution``: a surface refuses an option that no node of the pipeline would act on.
+    surface_options: ClassVar[tuple[str, ...]] = ()
     # Input nodes expose one run-level input, named by their ``name`` param; this is its JSON schema
     # (e.g. {"type": "string", "format": "uri"}). None for every other node.
     exposes_input: ClassVar[dict[str, Any] | None] = None

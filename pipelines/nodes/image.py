@@ -31,6 +31,7 @@ class Resize(NodeType):
     )
     inputs = IMAGE_IN
     outputs = IMAGE_OUT
+    surface_options = ("resolution",)
     params_schema = {
         "type": "object",
         "properties": {

@@ -337,3 +337,220 @@ def test_spending_caps_editable_in_admin(admin_client, published):
     key = SessionKey.objects.get()
     page = admin_client.get(f"/admin/pipelines/sessionkey/{key.pk}/change/")
     assert page.status_code == 200 and b"daily_credit_cap" in page.content
+
+
+# -- Fluxara item 5: the closed beta, GET /auth, the seed's 401 wording -----------------------------------
+
+SEED_DENIAL = {"error": "access_denied", "message": "closed beta environment"}
+
+
+def bearer(raw):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def test_unauthenticated_gets_the_seeds_denial_word_for_word():
+    for url in ("/api/v1/auth", "/api/v1/status", "/api/v1/jobs/job_x"):
+        resp = APIClient().get(url)
+        assert resp.status_code == 401 and resp.json() == SEED_DENIAL
+    assert bearer("nonsense").get("/api/v1/auth").json() == SEED_DENIAL
+
+
+def test_auth_for_an_approved_account(pro_client, pro_user):
+    resp = pro_client.get("/api/v1/auth")
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "ok", "user": pro_user.username, "approved": True, "credential": "jwt"}
+
+
+def test_unapproved_account_is_denied_until_an_admin_approves_it(make_user, published):
+    from accounts import keys
+    from runs import beta
+
+    newcomer = make_user(tier="pro", credits_amount=100, fluxara_beta=False)
+    client = bearer(keys.create_api_key(newcomer, "k", kind="queue").raw)
+    for method, url in (("get", "/api/v1/auth"), ("get", "/api/v1/pipelines"), ("post", "/api/v1/jobs")):
+        resp = getattr(client, method)(url, {}, format="json") if method == "post" else client.get(url)
+        assert resp.status_code == 403 and resp.json() == SEED_DENIAL
+    beta.approve(newcomer)
+    resp = client.get("/api/v1/auth")
+    assert resp.status_code == 200 and resp.json()["credential"] == "api_key"
+
+
+def test_beta_group_is_set_in_django_admin(admin_client, make_user):
+    from django.contrib.auth.models import Group
+
+    from runs import beta
+
+    user = make_user(fluxara_beta=False)
+    group = Group.objects.get_or_create(name=beta.BETA_GROUP)[0]
+    page = admin_client.get(f"/admin/accounts/user/{user.pk}/change/")
+    assert page.status_code == 200 and beta.BETA_GROUP.encode() in page.content
+    user.groups.add(group)
+    assert beta.is_approved(user)
+
+
+def test_existing_accounts_and_the_demo_user_are_approved(make_user):
+    import importlib
+    import io
+
+    from django.apps import apps
+    from django.core.management import call_command
+
+    from runs import beta
+
+    earlier = make_user(fluxara_beta=False)
+    migration = importlib.import_module("runs.migrations.0004_fluxara_beta_group")
+    migration.approve_existing(apps, None)
+    assert beta.is_approved(User.objects.get(pk=earlier.pk))
+    call_command("seed_demo", stdout=io.StringIO())
+    assert beta.is_approved(User.objects.get(username="demo"))
+
+
+# -- Fluxara item 5: status, jobs that fail as a whole, updated_at, resolution, text results ---------------
+
+
+def test_status_reports_our_version(pro_client):
+    import tomllib
+    from pathlib import Path
+
+    from django.conf import settings
+
+    version = tomllib.loads((Path(settings.BASE_DIR) / "pyproject.toml").read_text())["project"]["version"]
+    body = pro_client.get("/api/v1/status").json()
+    assert body["version"] == version and body["version"] != "0.9.3-beta"
+
+
+def test_job_with_one_failed_run_is_failed_lists_nothing_and_costs_nothing(
+    eager, pro_client, pro_user, published, image_server, monkeypatch
+):
+    from pipelines.nodes.base import get_node_type
+
+    gray = get_node_type("IMAGE__GRAYSCALE")
+    original = gray.run
+    calls = []
+
+    def second_fails(self, ctx, inputs, params):
+        calls.append(1)
+        if len(calls) == 2:
+            raise NodeError("could not decode the image", "INVALID_IMAGE")
+        return original(self, ctx, inputs, params)
+
+    monkeypatch.setattr(gray, "run", second_fails)
+    before = User.objects.get(pk=pro_user.pk).credit_balance
+    url = image_server.add_image("/two.png")
+    job = pro_client.post(
+        "/api/v1/jobs",
+        {"pipeline": "thumbs", "input": {"image_url": url}, "options": {"count": 2}},
+        format="json",
+    ).json()
+    assert sorted(Run.objects.values_list("status", flat=True)) == ["completed", "failed"]
+    detail = pro_client.get(f"/api/v1/jobs/{job['job_id']}").json()
+    assert detail["status"] == "failed" and detail["error"]["code"] == "invalid_image"
+    outputs = pro_client.get(f"/api/v1/jobs/{job['job_id']}/outputs").json()
+    assert outputs == {"job_id": job["job_id"], "status": "failed", "outputs": []}
+    assert User.objects.get(pk=pro_user.pk).credit_balance == before
+    assert set(Run.objects.values_list("credits_used", flat=True)) == {0}
+
+
+def test_updated_at_follows_the_jobs_state(settings, pro_client, published_text):
+    from datetime import timedelta
+
+    from runs.engine import execute_run
+
+    settings.RUNS_EAGER = False
+    job = pro_client.post(
+        "/api/v1/jobs", {"pipeline": "echo", "input": {"command": "hi"}}, format="json"
+    ).json()
+    assert Z_TIME.match(job["created_at"])
+    earlier = timezone.now() - timedelta(minutes=1)
+    Run.objects.filter(job_id=job["job_id"]).update(created_at=earlier, updated_at=earlier)
+    queued = pro_client.get(f"/api/v1/jobs/{job['job_id']}").json()
+    assert queued["status"] == "queued" and queued["updated_at"] == queued["created_at"]
+    execute_run(Run.objects.get(job_id=job["job_id"]).pk)
+    done = pro_client.get(f"/api/v1/jobs/{job['job_id']}").json()
+    assert done["status"] == "completed" and Z_TIME.match(done["updated_at"])
+    assert done["updated_at"] > done["created_at"]
+
+
+def test_heartbeats_do_not_count_as_a_change_of_state(published_text, pro_user):
+    pipeline, _ = published_text
+    from runs import services
+
+    run = services.submit_run(
+        pipeline=pipeline,
+        version=pipeline.latest_version,
+        billed_to=pro_user,
+        surface="fluxara",
+        inputs={"command": "x"},
+        enqueue=False,
+    ).run
+    stamp = Run.objects.get(pk=run.pk).updated_at
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+    assert Run.objects.get(pk=run.pk).updated_at == stamp
+    Run.objects.filter(pk=run.pk).update(progress=50)
+    assert Run.objects.get(pk=run.pk).updated_at > stamp
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"resolution": "1024x1024"}, "not supported by this pipeline"),
+        ({"resolution": "big"}, "must look like 1024x1024"),
+        ({"resolution": "99999x2"}, "must look like 1024x1024"),
+        ({"quality": "high"}, "Unknown option: quality"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(pro_client, published_text, options, message):
+    resp = pro_client.post(
+        "/api/v1/jobs", {"pipeline": "echo", "input": {"command": "x"}, "options": options}, format="json"
+    )
+    assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_request"
+    assert message in resp.json()["error"]["message"]
+    assert Run.objects.count() == 0
+
+
+def test_text_results_are_artifacts_not_values(eager, pro_client, published_text):
+    job = pro_client.post(
+        "/api/v1/jobs", {"pipeline": "echo", "input": {"command": "hello"}}, format="json"
+    ).json()
+    body = pro_client.get(f"/api/v1/jobs/{job['job_id']}/outputs").json()
+    assert "values" not in body and body["status"] == "completed"
+    [out] = body["outputs"]
+    assert out["type"].startswith("text/plain") and out["name"] == "echo" and out["width"] is None
+    download = pro_client.get(out["download_url"])
+    assert download.status_code == 200 and b"".join(download.streaming_content) == b"hello"
+    again = pro_client.get(f"/api/v1/jobs/{job['job_id']}/outputs").json()
+    assert again["outputs"] == body["outputs"]  # stored once
+
+
+# -- OpenAPI: every FractalQ and Fluxara operation documented in the seed's words -------------------------
+
+
+def test_openapi_documents_fractalq_and_fluxara_operations(client):
+    schema = client.get("/api/schema", {"format": "json"}).json()
+    ops = {
+        (path, method): op
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if method in ("get", "post") and op["operationId"].startswith(("fractalq_", "fluxara_"))
+    }
+    assert ("/api/v1/auth", "get") in ops and len(ops) == 10
+    for (path, method), op in ops.items():
+        assert op.get("description") and "Adds the X-RateLimit" not in op["description"], path
+        assert op.get("summary"), path
+        assert "additionalProperties" not in json.dumps(
+            op["responses"]["200" if "200" in op["responses"] else "201"]["content"]
+        ) or path.endswith("/artifacts/{artifact_id}"), path
+        assert "X-RateLimit-Limit" in op["responses"]["429"]["headers"]
+        assert "Retry-After" in op["responses"]["429"]["headers"]
+        if method == "post":
+            assert "$ref" in json.dumps(op["requestBody"]), path
+    execute = ops[("/api/node/api/{api_key}/execute", "post")]
+    assert {"200", "202", "400", "404", "422", "429", "500"} <= set(execute["responses"])
+    assert execute["responses"]["500"]["description"].startswith("AI processing failed")
+    components = schema["components"]["schemas"]
+    assert {"success", "error", "code"} <= set(components["FractalQError"]["properties"])
+    assert set(components["FluxaraAccessDenied"]["properties"]) == {"error", "message"}
+    job = ops[("/api/v1/jobs/{job_id}", "get")]
+    assert {"200", "401", "403", "404", "429"} <= set(job["responses"])
