@@ -57,7 +57,7 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _get_response_headers_for_code(self, status_code: str, direction: str = "response") -> dict[str, Any]:
         headers = super()._get_response_headers_for_code(status_code, direction)
-        if getattr(self.view, "rate_limit_scope", None) and str(status_code) != "204":
+        if getattr(self.view, "rate_limit_scope", None):
             for name, text in RATE_LIMIT_HEADERS.items():
                 headers.setdefault(name, {"schema": {"type": "integer"}, "description": text})
             if str(status_code) == "429":

@@ -243,6 +243,59 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # /mcp is an ASGI app beside Django (shaders.mcp_http), so no view describes it: documented here.
+    "APPEND_PATHS": {
+        "/mcp": {
+            "post": {
+                "operationId": "mcp",
+                "tags": ["mcp"],
+                "summary": "MCP server (streamable HTTP, JSON-RPC 2.0)",
+                "description": "The MCP server for AI agents: `initialize`, `tools/list` and `tools/call` as "
+                "JSON-RPC 2.0 messages over MCP's streamable HTTP transport (stateless, JSON responses). Tools: "
+                "search_shaders, similar_shaders, my_shaders, get_shader, list_shader_versions, "
+                "get_shader_version, validate_glsl, create_shader, update_shader, list_desires, get_desire, "
+                "fulfill_desire. Authenticate with `Authorization: Bearer ff_key_…`, a key with the `mcp` "
+                "scope; each tool also needs `shaders:read` or `shaders:write`, and the key's trust tier "
+                "decides whether it may publish. The key's hourly limit is shared with its REST calls.",
+                "security": [{"bearer": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["jsonrpc", "method"],
+                                "properties": {
+                                    "jsonrpc": {"type": "string", "enum": ["2.0"]},
+                                    "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                                    "method": {"type": "string", "example": "tools/call"},
+                                    "params": {"type": "object", "additionalProperties": True},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "A JSON-RPC 2.0 response (or an SSE stream of them when asked for)",
+                        "content": {
+                            "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+                            "text/event-stream": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "202": {"description": "A notification was accepted (no body)"},
+                    "401": {
+                        "description": "Missing, unknown or revoked key, or a key without the mcp scope",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}},
+                    },
+                    "429": {
+                        "description": "The key's hourly limit is spent (Retry-After says how long to wait)",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorDetail"}}},
+                    },
+                },
+            }
+        }
+    },
 }
 
 # --- rate limits and credits ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.urls import path
+from django.urls import path, re_path
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -348,8 +348,21 @@ class JobView(FractalQView):
         return Response(payload, status=200)
 
 
+class UnmatchedView(FractalQView):
+    # Any other path under /api/node/: FractalQ's own 404, not another surface's shape. There is no session
+    # key to count against, so the client address is.
+    schema = None
+    throttle_classes = [SlidingWindowThrottle]
+
+    def unmatched(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise NotFound("Route not found", code="NOT_FOUND")
+
+    get = post = put = patch = delete = unmatched
+
+
 urlpatterns = [
     path("api/node/api/<str:api_key>/execute", ExecuteView.as_view(), name="fractalq-execute"),
     path("api/node/api/<str:api_key>/docs", DocsView.as_view(), name="fractalq-docs"),
     path("api/node/api/<str:api_key>/jobs/<str:job_id>", JobView.as_view(), name="fractalq-job"),
+    re_path(r"^api/node/", UnmatchedView.as_view(), name="fractalq-unmatched"),
 ]
