@@ -40,7 +40,7 @@ from runs.api.fizzly_schema import (
     SubmitRequestSerializer,
     SubmitResponseSerializer,
 )
-from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view
+from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view, webhook_delivery
 from runs.events import events_after
 from runs.engine import STORE_INTERMEDIATES
 from runs.models import TERMINAL, Artifact, Run, RunStatus, Surface
@@ -245,6 +245,8 @@ class StatusView(FizzlyView):
                 body["error_code"] = run.error.get("code")
         if request.query_params.get("logs") in ("1", "true"):
             body["logs"] = logs(run)
+        if run.webhook_url:
+            body["delivery"] = webhook_delivery(run)  # did the ?webhook= callback reach the caller
         return Response(body)
 
 

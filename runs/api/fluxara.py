@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Min, Q
 from django.http import FileResponse
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -400,6 +400,18 @@ class ArtifactView(FluxaraView):
         )
 
 
+class UnmatchedView(FluxaraView):
+    # Any other path under Fluxara's own prefixes: its 404 in its shape. /api/v1/ is shared with fractafrag,
+    # so only the prefixes Fluxara owns are caught (see urlpatterns).
+    schema = None
+    key_scope = read_write((Scope.PIPELINES_RUN, Scope.RUNS_READ), (Scope.PIPELINES_RUN, Scope.RUNS_READ))
+
+    def unmatched(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise NotFound("Resource not found", code="not_found")
+
+    get = post = put = patch = delete = unmatched
+
+
 urlpatterns = [
     path("api/v1/status", StatusView.as_view(), name="fluxara-status"),
     path("api/v1/auth", AuthView.as_view(), name="fluxara-auth"),
@@ -408,4 +420,6 @@ urlpatterns = [
     path("api/v1/jobs/<str:job_id>", JobDetailView.as_view(), name="fluxara-job"),
     path("api/v1/jobs/<str:job_id>/outputs", JobOutputsView.as_view(), name="fluxara-job-outputs"),
     path("api/v1/artifacts/<str:artifact_id>", ArtifactView.as_view(), name="fluxara-artifact"),
+    # not auth/: /api/v1/auth/* is fractafrag's
+    re_path(r"^api/v1/(status|pipelines|jobs|artifacts)/", UnmatchedView.as_view(), name="fluxara-unmatched"),
 ]

@@ -139,3 +139,20 @@ def test_free_users_are_refused_with_the_seeds_403(make_user, published):
     client.credentials(HTTP_AUTHORIZATION=f"Key {keys.create_api_key(free, 'q', ApiKeyKind.QUEUE).raw}")
     resp = client.post(base(pipeline), {"inputs": {}}, format="json")
     assert resp.status_code == 403 and resp.json()["code"] == "FORBIDDEN"
+
+
+def test_status_says_whether_the_webhook_was_delivered(eager, fiz, published, image_server):
+    pipeline, _ = published
+    hook = image_server.url("/hook")
+    resp = fiz.post(
+        f"{base(pipeline)}?webhook={hook}",
+        {"inputs": {"image_url": image_server.add_image("/w.png")}},
+        format="json",
+    )
+    rid = resp.json()["request_id"]
+    status = fiz.get(f"{base(pipeline)}/requests/{rid}/status").json()
+    assert set(status["delivery"]) >= {"status", "attempts", "last_status_code"}
+    assert status["delivery"]["status"] == "delivered" and status["delivery"]["attempts"] == 1
+    assert status["delivery"]["last_status_code"] == 200
+    plain = fiz.post(base(pipeline), {"inputs": {"image_url": image_server.add_image("/v.png")}}, format="json")
+    assert "delivery" not in fiz.get(f"{base(pipeline)}/requests/{plain.json()['request_id']}/status").json()
