@@ -41,6 +41,8 @@ class FractafragView(RateLimitHeadersMixin, APIView):
     # Base of the fractafrag endpoints: {"detail"} errors, sliding-window limit with headers.
     throttle_classes = [SlidingWindowThrottle]
     openapi_error = ErrorDetailSerializer
+    # The seed's error table (501 only on its stubs, which declare it themselves).
+    openapi_error_statuses = (400, 401, 403, 404, 409, 422, 429)
     rate_limit_scope = "fractafrag"
 
 
