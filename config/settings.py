@@ -368,3 +368,11 @@ SSE_RETRY_MS = env_int("SSE_RETRY_MS", 1000)  # the reconnection delay an SSE st
 # Per-surface limits: (requests, window seconds).
 FIZZLY_RATE_LIMIT = (env_int("FIZZLY_RATE_LIMIT_PER_MINUTE", 60), 60)
 FRACTALQ_RATE_LIMIT = (env_int("FRACTALQ_RATE_LIMIT_PER_MINUTE", 120), 60)
+
+# --- AI providers (BYOK) -------------------------------------------------------------------------
+# Nodes that call a provider (pipelines/providers/) use the key the run's payer stored, never one of ours.
+# OPENAI_BASE_URL: an OpenAI-compatible server instead of the SDK's default (https://api.openai.com/v1).
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+# Each call waits at most this long per attempt and is retried this often (connection errors, 429, 5xx).
+PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROVIDER_TIMEOUT_SECONDS", "60"))
+PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 2)

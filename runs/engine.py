@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts import credits
+from accounts.services import read_provider_key
 from pipelines.graph import topological_order
 from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, PipelineBlocked, get_node_type
 from runs import artifacts, inputs as run_inputs, limits
@@ -226,6 +228,7 @@ class RunExecutor:
             log=lambda message: logger.info("[%s/%s] %s", self.run.pk, node_id, message),
             run_inputs=self.run.inputs,
             options=self.run.options,
+            provider_key=partial(read_provider_key, self.run.billed_to),
         )
         params = node_type.resolved_params(node.get("params"))
         inputs = self._inputs_for(node_id)

@@ -150,6 +150,10 @@ class NodeContext:
     run_inputs: dict[str, Any] = field(default_factory=dict)
     # options from the calling surface (e.g. Fluxara's ``resolution``)
     options: dict[str, Any] = field(default_factory=dict)
+    # The clear key that the user billed for the run stored for a provider (BYOK), None when there is none.
+    # The engine binds it to that user, so a node reaches no one else's key; pass it to pipelines.providers
+    # and never keep, log or output what it returns.
+    provider_key: Callable[[str], str | None] = lambda provider: None
 
 
 class NodeType:

@@ -1,0 +1,72 @@
+"""TEXT__LLM: a prompt in, a language model's answer out, on the OpenAI key of the account billed for the run.
+
+The node holds no key and knows no user: it hands the run's key lookup (``NodeContext.provider_key``) to the
+provider, which reads the payer's stored key at the call (BYOK, ``PUT /api/v1/me/ai-keys``). OpenAI bills that
+key for the tokens; ``credit_cost`` is the platform's fee for the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pipelines.nodes.base import NodeContext, NodeError, NodeType, Port, register
+from pipelines.providers import openai as provider
+from pipelines.providers.base import ProviderError
+
+
+@register
+class Llm(NodeType):
+    type = "TEXT__LLM"
+    family = "llm"
+    title = "LLM (OpenAI)"
+    description = (
+        "Sends the prompt to an OpenAI chat model and returns its answer. Uses the OpenAI API key stored by "
+        "the account billed for the run (PUT /api/v1/me/ai-keys, provider \"openai\"): the pipeline owner "
+        "on FractalQ, the caller elsewhere. OpenAI bills that key; the credits are the platform's fee."
+    )
+    inputs = (Port("prompt", "text", "The message sent to the model"),)
+    outputs = (Port("text", "text", "The model's answer"),)
+    params_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {
+            "model": {
+                "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$", "default": "gpt-4o-mini",
+                "description": "OpenAI chat model the key may use.",
+                "examples": ["gpt-4o-mini", "gpt-4.1"],
+            },
+            "system": {
+                "type": "string", "maxLength": 20000, "default": "",
+                "description": "System prompt: instructions that come before the prompt. Empty: none.",
+            },
+            "temperature": {
+                "type": "number", "minimum": 0.0, "maximum": 2.0, "default": 1.0,
+                "description": "Sampling temperature: lower is more deterministic.",
+            },
+            "max_tokens": {
+                "type": "integer", "minimum": 1, "maximum": 16384, "default": 1024,
+                "description": "Most tokens the answer may have.",
+            },
+        },
+        "additionalProperties": False,
+    }
+    credit_cost = 1
+    resource_class = "cpu"  # waits on the network, computes nothing
+    # A typical answer; a slow provider is cut by PROVIDER_TIMEOUT_SECONDS x (1 + PROVIDER_MAX_RETRIES).
+    base_seconds = 10.0
+
+    def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        prompt = inputs.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise NodeError("The prompt is empty", code="INVALID_INPUT")
+        try:
+            answer = provider.chat(
+                ctx.provider_key,
+                model=params["model"],
+                prompt=prompt,
+                system=params["system"],
+                temperature=params["temperature"],
+                max_tokens=params["max_tokens"],
+            )
+        except ProviderError as exc:
+            raise NodeError(exc.message, exc.code, server_fault=exc.server_fault) from None
+        return {"text": answer}
