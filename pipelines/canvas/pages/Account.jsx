@@ -28,7 +28,24 @@ function Profile() {
   )
 }
 
+// Creating keys and storing provider keys are Pro or Ultimate features: say so up front instead of offering a
+// form that is refused only after it is sent.
+function useIsPro() {
+  const [me, setMe] = useState(undefined)
+  useEffect(() => onMe(setMe), [])
+  return me === undefined ? undefined : me?.tier === 'pro' || me?.tier === 'ultimate'
+}
+
+function ProOnly({ what, testId }) {
+  return (
+    <p className="notice" data-testid={testId}>
+      {what} requires a Pro or Ultimate subscription.
+    </p>
+  )
+}
+
 function ApiKeys() {
+  const isPro = useIsPro()
   const keys = useAsync(() => account.apiKeys(), [])
   const [name, setName] = useState('')
   const [kind, setKind] = useState('fractafrag')
@@ -64,22 +81,25 @@ function ApiKeys() {
           </button>
         </div>
       )}
-      <form className="inline-form" onSubmit={create}>
-        <div className="field">
-          <label htmlFor="key-name">Key name</label>
-          <input id="key-name" value={name} required maxLength={100} onChange={(e) => setName(e.target.value)} />
-        </div>
-        <div className="field">
-          <label htmlFor="key-kind">Kind</label>
-          <select id="key-kind" value={kind} onChange={(e) => setKind(e.target.value)}>
-            <option value="fractafrag">API (Bearer)</option>
-            <option value="queue">Queue (fiz_, Key header)</option>
-          </select>
-        </div>
-        <button type="submit" className="button primary">
-          Create key
-        </button>
-      </form>
+      {isPro === false && <ProOnly what="Creating API keys" testId="keys-locked" />}
+      {isPro && (
+        <form className="inline-form" onSubmit={create}>
+          <div className="field">
+            <label htmlFor="key-name">Key name</label>
+            <input id="key-name" value={name} required maxLength={100} onChange={(e) => setName(e.target.value)} />
+          </div>
+          <div className="field">
+            <label htmlFor="key-kind">Kind</label>
+            <select id="key-kind" value={kind} onChange={(e) => setKind(e.target.value)}>
+              <option value="fractafrag">API (Bearer)</option>
+              <option value="queue">Queue (fiz_, Key header)</option>
+            </select>
+          </div>
+          <button type="submit" className="button primary">
+            Create key
+          </button>
+        </form>
+      )}
       <ErrorNote error={error || keys.error} />
       {keys.data && keys.data.length === 0 && <p className="muted">No active keys.</p>}
       {keys.data && keys.data.length > 0 && (
@@ -133,6 +153,7 @@ function ApiKeys() {
 }
 
 function ProviderKeys() {
+  const isPro = useIsPro()
   const list = useAsync(() => account.aiKeys(), [])
   const [provider, setProvider] = useState('openai')
   const [key, setKey] = useState('')
@@ -150,11 +171,11 @@ function ProviderKeys() {
       setError(err)
     }
   }
-  if (list.error?.status === 403) {
+  if (isPro === false && !list.data?.length) {
     return (
       <section className="card" aria-labelledby="byok-title">
         <h2 id="byok-title">AI provider keys (BYOK)</h2>
-        <p className="notice" data-testid="byok-locked">{list.error.message}</p>
+        <ProOnly what="Storing AI provider keys" testId="byok-locked" />
       </section>
     )
   }
