@@ -4,6 +4,8 @@ A client is made for each call with that key, so the SDK's environment fallback 
 reached and a run can only spend its payer's OpenAI account. ``OPENAI_BASE_URL`` (a setting) points it at a
 compatible server; ``PROVIDER_TIMEOUT_SECONDS`` and ``PROVIDER_MAX_RETRIES`` bound each call (the SDK retries
 connection errors, timeouts, 429 and 5xx with backoff), which keeps a node within the run's time budget.
+The SDK still reads ``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID`` and ``OPENAI_CUSTOM_HEADERS`` from the process
+environment and would send them with every payer's key: a worker's environment leaves them unset.
 """
 
 from __future__ import annotations
