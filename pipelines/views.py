@@ -13,7 +13,9 @@ from rest_framework.response import Response
 
 from accounts.views import FractafragView, validated
 from config.errors import BadRequest, NotFound
+from config.timefmt import iso_z
 from pipelines import services
+from pipelines import studio_schema as S
 from pipelines.cost import input_limits
 from pipelines.graph import node_types_catalog
 from pipelines.models import Pipeline, PublishedVersion
@@ -45,7 +47,7 @@ class PipelineWriteSerializer(serializers.Serializer):
 def version_summary(version: PublishedVersion) -> dict[str, Any]:
     return {
         "number": version.number,
-        "created_at": version.created_at.isoformat(),
+        "created_at": iso_z(version.created_at),
         "input_schema": version.input_schema,
         "output_schema": version.output_schema,
         "input_examples": version.input_examples,
@@ -66,13 +68,13 @@ def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
             {
                 "id": last_run,
                 "status": pipeline.last_run_status,
-                "created_at": pipeline.last_run_created.isoformat(),
+                "created_at": iso_z(pipeline.last_run_created),
             }
             if last_run
             else None
         ),
-        "created_at": pipeline.created_at.isoformat(),
-        "updated_at": pipeline.updated_at.isoformat(),
+        "created_at": iso_z(pipeline.created_at),
+        "updated_at": iso_z(pipeline.updated_at),
     }
 
 
@@ -92,8 +94,8 @@ def pipeline_detail(pipeline: Pipeline, request: Request) -> dict[str, Any]:
         "limits": input_limits(latest.graph) if latest else None,  # the published version's, as in /docs
         "session_key_prefix": key.prefix if key else None,
         "fizzly_url": request.build_absolute_uri(f"/workflows/{pipeline.owner.username}/{pipeline.slug}"),
-        "created_at": pipeline.created_at.isoformat(),
-        "updated_at": pipeline.updated_at.isoformat(),
+        "created_at": iso_z(pipeline.created_at),
+        "updated_at": iso_z(pipeline.updated_at),
     }
 
 
@@ -122,7 +124,13 @@ class StudioView(FractafragView):
 
 
 class NodeTypesView(StudioView):
-    @extend_schema(summary="The node registry with full schemas", responses=dict)
+    @extend_schema(
+        operation_id="studio_node_types",
+        summary="Node types",
+        description="Every node type the canvas offers: its ports, params (JSON Schema), credit cost, resource "
+        "class and limits (largest input, time estimate), and the node families unavailable on this server.",
+        responses={200: S.NodeCatalogSerializer},
+    )
     def get(self, request: Request) -> Response:
         from pipelines.nodes import UNAVAILABLE
 
@@ -130,12 +138,24 @@ class NodeTypesView(StudioView):
 
 
 class PipelineListView(StudioView):
-    @extend_schema(summary="Your pipelines", responses=dict)
+    @extend_schema(
+        operation_id="studio_pipelines_list",
+        summary="Your pipelines",
+        description="Your pipelines, most recently changed first, with their published version and last run.",
+        responses={200: S.PipelineSummarySerializer(many=True)},
+    )
     def get(self, request: Request) -> Response:
         qs = annotated(Pipeline.objects.filter(owner=request.user))
         return Response([pipeline_summary(p) for p in qs])
 
-    @extend_schema(request=PipelineWriteSerializer, responses=dict)
+    @extend_schema(
+        operation_id="studio_pipelines_create",
+        summary="Create a pipeline",
+        description="A new pipeline with a draft graph (empty unless given); the slug is derived from the name "
+        "unless given, unique among your pipelines.",
+        request=PipelineWriteSerializer,
+        responses={201: S.PipelineDetailSerializer},
+    )
     def post(self, request: Request) -> Response:
         data = validated(PipelineWriteSerializer, request)
         pipeline = services.create_pipeline(
@@ -152,11 +172,22 @@ class PipelineListView(StudioView):
 
 
 class PipelineDetailView(StudioView):
-    @extend_schema(responses=dict)
+    @extend_schema(
+        operation_id="studio_pipeline",
+        summary="A pipeline",
+        description="The pipeline with its draft graph, presets, published version, limits and key prefix.",
+        responses={200: S.PipelineDetailSerializer},
+    )
     def get(self, request: Request, pipeline_id: int) -> Response:
         return Response(pipeline_detail(self.get_pipeline(pipeline_id), request))
 
-    @extend_schema(request=PipelineWriteSerializer, responses=dict)
+    @extend_schema(
+        summary="Change a pipeline",
+        description="Change the name, description, slug, draft graph (autosaved by the canvas), presets or "
+        "visibility. The published versions do not change: publish again to make the draft callable.",
+        request=PipelineWriteSerializer(partial=True),
+        responses={200: S.PipelineDetailSerializer},
+    )
     def patch(self, request: Request, pipeline_id: int) -> Response:
         pipeline = self.get_pipeline(pipeline_id)
         if not isinstance(request.data, dict):
@@ -168,14 +199,24 @@ class PipelineDetailView(StudioView):
 
     put = patch
 
-    @extend_schema(responses={204: None})
+    @extend_schema(
+        summary="Delete a pipeline",
+        description="Delete the pipeline, its versions and session keys.",
+        responses={204: None},
+    )
     def delete(self, request: Request, pipeline_id: int) -> Response:
         self.get_pipeline(pipeline_id).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ValidateView(StudioView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(
+        summary="Validate a graph",
+        description="Check the draft (or a graph sent in the body) as publishing would: unknown types and ports, "
+        "incompatible wires, missing connections, params, cycles. Each error names its node and port.",
+        request=S.ValidateRequestSerializer,
+        responses={200: S.ValidationReportSerializer},
+    )
     def post(self, request: Request, pipeline_id: int) -> Response:
         pipeline = self.get_pipeline(pipeline_id)
         graph = (
@@ -185,7 +226,12 @@ class ValidateView(StudioView):
 
 
 class DuplicateView(StudioView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(
+        summary="Duplicate a pipeline",
+        description="A copy of the pipeline's draft under a new name and slug, unpublished.",
+        request=None,
+        responses={201: S.PipelineDetailSerializer},
+    )
     def post(self, request: Request, pipeline_id: int) -> Response:
         copy = services.duplicate_pipeline(self.get_pipeline(pipeline_id))
         return Response(pipeline_detail(copy, request), status=status.HTTP_201_CREATED)
@@ -202,7 +248,14 @@ def key_urls(request: Request, raw: str | None) -> dict[str, Any]:
 
 
 class PublishView(StudioView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(
+        summary="Publish",
+        description="Freeze the draft as the next published version and derive its input and output schemas. The "
+        "first publish issues the FractalQ session key (shown once); later ones keep it. An optional "
+        "spending_cap limits what the key may spend.",
+        request=S.PublishRequestSerializer,
+        responses={201: S.PublishedSerializer},
+    )
     def post(self, request: Request, pipeline_id: int) -> Response:
         from pipelines.key_settings import spending_cap_of  # the session key's settings, given on publish
 
@@ -215,7 +268,12 @@ class PublishView(StudioView):
 
 
 class RotateKeyView(StudioView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(
+        summary="Rotate the session key",
+        description="Issue a new FractalQ session key (shown once); the old one stops working at once.",
+        request=None,
+        responses={200: S.KeyUrlsSerializer},
+    )
     def post(self, request: Request, pipeline_id: int) -> Response:
         pipeline = self.get_pipeline(pipeline_id)
         if pipeline.latest_version is None:
@@ -224,14 +282,24 @@ class RotateKeyView(StudioView):
 
 
 class VersionListView(StudioView):
-    @extend_schema(responses=dict)
+    @extend_schema(
+        operation_id="studio_versions_list",
+        summary="Published versions",
+        description="Every published version, newest first, with its schemas and credit cost.",
+        responses={200: S.VersionSummarySerializer(many=True)},
+    )
     def get(self, request: Request, pipeline_id: int) -> Response:
         pipeline = self.get_pipeline(pipeline_id)
         return Response([version_summary(v) for v in pipeline.versions.all()])
 
 
 class VersionDetailView(StudioView):
-    @extend_schema(responses=dict)
+    @extend_schema(
+        operation_id="studio_version",
+        summary="A published version",
+        description="One published version with its frozen graph.",
+        responses={200: S.VersionDetailSerializer},
+    )
     def get(self, request: Request, pipeline_id: int, number: int) -> Response:
         version = self.get_pipeline(pipeline_id).versions.filter(number=number).first()
         if version is None:
@@ -240,7 +308,12 @@ class VersionDetailView(StudioView):
 
 
 class VersionRestoreView(StudioView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(
+        summary="Restore a version into the draft",
+        description="Copy a published version's graph back into the draft (publish again to make it current).",
+        request=None,
+        responses={200: S.PipelineDetailSerializer},
+    )
     def post(self, request: Request, pipeline_id: int, number: int) -> Response:
         pipeline = services.restore_version(self.get_pipeline(pipeline_id), number)
         return Response(pipeline_detail(pipeline, request))

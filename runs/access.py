@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 
 from config.errors import NotFound
+from config.timefmt import iso_z
 from runs.models import Artifact, Run
 
 
@@ -52,9 +53,9 @@ def redacted_summary(run: Run) -> dict[str, Any]:
         "surface": run.surface,
         "version": run.version.number if run.version_id else None,
         "credits_used": run.credits_used,
-        "created_at": run.created_at.isoformat(),
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "created_at": iso_z(run.created_at),
+        "started_at": iso_z(run.started_at),
+        "finished_at": iso_z(run.finished_at),
         "execution_ms": run.execution_ms,
         "error": {"code": run.error.get("code")} if run.error else None,
     }

@@ -1,4 +1,5 @@
-"""Property-based fuzzing of every documented operation (schemathesis over /api/schema): no 5xx.
+"""Property-based fuzzing of every documented operation (schemathesis over /api/schema): no 5xx, and every
+response conforms to the documentation (status code, content type, body schema).
 
 Bounded: a few generated requests per operation, derandomized so a failure reproduces; the seeds' own 501
 stubs (payments, AI generation) are the only 5xx allowed. Requests carry a real user's JWT so the
@@ -11,6 +12,12 @@ import schemathesis
 from django.core import signals
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from accounts import services
 from accounts.models import Tier
@@ -22,6 +29,8 @@ schema = schemathesis.openapi.from_wsgi("/api/schema", application)
 
 # The seed documents these as "501 — coming in M4/M5".
 NOT_IMPLEMENTED_STUBS = ("/api/v1/generate", "/api/v1/payments/", "/api/v1/desires/{desire_id}/tip")
+# /mcp is an ASGI app beside Django (tests/shaders/test_mcp.py drives it); the WSGI app here has no route to it.
+schema = schema.exclude(path="/mcp")
 
 
 @pytest.fixture
@@ -50,11 +59,17 @@ def bearer(make_user, settings, wsgi_keeps_test_connection):
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_operation_answers_5xx(case, bearer):
+def test_every_operation_answers_as_documented(case, bearer):
+    """No 5xx, and every answer is documented: its status code, its content type and its body's schema."""
     response = case.call(headers=bearer)
     if response.status_code == 501 and case.path.startswith(NOT_IMPLEMENTED_STUBS):
         return
-    assert response.status_code < 500, (
-        f"{case.method} {case.formatted_path} -> {response.status_code}\n"
-        f"{case.as_curl_command(headers=bearer)}\n{response.text[:500]}"
+    case.validate_response(
+        response,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
     )

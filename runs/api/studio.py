@@ -12,17 +12,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.errors import BadRequest, ValidationFailed
+from config.timefmt import iso_z
+from pipelines import studio_schema as S
 from pipelines.graph import GraphInvalid, ensure_valid
 from pipelines.nodes.base import NodeError
 from pipelines.views import StudioView
 from runs import access, artifacts, fetch, services, stored_inputs
-from runs.engine import STORE_INTERMEDIATES
 from runs.api.common import base_url_option, image_outputs
+from runs.engine import STORE_INTERMEDIATES
 from runs.models import Run, Surface
 
-
-def iso(value: Any) -> str | None:
-    return value.isoformat() if value else None
+iso = iso_z
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -83,9 +83,16 @@ def run_detail(run: Run, request: Any) -> dict[str, Any]:
 
 
 class PipelineRunsView(StudioView):
-    @extend_schema(responses=dict)
+    openapi_error_statuses = {"POST": (400, 401, 402, 403, 404, 413, 422, 429), "GET": (401, 403, 404, 429)}
+
+    @extend_schema(
+        operation_id="studio_runs_list",
+        summary="Runs of a pipeline",
+        description="The pipeline's latest 100 runs on every surface: yours in full, other callers' runs "
+        "(of a public pipeline) with their state, timings and error code only.",
+        responses={200: S.RunSummarySerializer(many=True)},
+    )
     def get(self, request: Request, pipeline_id: int) -> Response:
-        """Every run of the pipeline: the owner's own in full, other callers' runs redacted."""
         pipeline = self.get_pipeline(pipeline_id)
         runs = pipeline.runs.select_related("version").order_by("-created_at")[:100]
         return Response(
@@ -95,7 +102,13 @@ class PipelineRunsView(StudioView):
             ]
         )
 
-    @extend_schema(request=dict, responses=dict)
+    @extend_schema(
+        summary="Run a pipeline",
+        description="Run the published version (or the draft with draft=true) on the given inputs, billed to "
+        "you; every node's result is kept so the canvas can show it. Follow it on /ws/runs/{id}/.",
+        request=S.RunRequestSerializer,
+        responses={202: S.RunDetailSerializer},
+    )
     def post(self, request: Request, pipeline_id: int) -> Response:
         pipeline = self.get_pipeline(pipeline_id)
         body = request.data if isinstance(request.data, dict) else None
@@ -127,19 +140,35 @@ class PipelineRunsView(StudioView):
 
 
 class PipelineUsageView(StudioView):
-    @extend_schema(summary="Aggregate usage and failures of a pipeline's runs, all callers", responses=dict)
+    @extend_schema(
+        summary="Usage of a pipeline",
+        description="Aggregate usage and failures of the pipeline's runs by every caller: counts by status and "
+        "surface, error codes, credits and mean execution time. Nobody's inputs or outputs.",
+        responses={200: S.UsageSerializer},
+    )
     def get(self, request: Request, pipeline_id: int) -> Response:
         return Response(access.pipeline_usage(self.get_pipeline(pipeline_id)))
 
 
 class RunDetailView(StudioView):
-    @extend_schema(responses=dict)
+    @extend_schema(
+        operation_id="studio_run",
+        summary="A run",
+        description="One of your runs with its inputs, outputs (signed URLs) and every node's state and result.",
+        responses={200: S.RunDetailSerializer},
+    )
     def get(self, request: Request, run_id: str) -> Response:
         return Response(run_detail(access.get_run_for(request.user, run_id), request))
 
 
 class RunCancelView(StudioView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(
+        summary="Cancel a run",
+        description="Cancel a queued run (all credits back) or stop a running one between nodes (the nodes not "
+        "yet run are refunded).",
+        request=None,
+        responses={200: S.RunCancelledSerializer},
+    )
     def post(self, request: Request, run_id: str) -> Response:
         run = access.get_run_for(request.user, run_id)
         result = services.cancel_run(run)
@@ -156,14 +185,19 @@ class RunCancelView(StudioView):
 class UploadView(StudioView):
     parser_classes = [MultiPartParser, FormParser]
 
+    openapi_error_statuses = (400, 401, 403, 429)
+
     @extend_schema(
+        summary="Upload an image",
+        description="Store an image of yours (multipart field `file`) to use as an input (its art_ id); it "
+        "counts towards your hourly input bytes.",
         request={
             "multipart/form-data": {
                 "type": "object",
                 "properties": {"file": {"type": "string", "format": "binary"}},
             }
         },
-        responses=dict,
+        responses={201: S.UploadedSerializer},
     )
     def post(self, request: Request) -> Response:
         upload = request.FILES.get("file")

@@ -1,0 +1,143 @@
+"""The studio API answers what its OpenAPI document says, operation by operation (the docs cannot drift).
+
+Each call is a real one through the test client; its body is validated with jsonschema against the 2xx
+schema drf-spectacular publishes for that operation."""
+
+from __future__ import annotations
+
+import copy
+import io
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+from PIL import Image
+from rest_framework.test import APIClient
+
+from tests.runs.conftest import eager, resize_graph  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.django_db
+
+
+def _nullable(node):
+    """OpenAPI 3.0's ``nullable`` as JSON Schema's type union."""
+    if isinstance(node, dict):
+        node = {k: _nullable(v) for k, v in node.items()}
+        if node.pop("nullable", False):
+            if "type" in node:
+                node["type"] = [node["type"], "null"]
+            elif "$ref" in node or "allOf" in node or "oneOf" in node:
+                node = {"oneOf": [{k: v for k, v in node.items()}, {"type": "null"}]}
+        return node
+    if isinstance(node, list):
+        return [_nullable(v) for v in node]
+    return node
+
+
+@pytest.fixture(scope="module")
+def openapi(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        return _nullable(APIClient().get("/api/schema?format=json").json())
+
+
+def check(openapi, method: str, path: str, resp) -> None:
+    """``resp`` (a 2xx) conforms to the documented schema of ``method path``."""
+    template = next(
+        t for t in openapi["paths"] if re.fullmatch(re.sub(r"\{[^}]+\}", r"[^/]+", t), path.split("?")[0])
+    )
+    responses = openapi["paths"][template][method.lower()]["responses"]
+    documented = responses.get(str(resp.status_code))
+    assert documented is not None, f"{method} {template} answered an undocumented {resp.status_code}"
+    schema = documented.get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        assert not resp.content, f"{method} {template} {resp.status_code} has a body the docs don't describe"
+        return
+    root = {**copy.deepcopy(schema), "components": openapi["components"]}
+    errors = sorted(Draft202012Validator(root).iter_errors(resp.json()), key=str)
+    assert not errors, f"{method} {template}: {errors[0].message} at {list(errors[0].absolute_path)}"
+
+
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_every_studio_answer_matches_its_schema(openapi, eager, pro_client):  # noqa: F811
+    c = pro_client
+
+    def call(method, path, body=None, fmt="json", status=None):
+        resp = getattr(c, method.lower())(path, body, format=fmt)
+        assert resp.status_code < 300, (method, path, resp.status_code, resp.content[:300])
+        if status:
+            assert resp.status_code == status
+        check(openapi, method, path, resp)
+        return resp.json() if resp.content else None
+
+    call("GET", "/api/v1/studio/node-types")
+    created = call(
+        "POST", "/api/v1/studio/pipelines", {"name": "Schema check", "graph": resize_graph()}, status=201
+    )
+    pid = created["id"]
+    call("GET", "/api/v1/studio/pipelines")
+    call("GET", f"/api/v1/studio/pipelines/{pid}")
+    call("PATCH", f"/api/v1/studio/pipelines/{pid}", {"description": "checked"})
+    call("PUT", f"/api/v1/studio/pipelines/{pid}", {"name": "Schema check"})
+    call("POST", f"/api/v1/studio/pipelines/{pid}/validate", {})
+    call(
+        "POST",
+        f"/api/v1/studio/pipelines/{pid}/validate",
+        {"graph": {"nodes": [{"id": "x", "type": "NOPE"}], "edges": []}},
+    )
+    call(
+        "POST",
+        f"/api/v1/studio/pipelines/{pid}/publish",
+        {"spending_cap": {"credits_per_day": 50}},
+        status=201,
+    )
+    call("POST", f"/api/v1/studio/pipelines/{pid}/publish", {}, status=201)  # no new key the second time
+    call("POST", f"/api/v1/studio/pipelines/{pid}/rotate-key")
+    call("GET", f"/api/v1/studio/pipelines/{pid}/session-key")
+    call("PATCH", f"/api/v1/studio/pipelines/{pid}/session-key", {"spending_cap": {"credits_per_month": 500}})
+    call("GET", f"/api/v1/studio/pipelines/{pid}/versions")
+    call("GET", f"/api/v1/studio/pipelines/{pid}/versions/1")
+    call("POST", f"/api/v1/studio/pipelines/{pid}/versions/1/restore")
+    upload = call("POST", "/api/v1/studio/uploads", {"file": io.BytesIO(png())}, fmt="multipart", status=201)
+    run = call(
+        "POST",
+        f"/api/v1/studio/pipelines/{pid}/runs",
+        {"inputs": {"image_url": upload["artifact_id"]}},
+        status=202,
+    )
+    call("GET", f"/api/v1/studio/runs/{run['id']}")
+    call("GET", f"/api/v1/studio/pipelines/{pid}/runs")
+    call("GET", f"/api/v1/studio/pipelines/{pid}/usage")
+    draft = call(
+        "POST",
+        f"/api/v1/studio/pipelines/{pid}/runs",
+        {
+            "inputs": {
+                "image_url": "data:image/png;base64," + __import__("base64").b64encode(png()).decode()
+            },
+            "draft": True,
+        },
+        status=202,
+    )
+    copy_ = call("POST", f"/api/v1/studio/pipelines/{pid}/duplicate", status=201)
+    call("DELETE", f"/api/v1/studio/pipelines/{copy_['id']}", status=204)
+
+
+def test_a_cancelled_run_answers_its_schema(openapi, pro_client, settings):
+    settings.RUNS_EAGER = False
+    c = pro_client
+    pid = c.post(
+        "/api/v1/studio/pipelines", {"name": "Queued", "graph": resize_graph()}, format="json"
+    ).json()["id"]
+    c.post(f"/api/v1/studio/pipelines/{pid}/publish", {}, format="json")
+    data = "data:image/png;base64," + __import__("base64").b64encode(png()).decode()
+    run = c.post(
+        f"/api/v1/studio/pipelines/{pid}/runs", {"inputs": {"image_url": data}}, format="json"
+    ).json()
+    resp = c.post(f"/api/v1/studio/runs/{run['id']}/cancel")
+    assert resp.status_code == 200
+    check(openapi, "POST", f"/api/v1/studio/runs/{run['id']}/cancel", resp)
