@@ -17,6 +17,20 @@ def stamp(help_text: str = "UTC, e.g. 2026-01-17T12:00:00Z", **kwargs: object) -
     return serializers.CharField(help_text=help_text, **kwargs)
 
 
+class StudioErrorSerializer(serializers.Serializer):
+    """Every studio error: a message, and what the canvas needs to point at the problem."""
+
+    detail = serializers.CharField(help_text="What went wrong, in words")
+    errors = serializers.JSONField(
+        required=False,
+        help_text="400: the messages per field of the request body; 422 (an invalid graph): the graph's "
+        "problems, each naming its node and port, as Validate reports them",
+    )
+    current_status = serializers.CharField(
+        required=False, help_text="Cancelling a run that has ended (400): the status it ended in"
+    )
+
+
 class GraphSerializer(serializers.Serializer):
     nodes = serializers.ListField(child=serializers.DictField(child=any_value()))
     edges = serializers.ListField(child=serializers.DictField(child=any_value()))

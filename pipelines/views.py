@@ -110,9 +110,18 @@ def annotated(qs: Any) -> Any:
     )
 
 
+# The error statuses a studio operation may answer (config.schema documents them): 401 without a session or
+# token, 403 for an API key (no scope reaches the studio) or a failed CSRF check, 404 for a pipeline or run
+# that is not yours, 429 past the rate limit; a body may also be refused (400 malformed, 422 not acceptable).
+READ_ERRORS = (401, 403, 404, 429)
+WRITE_ERRORS = (400, 401, 403, 404, 422, 429)
+
+
 class StudioView(FractafragView):
     permission_classes = [IsAuthenticated]
     rate_limit_scope = "studio"
+    openapi_error = S.StudioErrorSerializer
+    openapi_error_statuses = {"GET": READ_ERRORS, "DELETE": READ_ERRORS, "*": WRITE_ERRORS}
 
     def get_pipeline(self, pipeline_id: int) -> Pipeline:
         pipeline = (
@@ -124,6 +133,8 @@ class StudioView(FractafragView):
 
 
 class NodeTypesView(StudioView):
+    openapi_error_statuses = (401, 403, 429)
+
     @extend_schema(
         operation_id="studio_node_types",
         summary="Node types",
@@ -138,6 +149,8 @@ class NodeTypesView(StudioView):
 
 
 class PipelineListView(StudioView):
+    openapi_error_statuses = {"GET": (401, 403, 429), "POST": (400, 401, 403, 422, 429)}
+
     @extend_schema(
         operation_id="studio_pipelines_list",
         summary="Your pipelines",
@@ -172,6 +185,8 @@ class PipelineListView(StudioView):
 
 
 class PipelineDetailView(StudioView):
+    openapi_error_statuses = {"GET": READ_ERRORS, "DELETE": READ_ERRORS, "*": (400, 401, 403, 404, 429)}
+
     @extend_schema(
         operation_id="studio_pipeline",
         summary="A pipeline",
@@ -210,6 +225,8 @@ class PipelineDetailView(StudioView):
 
 
 class ValidateView(StudioView):
+    openapi_error_statuses = (400, 401, 403, 404, 429)  # an invalid graph is a 200 report, not an error
+
     @extend_schema(
         summary="Validate a graph",
         description="Check the draft (or a graph sent in the body) as publishing would: unknown types and ports, "
@@ -226,6 +243,8 @@ class ValidateView(StudioView):
 
 
 class DuplicateView(StudioView):
+    openapi_error_statuses = (401, 403, 404, 422, 429)
+
     @extend_schema(
         summary="Duplicate a pipeline",
         description="A copy of the pipeline's draft under a new name and slug, unpublished.",
@@ -268,6 +287,8 @@ class PublishView(StudioView):
 
 
 class RotateKeyView(StudioView):
+    openapi_error_statuses = (400, 401, 403, 404, 429)
+
     @extend_schema(
         summary="Rotate the session key",
         description="Issue a new FractalQ session key (shown once); the old one stops working at once.",
@@ -308,6 +329,8 @@ class VersionDetailView(StudioView):
 
 
 class VersionRestoreView(StudioView):
+    openapi_error_statuses = READ_ERRORS
+
     @extend_schema(
         summary="Restore a version into the draft",
         description="Copy a published version's graph back into the draft (publish again to make it current).",

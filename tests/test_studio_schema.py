@@ -5,6 +5,7 @@ schema drf-spectacular publishes for that operation."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import io
 import re
@@ -14,6 +15,8 @@ from jsonschema import Draft202012Validator
 from PIL import Image
 from rest_framework.test import APIClient
 
+from accounts.models import Tier
+from tests.conftest import login
 from tests.runs.conftest import eager, resize_graph  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +64,10 @@ def png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (10, 120, 200)).save(buf, "PNG")
     return buf.getvalue()
+
+
+def data_uri() -> str:
+    return "data:image/png;base64," + base64.b64encode(png()).decode()
 
 
 def test_every_studio_answer_matches_its_schema(openapi, eager, pro_client):  # noqa: F811
@@ -112,15 +119,10 @@ def test_every_studio_answer_matches_its_schema(openapi, eager, pro_client):  # 
     call("GET", f"/api/v1/studio/runs/{run['id']}")
     call("GET", f"/api/v1/studio/pipelines/{pid}/runs")
     call("GET", f"/api/v1/studio/pipelines/{pid}/usage")
-    draft = call(
+    call(
         "POST",
         f"/api/v1/studio/pipelines/{pid}/runs",
-        {
-            "inputs": {
-                "image_url": "data:image/png;base64," + __import__("base64").b64encode(png()).decode()
-            },
-            "draft": True,
-        },
+        {"inputs": {"image_url": data_uri()}, "draft": True},
         status=202,
     )
     copy_ = call("POST", f"/api/v1/studio/pipelines/{pid}/duplicate", status=201)
@@ -134,10 +136,65 @@ def test_a_cancelled_run_answers_its_schema(openapi, pro_client, settings):
         "/api/v1/studio/pipelines", {"name": "Queued", "graph": resize_graph()}, format="json"
     ).json()["id"]
     c.post(f"/api/v1/studio/pipelines/{pid}/publish", {}, format="json")
-    data = "data:image/png;base64," + __import__("base64").b64encode(png()).decode()
     run = c.post(
-        f"/api/v1/studio/pipelines/{pid}/runs", {"inputs": {"image_url": data}}, format="json"
+        f"/api/v1/studio/pipelines/{pid}/runs", {"inputs": {"image_url": data_uri()}}, format="json"
     ).json()
     resp = c.post(f"/api/v1/studio/runs/{run['id']}/cancel")
     assert resp.status_code == 200
     check(openapi, "POST", f"/api/v1/studio/runs/{run['id']}/cancel", resp)
+    again = c.post(
+        f"/api/v1/studio/runs/{run['id']}/cancel"
+    )  # it has ended: 400, with the status it ended in
+    assert again.status_code == 400 and again.json()["current_status"] == "cancelled"
+    check(openapi, "POST", f"/api/v1/studio/runs/{run['id']}/cancel", again)
+
+
+def test_studio_errors_are_documented(openapi, pro_client, make_user, queue_key):
+    """Each error a studio operation answers is in its documented responses, in the documented shape."""
+    c = pro_client
+
+    def refused(method, path, expected, body=None, client=c, fmt="json"):
+        resp = getattr(client, method.lower())(path, body, format=fmt)
+        assert resp.status_code == expected, (method, path, resp.status_code, resp.content[:300])
+        check(openapi, method, path, resp)
+        return resp.json()
+
+    refused("GET", "/api/v1/studio/node-types", 401, client=APIClient())
+    with_key = APIClient()
+    with_key.credentials(HTTP_AUTHORIZATION=f"Key {queue_key}")
+    refused("GET", "/api/v1/studio/pipelines", 403, client=with_key)  # no key scope reaches the studio
+    refused("POST", "/api/v1/studio/pipelines", 400, {"name": ""})
+    empty = c.post("/api/v1/studio/pipelines", {"name": "Empty"}, format="json").json()["id"]
+    refused("GET", f"/api/v1/studio/pipelines/{empty + 1000}", 404)
+    refused("PATCH", f"/api/v1/studio/pipelines/{empty}", 400, {"graph": "not a graph"})
+    refused("POST", f"/api/v1/studio/pipelines/{empty}/rotate-key", 400)  # never published
+    body = refused("POST", f"/api/v1/studio/pipelines/{empty}/publish", 422, {})
+    assert body["errors"], "an invalid graph names its problems"
+    refused(
+        "POST", f"/api/v1/studio/pipelines/{empty}/publish", 400, {"spending_cap": {"credits_per_day": -1}}
+    )
+    refused("GET", f"/api/v1/studio/pipelines/{empty}/versions/1", 404)
+    refused("POST", f"/api/v1/studio/pipelines/{empty}/versions/1/restore", 404)
+    refused("GET", f"/api/v1/studio/pipelines/{empty}/session-key", 404)
+    refused("POST", f"/api/v1/studio/pipelines/{empty}/runs", 400, {"inputs": {}})  # not published
+    refused("POST", f"/api/v1/studio/pipelines/{empty}/runs", 422, {"draft": True})  # the draft is invalid
+    refused("GET", "/api/v1/studio/runs/run_missing", 404)
+    refused("POST", "/api/v1/studio/uploads", 400, {}, fmt="multipart")
+
+    pid = c.post("/api/v1/studio/pipelines", {"name": "Paid", "graph": resize_graph()}, format="json").json()[
+        "id"
+    ]
+    c.post(f"/api/v1/studio/pipelines/{pid}/publish", {}, format="json")
+    broke = make_user(tier=Tier.PRO)  # no credits
+    poor = APIClient()
+    poor.credentials(HTTP_AUTHORIZATION=f"Bearer {login(poor, broke)}")
+    own = poor.post("/api/v1/studio/pipelines", {"name": "Mine", "graph": resize_graph()}, format="json")
+    mine = own.json()["id"]
+    poor.post(f"/api/v1/studio/pipelines/{mine}/publish", {}, format="json")
+    refused(
+        "POST",
+        f"/api/v1/studio/pipelines/{mine}/runs",
+        402,
+        {"inputs": {"image_url": data_uri()}},
+        client=poor,
+    )

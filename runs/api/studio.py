@@ -162,6 +162,8 @@ class RunDetailView(StudioView):
 
 
 class RunCancelView(StudioView):
+    openapi_error_statuses = (400, 401, 403, 404, 429)  # 400 ALREADY_COMPLETED: the run has ended
+
     @extend_schema(
         summary="Cancel a run",
         description="Cancel a queued run (all credits back) or stop a running one between nodes (the nodes not "
