@@ -180,3 +180,17 @@ def test_http_authentication_and_rate_limit(mcp_url, make_user):
     assert answers[2].headers["X-RateLimit-Remaining"] == "0"
     assert answers[3].status_code == 429 and int(answers[3].headers["Retry-After"]) > 0
     assert post(new_key(user), "/anything").status_code == 404
+
+
+def test_deeply_nested_json_is_refused_not_crashed(mcp_url, make_user):
+    """The issue's 100,000-deep array, sent to the MCP surface too: a 4xx, never a 500."""
+    key = new_key(make_user(tier=Tier.PRO))
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {key}",
+    }
+    for body in ("[" * 100_000 + "]" * 100_000, '{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": '
+                 + '{"a": ' * 5000 + "1" + "}" * 5000 + "}"):
+        resp = httpx2.post(mcp_url, content=body, headers=headers, timeout=30)
+        assert 400 <= resp.status_code < 500, (resp.status_code, resp.text[:200])
