@@ -18,7 +18,7 @@ def stamp(help_text: str = "UTC, e.g. 2026-01-17T12:00:00Z", **kwargs: object) -
 
 
 class StudioErrorSerializer(serializers.Serializer):
-    """Every studio error: a message, and what the canvas needs to point at the problem."""
+    """Every studio error: a message, and the facts of the refusal (a limit, what was sent)."""
 
     detail = serializers.CharField(help_text="What went wrong, in words")
     errors = serializers.JSONField(
@@ -29,6 +29,8 @@ class StudioErrorSerializer(serializers.Serializer):
     current_status = serializers.CharField(
         required=False, help_text="Cancelling a run that has ended (400): the status it ended in"
     )
+    required = serializers.IntegerField(required=False, help_text="402: the credits the run needs")
+    available = serializers.IntegerField(required=False, help_text="402: your credit balance")
 
 
 class GraphSerializer(serializers.Serializer):
