@@ -52,6 +52,9 @@ def test_build_publish_run_and_call(page, live, tmp_path):
     assert session_key and execute_url.endswith(f"/api/node/api/{session_key}/execute")
     expect(dialog.get_by_label("curl example")).to_contain_text(execute_url)
     expect(dialog.get_by_test_id("schema-inputs")).to_contain_text("image_url")
+    outputs_table = dialog.get_by_test_id("schema-outputs")
+    expect(outputs_table).to_contain_text("URL of the image: processed image (from n2, IMAGE__RESIZE)")
+    expect(outputs_table).not_to_contain_text("the The")
     shot(page, "02-publish-dialog")
     page.get_by_role("button", name="Close").click()
 
