@@ -122,6 +122,28 @@ describe('run state', () => {
     expect(imageInto('n2', 'image', { ...ctx, uploads: {} })).toBeNull()
     expect(imageAt('n2', 'image', { ...ctx, outputs: {} })).toBeNull()
   })
+
+  it('shows the image a node stored even when it is not a run output', () => {
+    const graph = {
+      nodes: [
+        { id: 'n1', type: 'INPUT__IMAGE', params: {} },
+        { id: 'n2', type: 'IMAGE__RESIZE', params: {} },
+        { id: 'n3', type: 'IMAGE__WATERMARK', params: {} },
+      ],
+      edges: [
+        { id: 'e1', from: { node: 'n1', port: 'image' }, to: { node: 'n2', port: 'image' } },
+        { id: 'e2', from: { node: 'n2', port: 'image' }, to: { node: 'n3', port: 'image' } },
+      ],
+    }
+    const nodeTypes = { IMAGE__RESIZE: { outputs: [{ name: 'image', type: 'image' }] } }
+    const stored = { type: 'image', artifact_id: 'art_9', width: 4, height: 3, url: 'http://x/n2.png' }
+    const ctx = { graph, nodeTypes, outputs: {}, inputs: {}, runNodes: { n2: { outputs: { image: stored } } } }
+    expect(imageAt('n2', 'image', ctx)).toEqual(stored)
+    expect(imageInto('n3', 'image', ctx)).toEqual(stored)
+    // a live event describes the image before the run detail brings its URL
+    const live = { ...ctx, runNodes: { n2: { outputs: { image: { type: 'image', artifact_id: 'art_9' } } } } }
+    expect(imageInto('n3', 'image', live)).toBeNull()
+  })
 })
 
 describe('publish examples', () => {

@@ -172,11 +172,14 @@ export function runSocketUrl(location, runId, token, after) {
 }
 
 /**
- * The URL of the image a node produced on `port` in a run, when the page can know it: intermediate images are
- * not stored, so it is either a run output (the port is wired into OUTPUT__) or the run's own input image
- * (an INPUT__ node: a URL, or an art_ id this page uploaded). Null otherwise.
+ * The URL of the image a node produced on `port` in a run, when the page can know it: the image the node stored
+ * (studio runs keep every node's images; their URLs come with the run detail, not with the live events), a
+ * run output (the port is wired into OUTPUT__) or the run's own input image (an INPUT__ node: a URL, or an
+ * art_ id this page uploaded). Null otherwise (e.g. a run made before intermediate images were kept).
  */
-export function imageAt(nodeId, port, { graph, nodeTypes, outputs, inputs, uploads }) {
+export function imageAt(nodeId, port, { graph, nodeTypes, outputs, inputs, uploads, runNodes }) {
+  const own = runNodes?.[nodeId]?.outputs?.[port]
+  if (own && typeof own === 'object' && typeof own.url === 'string') return own
   const nodes = graph?.nodes || []
   const byId = Object.fromEntries(nodes.map((n) => [n.id, n]))
   for (const e of graph?.edges || []) {

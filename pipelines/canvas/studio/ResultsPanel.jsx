@@ -15,9 +15,7 @@ function NodeResult({ node, runNode, images }) {
     body = after ? (
       <BeforeAfter before={source} after={{ ...out.image, ...after }} label={`Upscale ${node.id}`} />
     ) : (
-      <p className="muted small">
-        Upscaled to {out.image.width}×{out.image.height}. Wire its image into the Output node to keep and compare it.
-      </p>
+      <p className="muted small">Upscaled to {out.image.width}×{out.image.height}.</p>
     )
   } else if (type === 'IMAGE__WATERMARK' && out.watermarks) {
     body = <BoxesOverlay image={source} boxes={out.watermarks} label={`Watermarks (${node.id})`} />
@@ -101,7 +99,7 @@ export function ResultsPanel({ run, graph, nodeTypes, uploads, onCancel, history
       {(graph.nodes || []).map((n) =>
         run.nodes[n.id]?.outputs ? (
           <NodeResult key={n.id} node={n} runNode={run.nodes[n.id]}
-            images={{ graph, nodeTypes, outputs: run.outputs, inputs: run.inputs, uploads }} />
+            images={{ graph, nodeTypes, outputs: run.outputs, inputs: run.inputs, uploads, runNodes: run.nodes }} />
         ) : null,
       )}
       {historyUrl && (
