@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "accounts",
     "pipelines",
     "runs",
+    "runs.api.apps.SurfacesConfig",
     "training",
     "shaders",
 ]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/studio/", include("pipelines.urls")),
+    path("api/v1/studio/", include("runs.api.studio")),
     path("", include("runs.api.fractalq")),
     path("", include("runs.api.fluxara")),
     path("", include("runs.api.fizzly")),

@@ -1,7 +1,9 @@
+"""The studio API's pipeline routes (under /api/v1/studio/); its run routes are the surface's own
+(runs.api.studio), mounted beside these by config.urls: publishing knows no API surface."""
+
 from django.urls import path
 
 from pipelines import key_settings, views
-from runs.api import studio
 
 urlpatterns = [
     path("node-types", views.NodeTypesView.as_view(), name="studio-node-types"),
@@ -27,11 +29,4 @@ urlpatterns = [
         views.VersionRestoreView.as_view(),
         name="studio-version-restore",
     ),
-    path("pipelines/<int:pipeline_id>/runs", studio.PipelineRunsView.as_view(), name="studio-pipeline-runs"),
-    path(
-        "pipelines/<int:pipeline_id>/usage", studio.PipelineUsageView.as_view(), name="studio-pipeline-usage"
-    ),
-    path("runs/<str:run_id>", studio.RunDetailView.as_view(), name="studio-run"),
-    path("runs/<str:run_id>/cancel", studio.RunCancelView.as_view(), name="studio-run-cancel"),
-    path("uploads", studio.UploadView.as_view(), name="studio-uploads"),
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import urllib3
@@ -37,17 +38,24 @@ def check_webhook_url(url: str) -> None:
     resolve_public(url, https_only=True)
 
 
+# surface -> (kind of delivery, payload builder). The engine knows no API surface: each surface registers how
+# its callback looks when its app loads (runs.api.apps.SurfacesConfig.ready).
+PAYLOAD_BUILDERS: dict[str, tuple[str, Callable[[Run], dict[str, Any]]]] = {}
+
+
+def register_payload(surface: str, kind: str, builder: Callable[[Run], dict[str, Any]]) -> None:
+    """``builder(run)`` makes the body of the callback a finished run of ``surface`` delivers."""
+    PAYLOAD_BUILDERS[surface] = (kind, builder)
+
+
 def schedule_for(run: Run) -> WebhookDelivery | None:
     if not run.webhook_url or not run.is_terminal:
         return None
-    if run.surface == "fractalq":
-        from runs.api.fractalq import callback_payload
-
-        kind, payload = WebhookKind.FRACTALQ, callback_payload(run)
-    else:
-        from runs.api.fizzly import webhook_payload
-
-        kind, payload = WebhookKind.FIZZLY, webhook_payload(run)
+    if run.surface not in PAYLOAD_BUILDERS:
+        logger.warning("run %s of surface %s has a webhook but its surface sends none", run.pk, run.surface)
+        return None
+    kind, build = PAYLOAD_BUILDERS[run.surface]
+    payload = build(run)
     if WebhookDelivery.objects.filter(run=run, kind=kind).exists():
         return None
     delivery = WebhookDelivery.objects.create(run=run, kind=kind, url=run.webhook_url, payload=payload)

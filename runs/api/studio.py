@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -223,3 +224,15 @@ class UploadView(StudioView):
             },
             status=status.HTTP_201_CREATED,
         )
+
+
+# Mounted under /api/v1/studio/ by config.urls, beside pipelines.urls.
+urlpatterns = [
+    path("pipelines/<int:pipeline_id>/runs", PipelineRunsView.as_view(), name="studio-pipeline-runs"),
+    path(
+        "pipelines/<int:pipeline_id>/usage", PipelineUsageView.as_view(), name="studio-pipeline-usage"
+    ),
+    path("runs/<str:run_id>", RunDetailView.as_view(), name="studio-run"),
+    path("runs/<str:run_id>/cancel", RunCancelView.as_view(), name="studio-run-cancel"),
+    path("uploads", UploadView.as_view(), name="studio-uploads"),
+]

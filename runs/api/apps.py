@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class SurfacesConfig(AppConfig):
+    """The public API surfaces (FractalQ, Fluxara, Fizzly, studio) as an app of their own, so that every
+    process — web and queue worker alike — has them registered with the engine before any run ends."""
+
+    name = "runs.api"
+    label = "surfaces"
+
+    def ready(self) -> None:
+        from runs import webhooks
+        from runs.api import fizzly, fractalq
+        from runs.models import Surface, WebhookKind
+
+        webhooks.register_payload(Surface.FRACTALQ, WebhookKind.FRACTALQ, fractalq.callback_payload)
+        webhooks.register_payload(Surface.FIZZLY, WebhookKind.FIZZLY, fizzly.webhook_payload)
