@@ -81,7 +81,8 @@ class RegisterView(FractafragView):
         request=RegisterSerializer,
         responses={201: TokenResponseSerializer},
         summary="Create account",
-        description="Create account. Requires Turnstile CAPTCHA token (if configured). Returns: access token + "
+        description="Create account. Requires Turnstile CAPTCHA token (if configured). Returns: access token"
+        " + "
         "sets refresh cookie.",
     )
     def post(self, request: Request) -> Response:
@@ -100,7 +101,8 @@ class LoginView(FractafragView):
         request=LoginSerializer,
         responses=TokenResponseSerializer,
         summary="Sign in with username or email",
-        description="Sign in with username/email + password. Returns: { access_token, token_type, user: {...} } "
+        description="Sign in with username/email + password. Returns: { access_token, token_type, user: "
+        "{...} } "
         "+ sets HttpOnly refresh cookie.",
     )
     def post(self, request: Request) -> Response:
@@ -125,7 +127,8 @@ class RefreshView(FractafragView):
         request=RefreshSerializer,
         responses=TokenResponseSerializer,
         summary="Rotate the refresh token (cookie) for a new access token",
-        description="Exchange refresh token (from cookie) for new access token. Old refresh token is blocklisted.",
+        description="Exchange refresh token (from cookie) for new access token. Old refresh token is "
+        "blocklisted.",
     )
     def post(self, request: Request) -> Response:
         user, access, refresh = services.rotate_refresh(_refresh_from(request))
@@ -159,7 +162,8 @@ class MeView(FractafragView):
     @extend_schema(
         request=ProfileUpdateSerializer,
         responses=UserSerializer,
-        description="Update profile (username, email — uniqueness enforced). A new email or password needs `current_password`. A password change "
+        description="Update profile (username, email — uniqueness enforced). A new email or password needs "
+        "`current_password`. A password change "
         "signs out every other session and token; the answer then carries a fresh `access_token` (and "
         "refresh cookie) for this one.",
     )
@@ -214,7 +218,8 @@ class ApiKeyListView(FractafragView):
     @extend_schema(
         request=ApiKeyCreateSerializer,
         responses={201: ApiKeyCreatedSerializer},
-        description="Create API key (Pro+ only). Returns full key once — store it, it can't be retrieved later. "
+        description="Create API key (Pro+ only). Returns full key once — store it, it can't be retrieved "
+        "later. "
         "A key carries scopes (what it may call); no key can change the account.",
     )
     def post(self, request: Request) -> Response:

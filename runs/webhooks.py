@@ -4,8 +4,8 @@ POST JSON with each surface's own identity (``User-Agent: Fizzly-Webhook/1.0`` a
 ``X-Fizzly-Request-ID``; ``User-Agent: FractalQ-Callback/1.0`` and ``X-FractalQ-Job-ID``), a
 30 s timeout, up to 3 retries after 1, 2 and 4 seconds; a 4xx answer other than
 429 is final. Each attempt is recorded on the WebhookDelivery, which the status
-responses show to the caller (:func:`runs.api.common.webhook_delivery`). Every attempt re-checks the URL (HTTPS, public address) so a DNS
-change cannot turn a webhook into a request to an internal service.
+responses show to the caller (:func:`runs.api.common.webhook_delivery`). Every attempt re-checks the URL
+(HTTPS, public address) so a DNS change cannot turn a webhook into a request to an internal service.
 """
 
 from __future__ import annotations

@@ -105,7 +105,9 @@ class ShaderListView(ShaderCommunityView):
         return Response(summaries(page(shaders, params), request))
 
     @extend_schema(
-        description="Create a new shader. Requires auth. Validates GLSL syntax before saving; free tier: 5 published shaders/month rate limit; enqueues render task if published; returns 422 with GLSL errors/warnings on validation failure.",
+        description="Create a new shader. Requires auth. Validates GLSL syntax before saving; free tier: 5 "
+        "published shaders/month rate limit; enqueues render task if published; returns 422 with"
+        " GLSL errors/warnings on validation failure.",
         request=ShaderWriteSerializer,
         responses={201: ShaderDetailSerializer},
         summary="Create a shader (GLSL validated; 422 on errors)",
@@ -143,7 +145,8 @@ class ShaderDetailView(ShaderCommunityView):
         return detail(shader, request)
 
     @extend_schema(
-        description="Update a shader. Creates a new version snapshot if code/metadata changed. Re-renders if published.",
+        description="Update a shader. Creates a new version snapshot if code/metadata changed. Re-renders if"
+        " published.",
         request=ShaderUpdateSerializer,
         responses=ShaderDetailSerializer,
     )
@@ -285,7 +288,9 @@ def _feed_rng(request: Request, session_id: str) -> random.Random:
 
 class FeedView(ShaderCommunityView):
     @extend_schema(
-        description="Main personalized feed. Authenticated: tag affinity (from votes + dwell) + recency + score + 10% randomness; anonymous: score + recency + 10% randomness; excludes shaders the user has already viewed.",
+        description="Main personalized feed. Authenticated: tag affinity (from votes + dwell) + recency + "
+        "score + 10% randomness; anonymous: score + recency + 10% randomness; excludes shaders "
+        "the user has already viewed.",
         parameters=[FeedQuerySerializer],
         responses=ShaderSummarySerializer(many=True),
         summary="Personalised feed",
@@ -358,7 +363,8 @@ class DesireListView(ShaderCommunityView):
         return Response(DesireSerializer(rows, many=True).data)
 
     @extend_schema(
-        description="Create a bounty request. Requires auth (Pro+ tier). Enqueues async embedding + clustering task.",
+        description="Create a bounty request. Requires auth (Pro+ tier). Enqueues async embedding + "
+        "clustering task.",
         request=DesireCreateSerializer,
         responses={201: DesireDetailSerializer},
         summary="Create a bounty (Pro+)",

@@ -29,7 +29,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema", application)
 
 # The seed documents these as "501 — coming in M4/M5".
 NOT_IMPLEMENTED_STUBS = ("/api/v1/generate", "/api/v1/payments/", "/api/v1/desires/{desire_id}/tip")
-# /mcp is an ASGI app beside Django (tests/shaders/test_mcp.py drives it); the WSGI app here has no route to it.
+# /mcp is an ASGI app beside Django (tests/shaders/test_mcp.py drives it): the WSGI app has no route to it.
 schema = schema.exclude(path="/mcp")
 
 

@@ -10,9 +10,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
-
 def any_value() -> serializers.JSONField:
     return serializers.JSONField()  # a field instance binds to one parent: one per use
+
 
 STATUSES = ["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"]
 
@@ -93,7 +93,8 @@ class StatusResponseSerializer(serializers.Serializer):
 class ResultResponseSerializer(serializers.Serializer):
     status = serializers.ChoiceField(["COMPLETED"])
     outputs = serializers.DictField(
-        child=any_value(), help_text="By output name: images as {url, width, height, content_type}, text as strings"
+        child=any_value(),
+        help_text="By output name: images as {url, width, height, content_type}, text as strings",
     )
     metrics = MetricsSerializer()
     logs = LogEntrySerializer(many=True)

@@ -143,8 +143,8 @@ class PipelineRunsView(StudioView):
 class PipelineUsageView(StudioView):
     @extend_schema(
         summary="Usage of a pipeline",
-        description="Aggregate usage and failures of the pipeline's runs by every caller: counts by status and "
-        "surface, error codes, credits and mean execution time. Nobody's inputs or outputs.",
+        description="Aggregate usage and failures of the pipeline's runs by every caller: counts by status "
+        "and surface, error codes, credits and mean execution time. Nobody's inputs or outputs.",
         responses={200: S.UsageSerializer},
     )
     def get(self, request: Request, pipeline_id: int) -> Response:
@@ -155,7 +155,8 @@ class RunDetailView(StudioView):
     @extend_schema(
         operation_id="studio_run",
         summary="A run",
-        description="One of your runs with its inputs, outputs (signed URLs) and every node's state and result.",
+        description="One of your runs with its inputs, outputs (signed URLs) and every node's state and "
+        "result.",
         responses={200: S.RunDetailSerializer},
     )
     def get(self, request: Request, run_id: str) -> Response:
@@ -167,8 +168,8 @@ class RunCancelView(StudioView):
 
     @extend_schema(
         summary="Cancel a run",
-        description="Cancel a queued run (all credits back) or stop a running one between nodes (the nodes not "
-        "yet run are refunded).",
+        description="Cancel a queued run (all credits back) or stop a running one between nodes (the nodes "
+        "not yet run are refunded).",
         request=None,
         responses={200: S.RunCancelledSerializer},
     )

@@ -154,5 +154,7 @@ def test_status_says_whether_the_webhook_was_delivered(eager, fiz, published, im
     assert set(status["delivery"]) >= {"status", "attempts", "last_status_code"}
     assert status["delivery"]["status"] == "delivered" and status["delivery"]["attempts"] == 1
     assert status["delivery"]["last_status_code"] == 200
-    plain = fiz.post(base(pipeline), {"inputs": {"image_url": image_server.add_image("/v.png")}}, format="json")
+    plain = fiz.post(
+        base(pipeline), {"inputs": {"image_url": image_server.add_image("/v.png")}}, format="json"
+    )
     assert "delivery" not in fiz.get(f"{base(pipeline)}/requests/{plain.json()['request_id']}/status").json()
