@@ -81,9 +81,8 @@ class RegisterView(FractafragView):
         request=RegisterSerializer,
         responses={201: TokenResponseSerializer},
         summary="Create account",
-        description="Create account. Requires Turnstile CAPTCHA token (if configured). Returns: access token"
-        " + "
-        "sets refresh cookie.",
+        description="Create account. Requires Turnstile CAPTCHA token (if configured). Returns: access "
+        "token + sets refresh cookie.",
     )
     def post(self, request: Request) -> Response:
         data = validated(RegisterSerializer, request)
@@ -102,8 +101,7 @@ class LoginView(FractafragView):
         responses=TokenResponseSerializer,
         summary="Sign in with username or email",
         description="Sign in with username/email + password. Returns: { access_token, token_type, user: "
-        "{...} } "
-        "+ sets HttpOnly refresh cookie.",
+        "{...} } + sets HttpOnly refresh cookie.",
     )
     def post(self, request: Request) -> Response:
         data = validated(LoginSerializer, request)
@@ -163,9 +161,8 @@ class MeView(FractafragView):
         request=ProfileUpdateSerializer,
         responses=UserSerializer,
         description="Update profile (username, email — uniqueness enforced). A new email or password needs "
-        "`current_password`. A password change "
-        "signs out every other session and token; the answer then carries a fresh `access_token` (and "
-        "refresh cookie) for this one.",
+        "`current_password`. A password change signs out every other session and token; the answer then "
+        "carries a fresh `access_token` (and refresh cookie) for this one.",
     )
     def put(self, request: Request) -> Response:
         data = validated(ProfileUpdateSerializer, request)
@@ -219,8 +216,7 @@ class ApiKeyListView(FractafragView):
         request=ApiKeyCreateSerializer,
         responses={201: ApiKeyCreatedSerializer},
         description="Create API key (Pro+ only). Returns full key once — store it, it can't be retrieved "
-        "later. "
-        "A key carries scopes (what it may call); no key can change the account.",
+        "later. A key carries scopes (what it may call); no key can change the account.",
     )
     def post(self, request: Request) -> Response:
         services.require_pro(request.user, "Creating API keys")

@@ -251,14 +251,14 @@ SPECTACULAR_SETTINGS = {
                 "operationId": "mcp",
                 "tags": ["mcp"],
                 "summary": "MCP server (streamable HTTP, JSON-RPC 2.0)",
-                "description": "The MCP server for AI agents: `initialize`, `tools/list` and `tools/call` as "
-                "JSON-RPC 2.0 messages over MCP's streamable HTTP transport (stateless, JSON responses). "
-                "Tools: "
-                "search_shaders, similar_shaders, my_shaders, get_shader, list_shader_versions, "
-                "get_shader_version, validate_glsl, create_shader, update_shader, list_desires, get_desire, "
-                "fulfill_desire. Authenticate with `Authorization: Bearer ff_key_…`, a key with the `mcp` "
-                "scope; each tool also needs `shaders:read` or `shaders:write`, and the key's trust tier "
-                "decides whether it may publish. The key's hourly limit is shared with its REST calls.",
+                "description": "The MCP server for AI agents: `initialize`, `tools/list` and `tools/call` "
+                "as JSON-RPC 2.0 messages over MCP's streamable HTTP transport (stateless, JSON "
+                "responses). Tools: search_shaders, similar_shaders, my_shaders, get_shader, "
+                "list_shader_versions, get_shader_version, validate_glsl, create_shader, update_shader, "
+                "list_desires, get_desire, fulfill_desire. Authenticate with `Authorization: Bearer "
+                "ff_key_…`, a key with the `mcp` scope; each tool also needs `shaders:read` or "
+                "`shaders:write`, and the key's trust tier decides whether it may publish. The key's "
+                "hourly limit is shared with its REST calls.",
                 "security": [{"bearer": []}],
                 "requestBody": {
                     "required": True,

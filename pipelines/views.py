@@ -139,8 +139,8 @@ class NodeTypesView(StudioView):
         operation_id="studio_node_types",
         summary="Node types",
         description="Every node type the canvas offers: its ports, params (JSON Schema), credit cost, "
-        "resource "
-        "class and limits (largest input, time estimate), and the node families unavailable on this server.",
+        "resource class and limits (largest input, time estimate), and the node families unavailable on "
+        "this server.",
         responses={200: S.NodeCatalogSerializer},
     )
     def get(self, request: Request) -> Response:
@@ -166,8 +166,7 @@ class PipelineListView(StudioView):
         operation_id="studio_pipelines_create",
         summary="Create a pipeline",
         description="A new pipeline with a draft graph (empty unless given); the slug is derived from the "
-        "name "
-        "unless given, unique among your pipelines.",
+        "name unless given, unique among your pipelines.",
         request=PipelineWriteSerializer,
         responses={201: S.PipelineDetailSerializer},
     )
@@ -232,8 +231,8 @@ class ValidateView(StudioView):
     @extend_schema(
         summary="Validate a graph",
         description="Check the draft (or a graph sent in the body) as publishing would: unknown types and "
-        "ports, "
-        "incompatible wires, missing connections, params, cycles. Each error names its node and port.",
+        "ports, incompatible wires, missing connections, params, cycles. Each error names its node and "
+        "port.",
         request=S.ValidateRequestSerializer,
         responses={200: S.ValidationReportSerializer},
     )
@@ -272,10 +271,9 @@ def key_urls(request: Request, raw: str | None) -> dict[str, Any]:
 class PublishView(StudioView):
     @extend_schema(
         summary="Publish",
-        description="Freeze the draft as the next published version and derive its input and output schemas. "
-        "The "
-        "first publish issues the FractalQ session key (shown once); later ones keep it. An optional "
-        "spending_cap limits what the key may spend.",
+        description="Freeze the draft as the next published version and derive its input and output "
+        "schemas. The first publish issues the FractalQ session key (shown once); later ones keep it. An "
+        "optional spending_cap limits what the key may spend.",
         request=S.PublishRequestSerializer,
         responses={201: S.PublishedSerializer},
     )

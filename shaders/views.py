@@ -106,8 +106,8 @@ class ShaderListView(ShaderCommunityView):
 
     @extend_schema(
         description="Create a new shader. Requires auth. Validates GLSL syntax before saving; free tier: 5 "
-        "published shaders/month rate limit; enqueues render task if published; returns 422 with"
-        " GLSL errors/warnings on validation failure.",
+        "published shaders/month rate limit; enqueues render task if published; returns 422 with GLSL "
+        "errors/warnings on validation failure.",
         request=ShaderWriteSerializer,
         responses={201: ShaderDetailSerializer},
         summary="Create a shader (GLSL validated; 422 on errors)",
@@ -145,8 +145,8 @@ class ShaderDetailView(ShaderCommunityView):
         return detail(shader, request)
 
     @extend_schema(
-        description="Update a shader. Creates a new version snapshot if code/metadata changed. Re-renders if"
-        " published.",
+        description="Update a shader. Creates a new version snapshot if code/metadata changed. Re-renders "
+        "if published.",
         request=ShaderUpdateSerializer,
         responses=ShaderDetailSerializer,
     )
@@ -289,8 +289,8 @@ def _feed_rng(request: Request, session_id: str) -> random.Random:
 class FeedView(ShaderCommunityView):
     @extend_schema(
         description="Main personalized feed. Authenticated: tag affinity (from votes + dwell) + recency + "
-        "score + 10% randomness; anonymous: score + recency + 10% randomness; excludes shaders "
-        "the user has already viewed.",
+        "score + 10% randomness; anonymous: score + recency + 10% randomness; excludes shaders the user "
+        "has already viewed.",
         parameters=[FeedQuerySerializer],
         responses=ShaderSummarySerializer(many=True),
         summary="Personalised feed",

@@ -105,8 +105,8 @@ class PipelineRunsView(StudioView):
 
     @extend_schema(
         summary="Run a pipeline",
-        description="Run the published version (or the draft with draft=true) on the given inputs, billed to "
-        "you; every node's result is kept so the canvas can show it. Follow it on /ws/runs/{id}/.",
+        description="Run the published version (or the draft with draft=true) on the given inputs, billed "
+        "to you; every node's result is kept so the canvas can show it. Follow it on /ws/runs/{id}/.",
         request=S.RunRequestSerializer,
         responses={202: S.RunDetailSerializer},
     )
