@@ -16,6 +16,8 @@ import ipaddress
 import socket
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -181,27 +183,46 @@ def fetch_bytes(url: str, *, max_bytes: int | None = None, timeout: float | None
     raise NodeError("too many redirects", code="UNREACHABLE_URL")
 
 
-def decode_image(data: bytes, source: str = "") -> ImageValue:
-    """Decode image bytes with size and pixel limits (decompression bombs refused)."""
-    max_pixels = settings.MAX_INPUT_PIXELS
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+@contextmanager
+def _image_errors() -> Iterator[None]:
+    """Pillow's refusals as NodeErrors; decompression bombs are refused, not warned about."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > max_pixels:
-                raise NodeError(
-                    f"image has {image.width}x{image.height} pixels; the limit is {max_pixels}",
-                    code="IMAGE_TOO_LARGE",
-                )
-            if image.format not in ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"):
-                raise NodeError(f"unsupported image format {image.format}", code="UNSUPPORTED_FORMAT")
-            image.load()
+            yield
     except NodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise NodeError("image has too many pixels", code="IMAGE_TOO_LARGE") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise NodeError("the data is not a readable image", code="INVALID_IMAGE") from exc
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Open image bytes from their header only (no pixels decoded): pixel limit, format, decompression
+    bombs checked. Submit uses it to measure an input image; :func:`decode_image` then loads the pixels."""
+    max_pixels = settings.MAX_INPUT_PIXELS
+    with _image_errors():
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > max_pixels:
+            raise NodeError(
+                f"image has {image.width}x{image.height} pixels; the limit is {max_pixels}",
+                code="IMAGE_TOO_LARGE",
+                details={"width": image.width, "height": image.height, "max_pixels": max_pixels},
+            )
+        if image.format not in IMAGE_FORMATS:
+            raise NodeError(f"unsupported image format {image.format}", code="UNSUPPORTED_FORMAT")
+    return image
+
+
+def decode_image(data: bytes, source: str = "") -> ImageValue:
+    """Decode image bytes with size and pixel limits (decompression bombs refused)."""
+    image = open_image(data)
+    with _image_errors():
+        image.load()
     fmt = image.format or "PNG"
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
@@ -214,17 +235,21 @@ def decode_image(data: bytes, source: str = "") -> ImageValue:
     )
 
 
-def decode_data_uri(uri: str) -> ImageValue:
+def data_uri_bytes(uri: str, max_bytes: int | None = None) -> bytes:
+    """The bytes of a base64 ``data:image/…`` URI (of at most ``max_bytes``, when given)."""
     header, _, payload = uri.partition(",")
     if not header.startswith("data:image/") or ";base64" not in header:
         raise NodeError("data URIs must be base64 images", code="INVALID_INPUT")
-    if len(payload) > settings.FETCH_MAX_BYTES * 4 // 3 + 4:
+    if max_bytes is not None and len(payload) > max_bytes * 4 // 3 + 4:
         raise NodeError("the image is too large", code="IMAGE_TOO_LARGE")
     try:
-        data = base64.b64decode(payload, validate=True)
+        return base64.b64decode(payload, validate=True)
     except ValueError as exc:
         raise NodeError("invalid base64 in data URI", code="INVALID_INPUT") from exc
-    return decode_image(data, source="data-uri")
+
+
+def decode_data_uri(uri: str) -> ImageValue:
+    return decode_image(data_uri_bytes(uri, settings.FETCH_MAX_BYTES), source="data-uri")
 
 
 def fetch_image(url: str) -> ImageValue:
