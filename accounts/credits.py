@@ -15,9 +15,15 @@ from accounts.models import CreditTransaction, TransactionKind, User
 from config.errors import InsufficientCredits
 
 
+def lock(user_id: int) -> None:
+    """Lock the user's row until the end of the transaction: balance changes, and any rule that counts what
+    the user has under way before adding to it, are serialised per user."""
+    User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
+
+
 def _apply(user_id: int, amount: int, kind: str, reference: str, note: str) -> CreditTransaction:
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
+        lock(user_id)
         qs = User.objects.filter(pk=user_id)
         if amount < 0:
             qs = qs.filter(credit_balance__gte=-amount)

@@ -24,7 +24,6 @@ from pipelines.nodes.base import get_node_type
 from pipelines.services import graph_credit_cost
 from runs import inputs as run_inputs
 from runs import limits, stored_inputs
-from runs.access import get_run_for, runs_visible_to  # noqa: F401 - the read rules live in runs.access
 from runs.events import emit
 from runs.models import TERMINAL, NodeRun, NodeStatus, Run, RunStatus
 
@@ -115,7 +114,7 @@ def submit_run(
     try:
         with transaction.atomic():
             if not inline or check_spend is not None:
-                _lock_user(billed_to)
+                credits.lock(billed_to.pk)
             if not inline:
                 limits.check_active_runs(billed_to, count)  # again, under the lock: a burst cannot pass it
             if check_spend is not None:
@@ -159,12 +158,6 @@ def submit_run(
         for run in runs:
             enqueue_run(run)
     return Submission(runs[0], True, runs)
-
-
-def _lock_user(user: Any) -> None:
-    from django.contrib.auth import get_user_model
-
-    get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
 
 
 # -- idempotency ------------------------------------------------------------------------------------
