@@ -43,7 +43,7 @@ def _user_from_query(params: dict[str, list[str]]) -> Any:
 
 @database_sync_to_async
 def _can_see(user: Any, run_id: str) -> bool:
-    from runs.services import runs_visible_to
+    from runs.access import runs_visible_to
 
     return runs_visible_to(user).filter(pk=run_id).exists()
 

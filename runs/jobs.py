@@ -14,18 +14,17 @@ import logging
 from django.db import transaction
 
 from accounts import credits
-from runs.models import Run, RunStatus
+from runs.models import ACTIVE, Run, RunStatus
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = {RunStatus.QUEUED, RunStatus.RUNNING}
 UNSUCCESSFUL = {RunStatus.FAILED, RunStatus.BLOCKED, RunStatus.CANCELLED}
 
 
 def job_status(runs: list[Run]) -> str:
     """queued, running, completed or failed (the seed's status values) for the runs of one job."""
     statuses = {r.status for r in runs}
-    if statuses & ACTIVE:
+    if statuses.intersection(ACTIVE):
         return "queued" if statuses <= {RunStatus.QUEUED} else "running"
     return "failed" if statuses & UNSUCCESSFUL else "completed"
 

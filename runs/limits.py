@@ -23,9 +23,8 @@ from django.utils import timezone
 from config.errors import RateLimited, ValidationFailed
 from pipelines import cost
 from pipelines.nodes.base import ImageValue
-from runs.models import Run, RunStatus
+from runs.models import ACTIVE, Run
 
-ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 RETRY_AFTER_SECONDS = 10
 
 

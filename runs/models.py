@@ -36,6 +36,7 @@ class RunStatus(models.TextChoices):
 
 
 TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.BLOCKED)
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class Surface(models.TextChoices):
