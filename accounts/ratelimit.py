@@ -154,17 +154,19 @@ class SlidingWindowThrottle(BaseThrottle):
 
 class RateLimitHeadersMixin:
     # Adds the X-RateLimit-* headers of this request's throttle result to the response. A request refused
-    # before the throttle ran (no or a bad credential) counts against its client address, so a 401 carries
-    # the headers too and guessing keys is rate limited like anything else.
+    # before the throttle ran (no or a bad credential, a permission) is counted by the view's own throttle
+    # all the same (a refused credential leaves the client address as its identity), so a 401 carries the
+    # headers too and guessing keys is rate limited like anything else.
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
         raw = request._request if hasattr(request, "_request") else request
         result = getattr(raw, "ratelimit", None)
-        if result is None and response.status_code in (401, 403) and getattr(self, "throttle_classes", None):
-            scope = getattr(self, "rate_limit_scope", "api")
-            limit, window = getattr(self, "rate_limit", None) or (settings.RATE_LIMIT_ANON_PER_HOUR, 3600)
-            result = raw.ratelimit = limiter.hit(f"{scope}:ip:{client_ip(raw)}", limit, window)
+        if result is None and response.status_code in (401, 403):
+            throttle = next((t for t in self.get_throttles() if isinstance(t, SlidingWindowThrottle)), None)
+            if throttle is not None:
+                throttle.allow_request(request, self)
+                result = raw.ratelimit
         if result is not None:
             for name, value in result.headers().items():
                 response[name] = value

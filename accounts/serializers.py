@@ -9,7 +9,7 @@ USERNAME_FIELD = dict(max_length=150, min_length=3, regex=r"^[A-Za-z0-9_.-]+$")
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    """fractafrag's (and the studio's) error body."""
+    """fractafrag's (and the studio's) {"detail"} body: every error, and the logout answer."""
 
     detail = serializers.CharField(help_text="Human-readable error message")
 
@@ -41,10 +41,6 @@ class TokenResponseSerializer(serializers.Serializer):
     access_token = serializers.CharField(help_text="JWT access token (15 min); the refresh token is a cookie")
     token_type = serializers.CharField(default="bearer")
     user = UserSerializer()
-
-
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
 
 
 class PublicUserSerializer(serializers.ModelSerializer):

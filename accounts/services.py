@@ -91,18 +91,17 @@ def issue_tokens(user: User) -> tuple[str, str]:
     return str(refresh.access_token), str(refresh)
 
 
-def revoke_sessions(user: User) -> int:
-    """Blocklist every refresh token of ``user``; the number of tokens revoked.
+def revoke_sessions(user: User) -> None:
+    """Blocklist every refresh token of ``user`` (one insert, however many devices signed in).
 
     Called when the password changes and when the account is disabled or deleted. Access tokens issued
     earlier stop too: they carry the session version, which a password change moves, and an inactive user
     is refused whatever the token. Browser sessions need nothing here: Django checks the same password-hash
     HMAC on every request and refuses inactive users."""
-    revoked = 0
-    for token in OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True):
-        _, created = BlacklistedToken.objects.get_or_create(token=token)
-        revoked += created
-    return revoked
+    outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
 
 
 def rotate_refresh(raw_refresh: str | None) -> tuple[User, str, str]:

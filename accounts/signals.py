@@ -17,7 +17,11 @@ account_closing = Signal()
 
 
 @receiver(pre_save, sender=User, dispatch_uid="accounts.remember_is_active")
-def _remember_is_active(sender: Any, instance: User, **kwargs: Any) -> None:
+def _remember_is_active(sender: Any, instance: User, update_fields: Any = None, **kwargs: Any) -> None:
+    if update_fields is not None and "is_active" not in update_fields:
+        # e.g. last_login on every sign-in: no read for a save that cannot disable the user
+        instance._was_active = None  # type: ignore[attr-defined]
+        return
     instance._was_active = (  # type: ignore[attr-defined]
         User.objects.filter(pk=instance.pk).values_list("is_active", flat=True).first()
         if instance.pk

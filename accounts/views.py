@@ -20,10 +20,9 @@ from accounts.ratelimit import RateLimitHeadersMixin, SlidingWindowThrottle, cli
 from accounts.serializers import (
     AccountDeleteSerializer,
     ApiKeyCreatedSerializer,
-    DetailSerializer,
-    ErrorDetailSerializer,
     ApiKeyCreateSerializer,
     ApiKeySerializer,
+    ErrorDetailSerializer,
     LoginSerializer,
     ProfileUpdateSerializer,
     ProviderKeySerializer,
@@ -139,7 +138,7 @@ class LogoutView(FractafragView):
 
     @extend_schema(
         request=RefreshSerializer,
-        responses={200: DetailSerializer},
+        responses={200: ErrorDetailSerializer},
         summary="Log out",
         description="Blocklist current refresh token.",
     )
