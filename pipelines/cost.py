@@ -112,7 +112,7 @@ def input_limits(graph: dict) -> dict[str, Any]:
     limits: list[int] = []
     if names and per_megapixel > 0:
         limits.append(max(0, int((budget - empty.seconds) / per_megapixel * 1_000_000)))
-    limits.extend(_node_limits(graph, names))
+    limits.extend(_node_limits(graph, names, probe))
     if names:
         limits.append(int(settings.MAX_INPUT_PIXELS))  # what any image input decodes
     return {
@@ -123,13 +123,12 @@ def input_limits(graph: dict) -> dict[str, Any]:
     }
 
 
-def _node_limits(graph: dict, names: set[str]) -> list[int]:
+def _node_limits(graph: dict, names: set[str], small: Estimate) -> list[int]:
     """For each node with a pixel limit, the input size (pixels) at which it is reached. Sizes along a graph
     either follow the input in proportion (upscale, crop of a larger image) or not at all (a fixed resize);
-    two probes tell which."""
+    two probes tell which: ``small`` (inputs of _PROBE_PIXELS, already estimated) and four times that."""
     if not names:
         return []
-    small = estimate(graph, {name: _PROBE_PIXELS for name in names})
     large = estimate(graph, {name: 4 * _PROBE_PIXELS for name in names})
     limits = []
     for node in graph["nodes"]:

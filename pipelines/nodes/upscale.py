@@ -155,10 +155,9 @@ class ImageUpscale(NodeType):
     def max_pixels(cls, params: dict[str, Any]) -> int | None:
         """UPSCALE_MAX_INPUT_PIXELS; the tighter CPU limit when the workers are configured for the CPU (with
         ``auto`` the device is only known on the worker, which checks again, see upscale.check_size)."""
-        limit = int(_setting("UPSCALE_MAX_INPUT_PIXELS", 4_000_000))
-        if str(_setting("UPSCALE_DEVICE", "auto")).lower() == "cpu":
-            limit = min(limit, int(_setting("UPSCALE_CPU_MAX_INPUT_PIXELS", 1_048_576)))
-        return limit
+        from pipelines.ml.upscale import max_input_pixels  # the worker's own rule (numpy: loaded lazily)
+
+        return max_input_pixels(str(_setting("UPSCALE_DEVICE", "auto")).lower())
 
     @classmethod
     def estimate_seconds(cls, pixels: int, params: dict[str, Any]) -> float:
