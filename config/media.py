@@ -10,6 +10,7 @@ tampered with or expired. Either way ``storage.url(name)`` is the one source of 
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -17,11 +18,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.utils.crypto import constant_time_compare
 from django.views import static
 
 SALT = "canvasflow.media"
+logger = logging.getLogger(__name__)
 
 
 def _signature(name: str, expires: int) -> str:
@@ -59,6 +62,20 @@ class SignedFileSystemStorage(FileSystemStorage):
     def url(self, name: str | None) -> str:
         url = super().url(name)
         return f"{url}?{signed_query(name or '')}"
+
+
+def delete_on_commit(names: list[str]) -> None:
+    """Delete stored files once the transaction that forgot them commits (never files a rollback keeps)."""
+
+    def remove() -> None:
+        for name in names:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                logger.warning("could not delete the stored file %s", name, exc_info=True)
+
+    if names:
+        transaction.on_commit(remove)
 
 
 def absolute_url(name: str, request: Any = None) -> str:

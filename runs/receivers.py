@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
 
 from accounts.signals import account_closing
+from config import media
 from config.errors import CanvasflowError
 from pipelines.models import Pipeline
 from runs import services
 from runs.models import TERMINAL, Artifact, Run
-
-logger = logging.getLogger(__name__)
 
 
 @receiver(account_closing, dispatch_uid="runs.close_account")
@@ -32,18 +29,7 @@ def close_account(sender: Any, user: Any, **kwargs: Any) -> None:
         except CanvasflowError:  # finished meanwhile
             pass
     artifacts = Artifact.objects.filter(owner=user)
-    names = [name for name in artifacts.values_list("file", flat=True) if name]
+    media.delete_on_commit([name for name in artifacts.values_list("file", flat=True) if name])
     artifacts.delete()
     Run.objects.filter(billed_to=user).delete()
     Pipeline.objects.filter(owner=user).exclude(runs__isnull=False).delete()
-
-    def remove_files() -> None:
-        from django.core.files.storage import default_storage
-
-        for name in names:
-            try:
-                default_storage.delete(name)
-            except OSError:
-                logger.warning("could not delete %s of a closed account", name, exc_info=True)
-
-    transaction.on_commit(remove_files)

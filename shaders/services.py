@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from config import media
 from config.errors import BadRequest, Forbidden, NotFound, RateLimited
 from shaders import feed, glsl
 from shaders.models import RenderStatus, Shader, ShaderStatus, ShaderType, ShaderVersion
@@ -305,11 +306,7 @@ def delete_shader(user: User, shader_id: Any) -> None:
 
 
 def delete_files(shader: Shader) -> None:
-    names = [f.name for f in (shader.thumbnail, shader.preview) if f.name]
-    if names:
-        from django.core.files.storage import default_storage
-
-        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+    media.delete_on_commit([f.name for f in (shader.thumbnail, shader.preview) if f.name])
 
 
 def save_from_admin(shader: Shader, user: User, changed: list[str], created: bool) -> None:
