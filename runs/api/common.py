@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.errors import render_with
 from accounts.ratelimit import RateLimitHeadersMixin
+from config.errors import NotFound
 from config.timefmt import iso_z
 from runs import artifacts
 from runs.models import Artifact, Run
@@ -65,6 +66,18 @@ def flat_outputs(run: Run, request: Any, image_style: str = "url") -> dict[str, 
         else:
             result[key] = value.get("value")
     return result
+
+
+def unmatched_view(base: type[APIView], message: str, **attrs: Any) -> type[APIView]:
+    """The catch-all view under a surface's prefix: the surface's own 404 (its shape, its rate-limit headers)
+    for a path none of its routes matches, instead of the site's generic one. ``attrs`` override ``base``'s
+    (a throttle, a key scope) where its own would not fit a route without parameters."""
+
+    def unmatched(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotFound(message, code="NOT_FOUND")
+
+    methods = dict.fromkeys(("get", "post", "put", "patch", "delete"), unmatched)
+    return type(f"Unmatched{base.__name__}", (base,), {"schema": None, **attrs, **methods})
 
 
 def surface_view(shape: Any, status_of: Any = None) -> type[APIView]:

@@ -21,14 +21,22 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.scopes import Scope, read_write
 from accounts.authentication import BearerAuthentication, KeyHeaderAuthentication, QueryTokenAuthentication
 from accounts.ratelimit import SlidingWindowThrottle
+from accounts.scopes import Scope, read_write
 from config.errors import BadRequest, CanvasflowError, Forbidden, NotFound
+from config.timefmt import iso_z
 from pipelines.models import Pipeline
 from pipelines.nodes.base import NodeError
-from config.timefmt import iso_z
 from runs import access, artifacts, services
+from runs.api.common import (
+    base_url_of,
+    base_url_option,
+    flat_outputs,
+    surface_view,
+    unmatched_view,
+    webhook_delivery,
+)
 from runs.api.fizzly_schema import (
     LOGS_PARAM,
     STREAM_RESPONSE,
@@ -40,9 +48,8 @@ from runs.api.fizzly_schema import (
     SubmitRequestSerializer,
     SubmitResponseSerializer,
 )
-from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view, webhook_delivery
-from runs.events import events_after
 from runs.engine import STORE_INTERMEDIATES
+from runs.events import events_after
 from runs.models import TERMINAL, Artifact, Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
 
@@ -440,16 +447,8 @@ class StreamView(FizzlyView):
             await asyncio.sleep(0.1)
 
 
-class UnmatchedView(FizzlyView):
-    """Any other path under /workflows/: Fizzly's own 404 (with its rate-limit headers), not another
-    surface's shape."""
-
-    schema = None
-
-    def dispatch_unmatched(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raise NotFound("Workflow or request not found", code="NOT_FOUND")
-
-    get = post = put = patch = delete = dispatch_unmatched
+# Any other path under /workflows/: Fizzly's own 404, not another surface's shape.
+UnmatchedView = unmatched_view(FizzlyView, "Workflow or request not found")
 
 
 urlpatterns = [

@@ -35,7 +35,7 @@ from pipelines.nodes.base import get_node_type
 from pipelines.nodes.image import MAX_SIDE, RESOLUTION_RE
 from runs import access, artifacts, beta, services
 from runs.api import fluxara_schema as schema
-from runs.api.common import base_url_option, surface_view
+from runs.api.common import base_url_option, surface_view, unmatched_view
 from runs.jobs import job_status
 from runs.models import Artifact, Run, RunStatus, Surface, new_job_id
 
@@ -400,16 +400,13 @@ class ArtifactView(FluxaraView):
         )
 
 
-class UnmatchedView(FluxaraView):
-    # Any other path under Fluxara's own prefixes: its 404 in its shape. /api/v1/ is shared with fractafrag,
-    # so only the prefixes Fluxara owns are caught (see urlpatterns).
-    schema = None
-    key_scope = read_write((Scope.PIPELINES_RUN, Scope.RUNS_READ), (Scope.PIPELINES_RUN, Scope.RUNS_READ))
-
-    def unmatched(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raise NotFound("Resource not found", code="not_found")
-
-    get = post = put = patch = delete = unmatched
+# Any other path under Fluxara's own prefixes: its 404 in its shape. /api/v1/ is shared with fractafrag, so
+# only the prefixes Fluxara owns are caught (see urlpatterns).
+UnmatchedView = unmatched_view(
+    FluxaraView,
+    "Resource not found",
+    key_scope=read_write((Scope.PIPELINES_RUN, Scope.RUNS_READ), (Scope.PIPELINES_RUN, Scope.RUNS_READ)),
+)
 
 
 urlpatterns = [

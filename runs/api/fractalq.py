@@ -36,7 +36,14 @@ from pipelines.nodes.base import NodeError
 from pipelines.services import resolve_key, resolve_session_key, spending_caps
 from runs import limits, services, spending
 from runs.api import fractalq_schema as schema
-from runs.api.common import base_url_of, base_url_option, flat_outputs, surface_view, webhook_delivery
+from runs.api.common import (
+    base_url_of,
+    base_url_option,
+    flat_outputs,
+    surface_view,
+    unmatched_view,
+    webhook_delivery,
+)
 from runs.models import Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
 
@@ -348,16 +355,9 @@ class JobView(FractalQView):
         return Response(payload, status=200)
 
 
-class UnmatchedView(FractalQView):
-    # Any other path under /api/node/: FractalQ's own 404, not another surface's shape. There is no session
-    # key to count against, so the client address is.
-    schema = None
-    throttle_classes = [SlidingWindowThrottle]
-
-    def unmatched(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        raise NotFound("Route not found", code="NOT_FOUND")
-
-    get = post = put = patch = delete = unmatched
+# Any other path under /api/node/: FractalQ's own 404, not another surface's shape. There is no session key
+# to count against, so the client address is.
+UnmatchedView = unmatched_view(FractalQView, "Route not found", throttle_classes=[SlidingWindowThrottle])
 
 
 urlpatterns = [
