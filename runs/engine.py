@@ -7,7 +7,7 @@ artifacts. Cancellation is checked between nodes. Credits are settled at the
 end: a completed run pays for its nodes, a failed run pays nothing, a
 cancelled or blocked run pays for the nodes that ran. A heartbeat thread marks
 the run alive so that a run whose worker died can be found and retried
-(:func:`runs.services.recover_stale_runs`). Before each node, what is left of the
+(:func:`runs.recovery.recover_stale_runs`). Before each node, what is left of the
 run is estimated from the images so far: a run that cannot finish within its time
 budget fails then, instead of holding a worker until the timeout (:mod:`runs.limits`).
 """
@@ -15,13 +15,10 @@ budget fails then, instead of holding a worker until the timeout (:mod:`runs.lim
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from functools import partial
 from typing import Any
 
-from django.conf import settings
-from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -29,38 +26,14 @@ from accounts import credits
 from accounts.services import read_provider_key
 from pipelines.graph import topological_order
 from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, PipelineBlocked, get_node_type
-from runs import artifacts, inputs as run_inputs, limits
+from runs import artifacts, limits
+from runs import inputs as run_inputs
 from runs.events import EventBuffer, emit
+from runs.heartbeat import Heartbeat
 from runs.models import NodeRun, NodeStatus, Run, RunStatus
 
 logger = logging.getLogger(__name__)
 OUTPUT_TYPE = "OUTPUT__"
-
-
-class _Heartbeat:
-    """Touches ``Run.heartbeat_at`` from a side thread while the run executes."""
-
-    def __init__(self, run_id: str):
-        self.run_id = run_id
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
-
-    def _loop(self) -> None:
-        try:
-            while not self._stop.wait(settings.RUN_HEARTBEAT_SECONDS):
-                Run.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-        finally:
-            connection.close()
-
-    def __enter__(self) -> "_Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 # Run option: store every node's image outputs as artifacts, not only the pipeline's outputs.
@@ -258,10 +231,8 @@ class RunExecutor:
                 if exc.retryable and attempts <= node_type.max_retries:
                     self._emit("node.retrying", node_id, {"attempt": attempts, "error": exc.message})
                     continue
-                return self._node_failed(
-                    node_run, attempts, exc.code, exc.message, exc.http_status
-                )
-            except Exception as exc:  # noqa: BLE001 - a node bug must fail the run, not the worker
+                return self._node_failed(node_run, attempts, exc.code, exc.message, exc.http_status)
+            except Exception as exc:
                 logger.exception("node %s of run %s crashed", node_id, self.run.pk)
                 if attempts <= node_type.max_retries:
                     self._emit("node.retrying", node_id, {"attempt": attempts, "error": str(exc)[:500]})
@@ -398,9 +369,9 @@ def execute_run(run_id: str) -> str | None:
 
     try:
         emit(run_id, "run.started", "", {"attempt": run.attempts})
-        with _Heartbeat(run_id):
+        with Heartbeat(run_id):
             RunExecutor(run).execute()
-    except Exception:  # noqa: BLE001 - leave no run running because of an engine bug
+    except Exception:
         logger.exception("engine error in run %s", run_id)
         ex = RunExecutor.__new__(RunExecutor)
         ex.run, ex.inline, ex.events = run, False, None

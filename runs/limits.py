@@ -5,7 +5,7 @@
   at submit when its input sizes are known then (data: and ``art_`` inputs), and fails before the node starts
   otherwise (an image URL is only measured once fetched), with a 422 that says the limit. A run that ran past
   its budget when its worker died was most likely killed for time: it fails and is refunded instead of being
-  requeued to be killed again (:func:`runs.services.recover_stale_runs`).
+  requeued to be killed again (:func:`runs.recovery.recover_stale_runs`).
 * **Share of the workers** (``RUN_MAX_ACTIVE_PER_USER``, by tier): a submit that would give the payer more
   queued and running runs than that is answered 429 with a Retry-After, in the surface's shape. Refusing
   (rather than parking the extra runs) keeps the queue first come, first served for everyone else, and the

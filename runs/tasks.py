@@ -30,6 +30,6 @@ def deliver_webhook(delivery_id: int) -> str:
 
 
 def recover_stale_runs() -> dict:
-    from runs.services import recover_stale_runs as recover
+    from runs.recovery import recover_stale_runs as recover
 
     return recover()

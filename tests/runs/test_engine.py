@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from pipelines import services as pipeline_services
 from pipelines.nodes.base import NodeError, NodeType, PipelineBlocked, Port, register
-from runs import services
+from runs import recovery, services
 from runs.engine import execute_run
 from runs.models import NodeRun, Run, RunEvent
 
@@ -179,18 +179,18 @@ def test_stale_running_run_is_requeued_then_failed(make_user, settings):
     run = submit(user, chain("TEST__FLAKY"))
     old = timezone.now() - timedelta(seconds=settings.STALE_RUN_SECONDS + 5)
     Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=old, attempts=1)
-    assert services.recover_stale_runs() == {"requeued": 1, "failed": 0}
+    assert recovery.recover_stale_runs() == {"requeued": 1, "failed": 0}
     run.refresh_from_db()
     assert run.status == "queued"
     Run.objects.filter(pk=run.pk).update(status="running", heartbeat_at=old, attempts=2)
-    assert services.recover_stale_runs() == {"requeued": 0, "failed": 1}
+    assert recovery.recover_stale_runs() == {"requeued": 0, "failed": 1}
     run.refresh_from_db()
     assert run.status == "failed" and run.error["code"] == "WORKER_LOST"
     assert balance(user) == 100
     # fresh heartbeats are left alone
     run2 = submit(user, chain("TEST__FLAKY"))
     Run.objects.filter(pk=run2.pk).update(status="running", heartbeat_at=timezone.now(), attempts=1)
-    assert services.recover_stale_runs() == {"requeued": 0, "failed": 0}
+    assert recovery.recover_stale_runs() == {"requeued": 0, "failed": 0}
 
 
 @pytest.mark.django_db

@@ -28,7 +28,7 @@ from accounts import credits
 from accounts.models import Tier, User
 from pipelines import services as pipeline_services
 from pipelines.nodes.base import ImageValue, NodeType, Port, get_node_type, register
-from runs import services
+from runs import recovery
 from runs.engine import execute_run
 from runs.models import Artifact, Run
 from tests.runs.conftest import png_bytes, text_graph
@@ -365,7 +365,7 @@ def test_a_run_killed_for_time_fails_and_is_refunded_not_requeued(queued, pro_us
     Run.objects.filter(pk=again).update(
         status="running", attempts=1, started_at=stale - timedelta(seconds=5), heartbeat_at=stale
     )
-    assert services.recover_stale_runs() == {"requeued": 1, "failed": 1}
+    assert recovery.recover_stale_runs() == {"requeued": 1, "failed": 1}
     run = Run.objects.get(pk=job)
     assert run.status == "failed" and run.error["code"] == "RUN_TIMED_OUT" and "30 s" in run.error["message"]
     assert Run.objects.get(pk=again).status == "queued"

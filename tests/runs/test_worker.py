@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from pipelines import services as pipeline_services
-from runs import services
+from runs import recovery, services
 from runs.models import Run
 from tests.runs.conftest import resize_graph
 
@@ -110,7 +110,7 @@ def test_worker_runs_job_and_recovers_after_being_killed(settings, pro_user, ima
     settings.STALE_RUN_SECONDS = 1
     time.sleep(1.5)
     image_server.add_image("/slow.png")  # the source answers promptly this time
-    assert services.recover_stale_runs() == {"requeued": 1, "failed": 0}
+    assert recovery.recover_stale_runs() == {"requeued": 1, "failed": 0}
     worker = start_worker(settings)
     try:
         assert wait_for(lambda: Run.objects.get(pk=doomed.pk).status == "completed")
