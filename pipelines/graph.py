@@ -187,8 +187,181 @@ def validate_graph(graph: Any) -> list[GraphError]:
             errors.append(GraphError(extra, None, "MULTIPLE_OUTPUTS", "only one OUTPUT__ node is allowed"))
 
     errors.extend(_input_name_errors(nodes, types))
+    errors.extend(_policy_errors(nodes, types, graph.get("edges", []), incoming))
     if _has_cycle(adjacency):
         errors.append(GraphError(None, None, "CYCLE", "the graph has a cycle; pipelines must be acyclic"))
+    return errors
+
+
+MAX_NODE_RETRIES = 5
+MAX_RETRY_BACKOFF_SECONDS = 60
+
+
+def fallback_of(node: dict, node_type: type[NodeType]) -> tuple[type[NodeType], dict[str, Any]] | None:
+    """The node type and params a node falls back to (``node["fallback"]``), None when it declares none.
+
+    ``{"type": "T", "params": {...}}`` names another node type with its own params; without ``type`` the
+    fallback is the same node type with ``params`` laid over the node's own (another provider or model)."""
+    spec = node.get("fallback")
+    if not isinstance(spec, dict):
+        return None
+    fallback_type = get_node_type(spec["type"]) if isinstance(spec.get("type"), str) else node_type
+    if fallback_type is None:
+        return None
+    params = spec.get("params") or {}
+    if fallback_type is node_type:
+        params = {**(node.get("params") or {}), **params}
+    return fallback_type, params
+
+
+def retry_policy(node: dict, node_type: type[NodeType]) -> tuple[int, float]:
+    """(max retries, first backoff in seconds) of a node: its ``retry`` object, else its type's defaults."""
+    spec = node.get("retry") if isinstance(node.get("retry"), dict) else {}
+    return (
+        int(spec.get("max_retries", node_type.max_retries)),
+        float(spec.get("backoff_seconds", node_type.retry_backoff_seconds)),
+    )
+
+
+def _policy_errors(
+    nodes: dict[str, dict],
+    types: dict[str, type[NodeType]],
+    edges: list,
+    incoming: dict[tuple[str, str], dict],
+) -> list[GraphError]:
+    """Errors of the nodes' ``retry`` and ``fallback`` objects: a fallback must take the inputs wired to the
+    node and give the outputs its edges read, with the same port types."""
+    errors: list[GraphError] = []
+    for node_id, node_type in types.items():
+        raw = nodes[node_id]
+        retry = raw.get("retry")
+        if retry is not None:
+            if not isinstance(retry, dict) or set(retry) - {"max_retries", "backoff_seconds"}:
+                errors.append(
+                    GraphError(
+                        node_id,
+                        None,
+                        "INVALID_RETRY",
+                        f"node '{node_id}': retry takes max_retries and backoff_seconds",
+                    )
+                )
+            else:
+                count, backoff = retry.get("max_retries", 0), retry.get("backoff_seconds", 0)
+                if (
+                    isinstance(count, bool)
+                    or not isinstance(count, int)
+                    or not 0 <= count <= MAX_NODE_RETRIES
+                ):
+                    errors.append(
+                        GraphError(
+                            node_id,
+                            None,
+                            "INVALID_RETRY",
+                            f"node '{node_id}': max_retries must be 0..{MAX_NODE_RETRIES}",
+                        )
+                    )
+                if (
+                    isinstance(backoff, bool)
+                    or not isinstance(backoff, int | float)
+                    or not 0 <= backoff <= MAX_RETRY_BACKOFF_SECONDS
+                ):
+                    errors.append(
+                        GraphError(
+                            node_id,
+                            None,
+                            "INVALID_RETRY",
+                            f"node '{node_id}': backoff_seconds must be 0..{MAX_RETRY_BACKOFF_SECONDS}",
+                        )
+                    )
+        spec = raw.get("fallback")
+        if spec is None:
+            continue
+        if (
+            not isinstance(spec, dict)
+            or set(spec) - {"type", "params"}
+            or not isinstance(spec.get("params", {}), dict)
+        ):
+            errors.append(
+                GraphError(
+                    node_id,
+                    None,
+                    "INVALID_FALLBACK",
+                    f"node '{node_id}': fallback is an object with 'type' and/or 'params'",
+                )
+            )
+            continue
+        if "type" in spec and (not isinstance(spec["type"], str) or get_node_type(spec["type"]) is None):
+            errors.append(
+                GraphError(
+                    node_id,
+                    None,
+                    "INVALID_FALLBACK",
+                    f"node '{node_id}': unknown fallback node type '{spec.get('type')}'",
+                )
+            )
+            continue
+        fallback_type, params = fallback_of(raw, node_type)
+        if fallback_type is node_type and not spec.get("params"):
+            errors.append(
+                GraphError(
+                    node_id,
+                    None,
+                    "INVALID_FALLBACK",
+                    f"node '{node_id}': a fallback of the same type must change its params",
+                )
+            )
+            continue
+        if fallback_type.type == OUTPUT_TYPE or fallback_type.exposes_input is not None:
+            errors.append(
+                GraphError(
+                    node_id,
+                    None,
+                    "INVALID_FALLBACK",
+                    f"node '{node_id}': inputs and outputs have no fallback",
+                )
+            )
+            continue
+        found = [
+            GraphError(e.node, e.port, "INVALID_FALLBACK", f"fallback of {e.message}")
+            for e in _param_errors(node_id, fallback_type, params)
+        ]
+        wired = {port for (dst, port) in incoming if dst == node_id}
+        for port in wired:
+            own, other = node_type.input_port(port), fallback_type.input_port(port)
+            if other is None or (own is not None and not ports_compatible(own.type, other.type)):
+                found.append(
+                    GraphError(
+                        node_id,
+                        port,
+                        "INVALID_FALLBACK",
+                        f"node '{node_id}': fallback {fallback_type.type} takes no input '{port}'",
+                    )
+                )
+        for port in fallback_type.inputs:
+            if port.required and port.name not in wired:
+                found.append(
+                    GraphError(
+                        node_id,
+                        port.name,
+                        "INVALID_FALLBACK",
+                        f"node '{node_id}': fallback needs input '{port.name}', not wired",
+                    )
+                )
+        read = {
+            e["from"]["port"] for e in edges if isinstance(e, dict) and _edge_end(e, "from")[0] == node_id
+        }
+        for port in read:
+            own, other = node_type.output_port(port), fallback_type.output_port(port)
+            if other is None or (own is not None and own.type != other.type):
+                found.append(
+                    GraphError(
+                        node_id,
+                        port,
+                        "INVALID_FALLBACK",
+                        f"node '{node_id}': fallback {fallback_type.type} gives no {port}",
+                    )
+                )
+        errors.extend(found)
     return errors
 
 

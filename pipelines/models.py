@@ -48,6 +48,9 @@ class PublishedVersion(models.Model):
     output_schema = models.JSONField(default=dict)
     input_examples = models.JSONField(default=dict)
     credit_cost = models.PositiveIntegerField(default=0)
+    node_prices = models.JSONField(
+        default=dict, blank=True, help_text="Credits per node id, frozen at publish: what a run of it is charged"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

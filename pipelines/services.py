@@ -124,8 +124,13 @@ def output_spec(port: Any, source: dict) -> dict[str, Any]:
     return {**port.json_schema(), "description": f"{what} (from {source['id']}, {source['type']})"}
 
 
+def node_prices(graph: dict) -> dict[str, int]:
+    """Credits per node id at today's prices (publishing freezes them into the version)."""
+    return {n["id"]: get_node_type(n["type"]).credit_cost for n in graph["nodes"]}
+
+
 def graph_credit_cost(graph: dict) -> int:
-    return sum(get_node_type(n["type"]).credit_cost for n in graph["nodes"])
+    return sum(node_prices(graph).values())
 
 
 # --- publishing and session keys --------------------------------------------------------------------
@@ -216,6 +221,7 @@ def publish(pipeline: Pipeline, spending: dict[str, int | None] | None = None) -
             output_schema=output_schema,
             input_examples=examples,
             credit_cost=graph_credit_cost(graph),
+            node_prices=node_prices(graph),
         )
         raw = None if active_session_key(pipeline) else issue_session_key(pipeline)
         if spending is not None:

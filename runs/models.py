@@ -103,6 +103,7 @@ class Run(models.Model):
     error = models.JSONField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
+    resumes = models.PositiveSmallIntegerField(default=0, help_text="Times a failed or cancelled run was resumed")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -160,9 +161,17 @@ class NodeRun(models.Model):
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
-    credit_cost = models.PositiveIntegerField(default=0)
+    credit_cost = models.PositiveIntegerField(default=0, help_text="Its price, frozen in the version that ran")
     outputs = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True)
+    attempt_log = models.JSONField(
+        default=list, blank=True, help_text="Each attempt: number, node type, provider, outcome, error, timing"
+    )
+    fallback_used = models.BooleanField(default=False)
+    cached = models.BooleanField(default=False, help_text="Outputs taken from the node-output cache, not billed")
+    reused = models.BooleanField(default=False, help_text="Outputs kept from before the run was resumed")
+    paid = models.BooleanField(default=False, help_text="A settled charge of the run paid for this node")
+    output_ref = models.CharField(max_length=80, blank=True, help_text="Its outputs in the node-output store")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -193,6 +202,26 @@ class Artifact(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class NodeOutput(models.Model):
+    """A node's outputs, stored: the node-output cache (keyed by content) and the outputs a resumed run reuses.
+
+    ``key`` is the content key (node type and version, resolved params, input hashes, the owner) of a
+    cacheable node, or ``run:<run id>:<node id>`` for a node whose outputs cannot be cached but may be reused
+    by a resume. Bounded by NODE_CACHE_MAX_BYTES, least recently used first out (runs.cache)."""
+
+    key = models.CharField(max_length=80, unique=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="node_outputs")
+    node_type = models.CharField(max_length=64)
+    file = models.FileField(upload_to="node-outputs/", max_length=300)
+    size = models.PositiveBigIntegerField(default=0)
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.node_type} {self.key}"
 
 
 class RunEvent(models.Model):

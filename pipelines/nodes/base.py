@@ -137,6 +137,11 @@ class PipelineBlocked(Exception):
         self.outputs = outputs or {}
 
 
+class NodeCancelled(Exception):
+    """The run was cancelled while this node was running: raised by :meth:`NodeContext.check_cancelled` (and so
+    by ``report_progress``), so a long node stops at its next tile or step instead of running to its end."""
+
+
 @dataclass
 class NodeContext:
     """What a running node may use besides its inputs and params."""
@@ -154,6 +159,13 @@ class NodeContext:
     # The engine binds it to that user, so a node reaches no one else's key; pass it to pipelines.providers
     # and never keep, log or output what it returns.
     provider_key: Callable[[str], str | None] = lambda provider: None
+    # Whether the run was cancelled; a long node calls check_cancelled() between its steps (report_progress
+    # does it too) and stops there.
+    cancelled: Callable[[], bool] = lambda: False
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise NodeCancelled(f"run {self.run_id} was cancelled")
 
 
 class NodeType:
@@ -173,7 +185,17 @@ class NodeType:
     params_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
     credit_cost: ClassVar[int] = 0
     resource_class: ClassVar[str] = "cpu"  # "cpu" | "gpu"
+    # Retries of a retryable failure (a graph node may set its own: node["retry"]), after a backoff that
+    # doubles from retry_backoff_seconds.
     max_retries: ClassVar[int] = 0
+    retry_backoff_seconds: ClassVar[float] = 0.5
+    # The param naming the provider of a provider-backed node (recorded on each attempt), None otherwise.
+    provider_param: ClassVar[str | None] = None
+    # The node-output cache (runs.cache) keys outputs by node type and version, resolved params and input
+    # hashes. Bump ``version`` when a change alters the outputs of a node type; a node whose outputs are not
+    # a function of its params and inputs (a network fetch, a sampled LLM reply) sets ``cacheable`` False.
+    version: ClassVar[int] = 1
+    cacheable: ClassVar[bool] = True
     # Inputs accepted beyond the declared ones (OUTPUT__ takes any port name).
     dynamic_inputs: ClassVar[bool] = False
     # Run options of the calling surface this node honours (NodeContext.options), e.g. Fluxara's
@@ -246,6 +268,7 @@ class NodeType:
             "credit_cost": cls.credit_cost,
             "resource_class": cls.resource_class,
             "max_retries": cls.max_retries,
+            "cacheable": cls.cacheable,
             "exposes_input": cls.exposes_input,
             # with the default params, as the studio shows them
             "max_input_pixels": cls.max_pixels(defaults),

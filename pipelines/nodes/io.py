@@ -20,6 +20,7 @@ class InputImage(NodeType):
     title = "Image input"
     description = "Accepts an image_url string (http(s) URL, data: URI or an uploaded art_ id). Entry point for image pipelines."
     outputs = (Port("image", "image", "The decoded input image"),)
+    cacheable = False  # what a URL serves may change; the nodes after it are cached by the image's content
     params_schema = {
         "type": "object",
         "properties": {

@@ -51,6 +51,8 @@ class Llm(NodeType):
     }
     credit_cost = 1
     resource_class = "cpu"  # waits on the network, computes nothing
+    cacheable = False  # a sampled answer: the same prompt may rightly get another one
+    provider_param = "model"  # recorded on each attempt; a fallback may name another model
     # A typical answer; a slow provider is cut by PROVIDER_TIMEOUT_SECONDS x (1 + PROVIDER_MAX_RETRIES).
     base_seconds = 10.0
 
