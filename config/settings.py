@@ -332,6 +332,12 @@ LOGGING = {
 # --- runs ---------------------------------------------------------------------------------------
 # Execute runs in the submitting thread instead of a django-q2 worker (tests only).
 RUNS_EAGER = env_bool("RUNS_EAGER", False)
+# Nodes of one run whose inputs are ready run at the same time on this many threads per worker process
+# (GPU nodes still one at a time per device).
+RUN_NODE_WORKERS = env_int("RUN_NODE_WORKERS", 4)
+# The node-output store (runs.cache): the node-output cache and the outputs a resumed run reuses, bounded
+# (least recently used out). 0 turns it off: every node runs every time and a resume reruns everything.
+NODE_CACHE_MAX_BYTES = env_int("NODE_CACHE_MAX_BYTES", 1024 * 1024 * 1024)
 # A synchronous call waits this long for the run, then answers as an async call would.
 SYNC_WAIT_SECONDS = float(os.environ.get("SYNC_WAIT_SECONDS", "30"))
 # A synchronous call made only of cheap, local nodes runs in the request (no queue round trip).

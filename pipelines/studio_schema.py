@@ -185,6 +185,19 @@ class RunSummarySerializer(serializers.Serializer):
     finished_at = stamp(allow_null=True)
     execution_ms = serializers.IntegerField(required=False, allow_null=True)
     error = serializers.DictField(child=any_value(), allow_null=True)
+    resumes = serializers.IntegerField(required=False, help_text="Times the run was resumed")
+    resumable = serializers.BooleanField(required=False, help_text="POST .../resume would take it")
+
+
+class AttemptSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField()
+    node_type = serializers.CharField(help_text="The node type that ran: the node's own, or its fallback")
+    provider = serializers.CharField(allow_null=True, help_text="The provider or model, for provider nodes")
+    fallback = serializers.BooleanField()
+    outcome = serializers.ChoiceField(["completed", "failed", "blocked", "cancelled"])
+    error = serializers.DictField(child=any_value(), required=False)
+    started_at = stamp()
+    duration_ms = serializers.IntegerField()
 
 
 class NodeRunSerializer(serializers.Serializer):
@@ -193,6 +206,11 @@ class NodeRunSerializer(serializers.Serializer):
     status = serializers.CharField()
     progress = serializers.IntegerField()
     attempts = serializers.IntegerField()
+    attempt_log = AttemptSerializer(many=True, required=False)
+    fallback_used = serializers.BooleanField(required=False)
+    cached = serializers.BooleanField(required=False, help_text="From the node-output cache; not billed")
+    reused = serializers.BooleanField(required=False, help_text="Kept from before the run was resumed")
+    credit_cost = serializers.IntegerField(required=False, help_text="Its price, frozen in the version")
     outputs = serializers.DictField(child=any_value(), allow_null=True)
     error = serializers.DictField(child=any_value(), allow_null=True)
     started_at = stamp(allow_null=True)

@@ -49,14 +49,18 @@ def _check_image_ref(name: str, value: str) -> None:
 def load_image(ref: str, run: Any) -> ImageValue:
     """Resolve an image reference for a node of ``run``."""
     if ref.startswith("art_"):
-        artifact = input_artifact(ref, run)
-        if artifact is None:
-            raise NodeError(f"artifact {ref} not found", code="INVALID_INPUT")
-        with artifact.file.open("rb") as fh:
-            return fetch.decode_image(fh.read(), source=ref)
+        return read_artifact_image(input_artifact(ref, run), ref)
     if ref.startswith("data:"):
         return fetch.decode_data_uri(ref)
     return fetch.fetch_image(ref)
+
+
+def read_artifact_image(artifact: Artifact | None, ref: str) -> ImageValue:
+    """The decoded image of an input artifact found by :func:`input_artifact` (None: not found)."""
+    if artifact is None:
+        raise NodeError(f"artifact {ref} not found", code="INVALID_INPUT")
+    with artifact.file.open("rb") as fh:
+        return fetch.decode_image(fh.read(), source=ref)
 
 
 def input_artifact(ref: str, run: Any) -> Artifact | None:

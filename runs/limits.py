@@ -85,11 +85,11 @@ def check_budget(graph: dict, input_pixels: dict[str, int]) -> None:
         raise error
 
 
-def node_refusal(run: Run, order: list[str], index: int, values: dict[tuple[str, str], Any]) -> Any:
-    """At the start of node ``order[index]``: the error that fails the run now, when the images produced so
-    far show that the rest of it cannot finish within the budget (counting the time already spent)."""
+def node_refusal(run: Run, finished: set[str], values: dict[tuple[str, str], Any]) -> Any:
+    """Before a node starts: the error that fails the run now, when the images produced so far show that the
+    nodes not ``finished`` cannot finish within the budget (counting the time already spent)."""
     known = {key: v.width * v.height for key, v in values.items() if isinstance(v, ImageValue)}
-    estimate = cost.estimate(run.graph, {}, known=known, skip=set(order[:index]))
+    estimate = cost.estimate(run.graph, {}, known=known, skip=set(finished))
     elapsed = (timezone.now() - run.started_at).total_seconds() if run.started_at else 0.0
     return refusal(estimate, run.graph, elapsed)
 

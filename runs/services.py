@@ -20,11 +20,10 @@ from config.errors import BadRequest, Conflict
 from pipelines.graph import topological_order
 from pipelines.models import Pipeline, PublishedVersion
 from pipelines.nodes.base import get_node_type
-from pipelines.services import graph_credit_cost
+from runs import billing, limits, stored_inputs
 from runs import inputs as run_inputs
-from runs import limits, stored_inputs
 from runs.events import emit
-from runs.models import TERMINAL, NodeRun, NodeStatus, Run, RunStatus
+from runs.models import TERMINAL, NodeOutput, NodeRun, NodeStatus, Run, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def submit_run(
         schema = derive_schema(graph)[0]
     clean_inputs = run_inputs.validate_inputs(schema, inputs)
     graph = apply_preset(graph, pipeline.presets, preset)
-    cost = graph_credit_cost(graph)
+    cost = billing.run_price(graph, version)
     inline = sync and settings.RUN_INLINE_FAST_PIPELINES and _all_inline(graph) and not webhook_url
     if not inline:
         limits.check_active_runs(billed_to, count)
@@ -137,7 +136,7 @@ def submit_run(
                     job_id=job_id,
                     credits_reserved=cost,
                 )
-                credits.reserve(billed_to, cost, run.pk, note=f"{surface} run of {pipeline}")
+                billing.reserve(run, cost, note=f"{surface} run of {pipeline}")
                 if inline:
                     from runs.engine import execute_inline
 
@@ -213,13 +212,14 @@ def _release_key(run: Run) -> None:
 def node_runs_for(run: Run) -> list[NodeRun]:
     """Unsaved NodeRuns of ``run`` in execution order."""
     nodes = {n["id"]: n for n in run.graph["nodes"]}
+    prices = billing.node_prices(run.graph, run.version)
     return [
         NodeRun(
             run=run,
             node_id=node_id,
             node_type=nodes[node_id]["type"],
             position=i,
-            credit_cost=get_node_type(nodes[node_id]["type"]).credit_cost,
+            credit_cost=prices[node_id],
         )
         for i, node_id in enumerate(topological_order(run.graph))
     ]
@@ -264,8 +264,8 @@ def cancel_run(run: Run) -> CancelResult:
                 details={"current_status": run.status},
             )
         if run.status == RunStatus.QUEUED:
-            refunded = credits.outstanding(run.billed_to, run.pk)
-            credits.settle(run.billed_to, run.pk, 0, note="cancelled before start")
+            refunded = billing.outstanding(run)
+            credits.settle(run.billed_to, billing.reference(run), 0, note="cancelled before start")
             run.status = RunStatus.CANCELLED
             run.cancel_requested = True
             run.finished_at = timezone.now()
@@ -273,15 +273,14 @@ def cancel_run(run: Run) -> CancelResult:
             run.node_runs.filter(status=NodeStatus.QUEUED).update(status=NodeStatus.CANCELLED)
             emit(run.pk, "run.cancelled", "", {"reason": "cancelled by request", "credits_used": 0})
         else:
-            # Nodes already processed (or processing now) are paid for; the rest is returned now.
-            keep = sum(
-                run.node_runs.filter(
-                    status__in=[NodeStatus.COMPLETED, NodeStatus.RUNNING, NodeStatus.BLOCKED]
-                ).values_list("credit_cost", flat=True)
+            # What the nodes that delivered or are running now would cost is kept until the run ends (a node
+            # the cancellation stops mid-way is returned then); the rest is returned now.
+            keep = billing.unpaid(
+                run.node_runs.all(), [NodeStatus.COMPLETED, NodeStatus.RUNNING, NodeStatus.BLOCKED]
             )
-            refunded = max(0, credits.outstanding(run.billed_to, run.pk) - keep)
+            refunded = max(0, billing.outstanding(run) - keep)
             if refunded:
-                credits.refund(run.billed_to, refunded, run.pk, note="cancelled while running")
+                billing.refund(run, refunded, note="cancelled while running")
             run.cancel_requested = True
             run.save(update_fields=["cancel_requested", "updated_at"])
             emit(run.pk, "run.cancel_requested", "", {"credits_refunded": refunded})
@@ -290,6 +289,73 @@ def cancel_run(run: Run) -> CancelResult:
 
         webhooks.schedule_for(Run.objects.get(pk=run.pk))
     return CancelResult(previous_status=previous, credits_refunded=refunded)
+
+
+RESUMABLE = (RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+def resume_run(run: Run) -> Run:
+    """Resume a failed or cancelled run where it stopped: the finished nodes whose outputs are still stored
+    are reused, the failed, cancelled and unrun ones run again, and credits are reserved only for what runs
+    again (plus reused outputs that no charge has paid yet: a failed run was charged nothing). The same run
+    goes back to the queue; its events say what was reused."""
+    with transaction.atomic():
+        credits.lock(run.billed_to_id)
+        run = Run.objects.select_for_update().select_related("billed_to", "version").get(pk=run.pk)
+        if run.status not in RESUMABLE:
+            raise Conflict(
+                f"Only a failed or cancelled run can be resumed; this one is {run.status}",
+                code="NOT_RESUMABLE",
+                details={"status": run.status},
+            )
+        if run.job_id:
+            raise Conflict(
+                "A run of a Fluxara job is not resumed on its own: submit the job again",
+                code="NOT_RESUMABLE",
+                details={"job_id": run.job_id},
+            )
+        node_runs = list(run.node_runs.all())
+        refs = [nr.output_ref for nr in node_runs if nr.output_ref]
+        stored = set(
+            NodeOutput.objects.filter(owner_id=run.billed_to_id, key__in=refs).values_list("key", flat=True)
+        )
+        reused = []
+        for nr in node_runs:
+            if nr.status == NodeStatus.COMPLETED and nr.output_ref in stored:
+                nr.reused = True
+                reused.append(nr.node_id)
+                continue
+            nr.status, nr.progress, nr.outputs, nr.error = NodeStatus.QUEUED, 0, {}, None
+            nr.attempts, nr.attempt_log, nr.fallback_used = 0, [], False
+            nr.cached, nr.reused, nr.output_ref = False, False, ""
+            nr.started_at = nr.finished_at = None
+        NodeRun.objects.bulk_update(
+            node_runs,
+            [
+                "status",
+                "progress",
+                "outputs",
+                "error",
+                "attempts",
+                "attempt_log",
+                "fallback_used",
+                "cached",
+                "reused",
+                "output_ref",
+                "started_at",
+                "finished_at",
+            ],
+        )
+        amount = sum(nr.credit_cost for nr in node_runs if not nr.paid and not nr.cached)
+        run.resumes += 1
+        run.status, run.error, run.progress, run.current_node = RunStatus.QUEUED, None, 0, ""
+        run.cancel_requested, run.attempts, run.credits_reserved = False, 0, amount
+        run.started_at = run.finished_at = run.heartbeat_at = None
+        run.save()
+        billing.reserve(run, amount, note=f"resume {run.resumes} of run {run.pk}")
+        emit(run.pk, "run.resumed", "", {"resume": run.resumes, "reused": reused, "credits_reserved": amount})
+    enqueue_run(run)
+    return run
 
 
 def queue_position(run: Run) -> int:

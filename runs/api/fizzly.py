@@ -48,7 +48,7 @@ from runs.api.fizzly_schema import (
     SubmitRequestSerializer,
     SubmitResponseSerializer,
 )
-from runs.engine import STORE_INTERMEDIATES
+from runs.outputs import STORE_INTERMEDIATES
 from runs.events import events_after
 from runs.models import TERMINAL, Artifact, Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url

@@ -20,8 +20,8 @@ from pipelines.nodes.base import NodeError
 from pipelines.views import StudioView
 from runs import access, artifacts, fetch, services, stored_inputs
 from runs.api.common import base_url_option, image_outputs
-from runs.engine import STORE_INTERMEDIATES
 from runs.models import Run, Surface
+from runs.outputs import STORE_INTERMEDIATES
 
 iso = iso_z
 
@@ -40,6 +40,8 @@ def run_summary(run: Run) -> dict[str, Any]:
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "error": run.error,
+        "resumes": run.resumes,
+        "resumable": run.status in services.RESUMABLE and not run.job_id,
     }
 
 
@@ -73,6 +75,11 @@ def run_detail(run: Run, request: Any) -> dict[str, Any]:
                 "status": nr.status,
                 "progress": nr.progress,
                 "attempts": nr.attempts,
+                "attempt_log": nr.attempt_log,
+                "fallback_used": nr.fallback_used,
+                "cached": nr.cached,
+                "reused": nr.reused,
+                "credit_cost": nr.credit_cost,
                 "outputs": _with_urls(nr.outputs, urls),
                 "error": nr.error,
                 "started_at": iso(nr.started_at),
@@ -186,6 +193,24 @@ class RunCancelView(StudioView):
         )
 
 
+class RunResumeView(StudioView):
+    openapi_error_statuses = (401, 402, 403, 404, 409, 429)  # 409 NOT_RESUMABLE: the run did not fail
+
+    @extend_schema(
+        operation_id="studio_run_resume",
+        summary="Resume a failed or cancelled run",
+        description="Run again what did not finish: the nodes that completed are reused from their stored "
+        "outputs (nodes marked `reused`), the failed, cancelled and unrun ones run again. Credits are "
+        "reserved only for what runs again, plus any reused output no charge has paid yet (a failed run is "
+        "charged nothing). The run goes back to the queue under the same id.",
+        request=None,
+        responses={202: S.RunDetailSerializer},
+    )
+    def post(self, request: Request, run_id: str) -> Response:
+        run = services.resume_run(access.get_run_for(request.user, run_id))
+        return Response(run_detail(Run.objects.get(pk=run.pk), request), status=status.HTTP_202_ACCEPTED)
+
+
 class UploadView(StudioView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -235,5 +260,6 @@ urlpatterns = [
     ),
     path("runs/<str:run_id>", RunDetailView.as_view(), name="studio-run"),
     path("runs/<str:run_id>/cancel", RunCancelView.as_view(), name="studio-run-cancel"),
+    path("runs/<str:run_id>/resume", RunResumeView.as_view(), name="studio-run-resume"),
     path("uploads", UploadView.as_view(), name="studio-uploads"),
 ]
