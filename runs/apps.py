@@ -6,4 +6,7 @@ class RunsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from runs import receivers  # noqa: F401  (account_closing receivers)
+        from runs import events, receivers, recovery  # noqa: F401  (receivers: account_closing receivers)
+
+        # A follower that sees its run's heartbeat stop recovers the run (runs.events cannot import recovery).
+        events.on_stale_run(recovery.recover_run)

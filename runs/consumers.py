@@ -2,25 +2,25 @@
 
 Authenticated by the session, ``?token=<JWT access token>`` or ``?key=<api key>``.
 ``?after=<event id>`` replays every event after that id first, so a late or
-reconnecting subscriber misses nothing. Events arrive through the channel layer
-and, because the database is the source of truth (a worker on another host may
-use an in-memory layer), the consumer also reads new RunEvents itself;
-duplicates are dropped by event id.
+reconnecting subscriber misses nothing; then each event as it comes, in order,
+until the run's end (:func:`runs.events.follow`: woken by the channel layer's
+pushes when it spans processes, reading the database otherwise). A requeue after
+a worker was lost is an event like the others (``run.requeued``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from runs.events import events_after, group_name
+from runs.events import follow
 
-TERMINAL_EVENTS = {"run.completed", "run.failed", "run.cancelled", "run.blocked"}
-POLL_SECONDS = 0.2
+logger = logging.getLogger(__name__)
 
 
 @database_sync_to_async
@@ -48,11 +48,6 @@ def _can_see(user: Any, run_id: str) -> bool:
     return runs_visible_to(user).filter(pk=run_id).exists()
 
 
-@database_sync_to_async
-def _backlog(run_id: str, after: int) -> list[dict]:
-    return [e.as_message() for e in events_after(run_id, after)]
-
-
 class RunEventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.run_id = self.scope["url_route"]["kwargs"]["run_id"]
@@ -65,41 +60,23 @@ class RunEventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         after = params.get("after", ["0"])[0]
-        self.last_id = int(after) if after.isdigit() else 0
-        self.finished = False
-        self.lock = asyncio.Lock()
         await self.accept()
-        await self.channel_layer.group_add(group_name(self.run_id), self.channel_name)
-        await self._catch_up()
-        self.poller = asyncio.ensure_future(self._poll())
+        self.follower = asyncio.ensure_future(self._follow(int(after) if after.isdigit() else 0))
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "poller"):
-            self.poller.cancel()
-        if hasattr(self, "last_id"):
-            await self.channel_layer.group_discard(group_name(self.run_id), self.channel_name)
+        if hasattr(self, "follower"):
+            self.follower.cancel()
 
-    async def _send_event(self, message: dict) -> None:
-        if message["id"] <= self.last_id:
-            return
-        self.last_id = message["id"]
-        await self.send_json(message)
-        if message["type"] in TERMINAL_EVENTS:
-            self.finished = True
-
-    async def _catch_up(self) -> None:
-        async with self.lock:
-            for message in await _backlog(self.run_id, self.last_id):
-                await self._send_event(message)
-
-    async def _poll(self) -> None:
-        while not self.finished:
-            await asyncio.sleep(POLL_SECONDS)
-            await self._catch_up()
-
-    async def run_event(self, event: dict) -> None:
-        # The push is a wake-up; events are read from the database so they always arrive in order.
-        await self._catch_up()
+    async def _follow(self, after: int) -> None:
+        """Every event after ``after`` in order, until the run's end (runs.events.follow)."""
+        try:
+            async for event in follow(self.run_id, after):
+                await self.send_json(event.as_message())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - say so, rather than leave the subscriber waiting on a silent socket
+            logger.exception("following run %s failed", self.run_id)
+            await self.close(code=1011)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":

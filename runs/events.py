@@ -1,36 +1,58 @@
-"""Run events: appended to the database (the source of truth) and pushed through the channel layer."""
+"""Run events: appended to the database (the source of truth) and pushed through the channel layer.
+
+:func:`follow` is the one way to follow a run, for every follower (the Fizzly SSE stream, the WebSocket
+consumer, the synchronous execute wait through :func:`wait`): it replays what the database holds after the
+follower's last event id, then waits. With a channel layer that spans processes (channels-redis) it sleeps
+until an event is pushed, the push being only a wake-up: the events are read from the database, by id, so they
+arrive in order and a duplicate push costs one read; a slow safety read makes a lost push harmless. With the
+in-memory layer a worker's pushes never reach the web process, so the follower polls the database, backing off
+while nothing happens. A follower that sees the run's heartbeat go stale asks for the run's recovery
+(:func:`on_stale_run`), so a dead worker is noticed within seconds even when no other worker is running.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import DEFAULT_CHANNEL_LAYER, InMemoryChannelLayer, channel_layers, get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
 
-from runs.models import RunEvent
+from runs.models import TERMINAL, Run, RunEvent, RunStatus
 
 logger = logging.getLogger(__name__)
+
+# The events that end a run: a follower stops after one of them (runs.models.TERMINAL names the statuses).
+TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled", "run.blocked"})
 
 
 def group_name(run_id: str) -> str:
     return f"run.{run_id}"
 
 
-def _push(run_id: str, event: RunEvent) -> None:
+def _push(run_id: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is not None:
         try:
-            async_to_sync(layer.group_send)(
-                group_name(run_id), {"type": "run.event", "event": event.as_message()}
-            )
-        except Exception:  # noqa: BLE001 - subscribers also poll the database; never fail a run over a push
-            logger.warning("could not push event %s", event.pk, exc_info=True)
+            async_to_sync(layer.group_send)(group_name(run_id), {"type": "run.event", "event": message})
+        except Exception:  # noqa: BLE001 - followers also read the database; never fail a run over a push
+            logger.warning("could not push event %s", message["id"], exc_info=True)
 
 
 def emit(run_id: str, type: str, node_id: str = "", data: dict[str, Any] | None = None) -> RunEvent:
     event = RunEvent.objects.create(run_id=run_id, type=type, node_id=node_id, data=data or {})
-    _push(run_id, event)
+    # Pushed once committed: a follower woken by it must find the event in the database.
+    transaction.on_commit(partial(_push, run_id, event.as_message()))
     return event
 
 
@@ -49,8 +71,204 @@ class EventBuffer:
             return
         RunEvent.objects.bulk_create(self.pending)
         self.pending = []
-        # No push: such a run is over before anyone could subscribe; subscribers poll the database anyway.
+        # No push: such a run is over before anyone could subscribe; a follower reads the database first.
 
 
 def events_after(run_id: str, after: int = 0, limit: int = 500) -> list[RunEvent]:
     return list(RunEvent.objects.filter(run_id=run_id, pk__gt=after).order_by("pk")[:limit])
+
+
+# -- following a run ---------------------------------------------------------------------------------
+
+# What a follower calls, with the run id, when the run's heartbeat went stale (runs.recovery registers it
+# when the app loads: this module cannot import the recovery, which emits events).
+_stale_handlers: list[Callable[[str], Any]] = []
+
+
+def on_stale_run(handler: Callable[[str], Any]) -> None:
+    if handler not in _stale_handlers:
+        _stale_handlers.append(handler)
+
+
+def _recover(run_id: str) -> None:
+    for handler in _stale_handlers:
+        try:
+            handler(run_id)
+        except Exception:  # noqa: BLE001 - the sweeps will try again; a follower keeps following
+            logger.warning("recovery of stale run %s failed", run_id, exc_info=True)
+
+
+# One layer instance per event loop: channels-redis receives on one loop per instance.
+_loop_layers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def push_spans_processes() -> bool:
+    """Whether a worker's pushes reach this process (channels-redis), so that followers may wait for them."""
+    if not settings.RUN_FOLLOW_PUSH:
+        return False
+    layer = get_channel_layer()
+    return layer is not None and not isinstance(layer, InMemoryChannelLayer)
+
+
+def _push_layer() -> Any:
+    if not push_spans_processes():
+        return None
+    loop = asyncio.get_running_loop()
+    layer = _loop_layers.get(loop)
+    if layer is None:
+        layer = _loop_layers[loop] = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    return layer
+
+
+def _state(run_id: str) -> dict | None:
+    """The run's status, heartbeat and last event id, in one indexed query."""
+    last = RunEvent.objects.filter(run=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    return (
+        Run.objects.filter(pk=run_id)
+        .annotate(last_event=Subquery(last))
+        .values("status", "heartbeat_at", "last_event")
+        .first()
+    )
+
+
+async def _wake_on_push(layer: Any, channel: str, woke: asyncio.Event) -> None:
+    while True:
+        try:
+            await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the safety read keeps the follower going meanwhile
+            logger.warning("receiving run pushes failed", exc_info=True)
+            await asyncio.sleep(settings.RUN_FOLLOW_SAFETY_SECONDS)
+            continue
+        woke.set()
+
+
+async def follow(
+    run_id: str,
+    after: int | None = 0,
+    *,
+    timeout: float | None = None,
+    until: Callable[[str], bool] | None = None,
+    idle: float | None = None,
+    poll_max: float | None = None,
+) -> AsyncIterator[RunEvent | None]:
+    """Yield the run's events with an id above ``after`` in id order, then each new one as it comes.
+
+    Ends after a terminal event (:data:`TERMINAL_EVENTS`), when the run is over and every event is out,
+    when ``until(status)`` holds, after ``timeout`` seconds, or when the run is gone. ``after=None``: only
+    the events to come. ``idle``: yields None after each ``idle`` seconds without an event (an SSE ping).
+    ``poll_max``: the longest wait between two database reads without a push layer (RUN_FOLLOW_POLL_MAX)."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    poll_min = settings.RUN_FOLLOW_POLL_MIN
+    poll_max = max(poll_min, settings.RUN_FOLLOW_POLL_MAX if poll_max is None else poll_max)
+    stale_after = timedelta(seconds=settings.STALE_RUN_SECONDS)
+    read_state = sync_to_async(_state)
+    read_events = sync_to_async(events_after)
+    recover = sync_to_async(_recover)
+
+    layer = _push_layer()
+    woke = asyncio.Event()
+    receiver = channel = None
+    if layer is not None:
+        try:
+            channel = await layer.new_channel()
+            await layer.group_add(group_name(run_id), channel)
+            receiver = asyncio.ensure_future(_wake_on_push(layer, channel, woke))
+        except Exception:  # noqa: BLE001 - no push: poll as with the in-memory layer
+            logger.warning("cannot subscribe to run %s pushes; polling", run_id, exc_info=True)
+            layer = channel = None
+    delay = poll_min
+    last_out = loop.time()
+    recovery_asked = float("-inf")
+    try:
+        while True:
+            woke.clear()
+            state = await read_state(run_id)
+            if state is None:
+                return
+            last_event = state["last_event"] or 0
+            if after is None:
+                after = last_event
+            while after < last_event:
+                batch = await read_events(run_id, after)
+                if not batch:
+                    break
+                for event in batch:
+                    after = event.pk
+                    yield event
+                    if event.type in TERMINAL_EVENTS:
+                        return
+                last_out = loop.time()
+                delay = poll_min
+            status = state["status"]
+            if until is not None and until(status):
+                return
+            if status in TERMINAL and after >= last_event:
+                return
+            now = loop.time()
+            if deadline is not None and now >= deadline:
+                return
+            heartbeat = state["heartbeat_at"]
+            if (
+                status == RunStatus.RUNNING
+                and (heartbeat is None or timezone.now() - heartbeat > stale_after)
+                and now - recovery_asked > stale_after.total_seconds()
+            ):
+                recovery_asked = now
+                await recover(run_id)
+                continue  # read what the recovery wrote
+            # Sleep until a push, the next database read, the next ping or the deadline.
+            wait = settings.RUN_FOLLOW_SAFETY_SECONDS if layer is not None else delay
+            if idle is not None:
+                wait = min(wait, max(0.0, last_out + idle - now))
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            if layer is not None:
+                try:
+                    await asyncio.wait_for(woke.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(wait)
+                delay = min(poll_max, delay * 1.5)  # reset to poll_min by the next event
+            if idle is not None and loop.time() - last_out >= idle:
+                last_out = loop.time()
+                yield None
+    finally:
+        if receiver is not None:
+            receiver.cancel()
+        if channel is not None:
+            try:
+                await layer.group_discard(group_name(run_id), channel)
+            except Exception:  # noqa: BLE001 - the group entry expires by itself
+                logger.debug("group_discard failed", exc_info=True)
+
+
+async def _follow_to_end(
+    run_id: str, timeout: float, until: Callable[[str], bool] | None, poll_max: float | None
+) -> None:
+    async for _ in follow(run_id, None, timeout=timeout, until=until, poll_max=poll_max):
+        pass
+
+
+def wait(
+    run_id: str,
+    timeout: float,
+    until: Callable[[str], bool] | None = None,
+    *,
+    poll_max: float | None = 0.25,
+) -> Run:
+    """For synchronous callers: the run once it is over (or ``until(run.status)`` holds), or as it is after
+    ``timeout`` seconds. A run already there costs one query. Without a push layer the database is read at
+    least every ``poll_max`` seconds: a caller holds a thread while it waits, and an answer late by a second
+    would cost more than the reads."""
+    run = Run.objects.get(pk=run_id)
+    if run.is_terminal or (until is not None and until(run.status)) or timeout <= 0:
+        return run
+    started = time.monotonic()
+    async_to_sync(_follow_to_end)(run_id, timeout, until, poll_max)
+    run = Run.objects.get(pk=run_id)
+    logger.debug("waited %.2f s for run %s (%s)", time.monotonic() - started, run_id, run.status)
+    return run

@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,18 +231,6 @@ def enqueue_run(run: Run) -> None:
         tasks.execute(run.pk)
     else:
         transaction.on_commit(lambda: tasks.enqueue(run.pk))
-
-
-def wait_for_run(run_id: str, timeout: float, until: Callable[[Run], bool] | None = None) -> Run:
-    """The run once it is terminal (or ``until(run)`` holds), or as it is after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        run = Run.objects.get(pk=run_id)
-        if run.is_terminal or (until is not None and until(run)) or time.monotonic() >= deadline:
-            return run
-        time.sleep(delay)
-        delay = min(0.1, delay * 1.5)
 
 
 @dataclass

@@ -6,7 +6,6 @@ minute per key (sliding window). Errors: {"error", "code", "details"}.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any, AsyncIterator
 
@@ -49,7 +48,7 @@ from runs.api.fizzly_schema import (
     SubmitResponseSerializer,
 )
 from runs.outputs import STORE_INTERMEDIATES
-from runs.events import events_after
+from runs.events import TERMINAL_EVENTS, events_after, follow
 from runs.models import TERMINAL, Artifact, Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
 
@@ -373,7 +372,24 @@ def fizzly_events(run_event: Any, request: Any) -> list[tuple[str, dict[str, Any
                 },
             )
         ]
-    if t in ("run.failed", "run.blocked", "run.cancelled"):
+    if t == "run.requeued":
+        # The worker died: the request is back in the queue and its nodes start again (a second "submit").
+        attempt = int(run_event.data.get("attempt") or 1) + 1
+        return [
+            (
+                "status",
+                {
+                    "status": STATUS[RunStatus.QUEUED],
+                    "reason": "WORKER_LOST",
+                    "message": "The worker running this request stopped; the request is queued again and its "
+                    f"nodes run again (attempt {attempt})",
+                    "node": run_event.data.get("node") or None,
+                    "attempt": attempt,
+                    "timestamp": ts,
+                },
+            )
+        ]
+    if t in TERMINAL_EVENTS:
         data = run_event.data
         return [
             (
@@ -419,32 +435,20 @@ class StreamView(FizzlyView):
         return response
 
     async def _stream(self, run_id: str, after: int, request: Any) -> AsyncIterator[bytes]:
-        ping_every = settings.SSE_PING_SECONDS
-        last_ping = asyncio.get_running_loop().time()
-        fetch = sync_to_async(
-            lambda a: [(e.pk, e.type, fizzly_events(e, request)) for e in events_after(run_id, a)]
-        )
-        is_done = sync_to_async(lambda: Run.objects.filter(pk=run_id, status__in=TERMINAL).exists())
+        """The run's events after ``after`` (runs.events.follow: replayed from the database, then as they
+        come), each under its event id, and a ping after SSE_PING_SECONDS without one."""
+        describe = sync_to_async(fizzly_events)
         # The first event also says how soon a dropped client reconnects (a block of its own would be an
         # empty "message" event to some clients).
         retry = f"retry: {settings.SSE_RETRY_MS}\n".encode()
-        while True:
-            batch = await fetch(after)
-            for event_id, type_, mapped in batch:
-                after = event_id
-                for name, data in mapped:
-                    yield retry + f"id: {event_id}\n".encode() + sse(name, data)
-                    retry = b""
-                if type_ in ("run.completed", "run.failed", "run.blocked", "run.cancelled"):
-                    return
-            if not batch and await is_done() and not await fetch(after):
-                return
-            now = asyncio.get_running_loop().time()
-            if now - last_ping >= ping_every:
-                last_ping = now
+        async for event in follow(run_id, after, idle=settings.SSE_PING_SECONDS):
+            if event is None:
                 yield retry + sse("ping", {"timestamp": iso_z(timezone.now())})
                 retry = b""
-            await asyncio.sleep(0.1)
+                continue
+            for name, data in await describe(event, request):
+                yield retry + f"id: {event.pk}\n".encode() + sse(name, data)
+                retry = b""
 
 
 # Any other path under /workflows/: Fizzly's own 404, not another surface's shape.

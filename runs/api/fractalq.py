@@ -34,7 +34,7 @@ from config.errors import BadRequest, CanvasflowError, NotFound, RateLimited
 from pipelines.cost import input_limits
 from pipelines.nodes.base import NodeError
 from pipelines.services import resolve_key, resolve_session_key, spending_caps
-from runs import limits, services, spending
+from runs import events, limits, services, spending
 from runs.api import fractalq_schema as schema
 from runs.api.common import (
     base_url_of,
@@ -143,9 +143,7 @@ def wait_sync(run: Run) -> Run:
     once (429 WORKERS_BUSY, the run cancelled and refunded) rather than after its HTTP client gave up. Then
     up to the run's own time budget from its start, the time a run may take at all (runs.limits): past it
     the run is cancelled (what was not processed refunded) and the caller gets 500 RUN_TIMED_OUT."""
-    run = services.wait_for_run(
-        run.pk, settings.SYNC_WAIT_SECONDS, until=lambda r: r.status != RunStatus.QUEUED
-    )
+    run = events.wait(run.pk, settings.SYNC_WAIT_SECONDS, until=lambda status: status != RunStatus.QUEUED)
     if run.status == RunStatus.QUEUED:
         return _give_up(
             run,
@@ -158,7 +156,7 @@ def wait_sync(run: Run) -> Run:
         )
     if not run.is_terminal:
         elapsed = (timezone.now() - (run.started_at or timezone.now())).total_seconds()
-        run = services.wait_for_run(run.pk, max(0.0, limits.budget_seconds() - elapsed))
+        run = events.wait(run.pk, max(0.0, limits.budget_seconds() - elapsed))
     if run.is_terminal:
         return run
     return _give_up(
