@@ -66,9 +66,6 @@ def demo_graphs() -> list[tuple[str, str, dict, dict]]:
 
 
 def seed(user: Any, stdout: Any) -> None:
-    from runs.beta import approve
-
-    approve(user)  # the demo pipelines are there to be called on every surface, Fluxara's closed beta too
     for name, description, graph, presets in demo_graphs():
         if Pipeline.objects.filter(owner=user, name=name).exists():
             continue

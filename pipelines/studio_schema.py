@@ -99,6 +99,9 @@ class NodeTypeSerializer(serializers.Serializer):
     credit_cost = serializers.IntegerField()
     resource_class = serializers.CharField()
     max_retries = serializers.IntegerField()
+    cacheable = serializers.BooleanField(
+        help_text="Whether the node-output cache may reuse its outputs (false: its outputs may differ per run)"
+    )
     exposes_input = serializers.DictField(
         child=any_value(), allow_null=True, help_text="The JSON Schema of the input an INPUT__ node exposes"
     )

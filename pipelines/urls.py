@@ -1,9 +1,9 @@
-"""The studio API's pipeline routes (under /api/v1/studio/); its run routes are the surface's own
-(runs.api.studio), mounted beside these by config.urls: publishing knows no API surface."""
+"""The studio API's pipeline routes (under /api/v1/studio/); its run and session-key routes are the surface's
+own (runs.api.studio), mounted beside these by config.urls: publishing knows no API surface and no run."""
 
 from django.urls import path
 
-from pipelines import key_settings, views
+from pipelines import views
 
 urlpatterns = [
     path("node-types", views.NodeTypesView.as_view(), name="studio-node-types"),
@@ -13,11 +13,6 @@ urlpatterns = [
     path("pipelines/<int:pipeline_id>/duplicate", views.DuplicateView.as_view(), name="studio-duplicate"),
     path("pipelines/<int:pipeline_id>/publish", views.PublishView.as_view(), name="studio-publish"),
     path("pipelines/<int:pipeline_id>/rotate-key", views.RotateKeyView.as_view(), name="studio-rotate-key"),
-    path(
-        "pipelines/<int:pipeline_id>/session-key",
-        key_settings.SessionKeySettingsView.as_view(),
-        name="studio-session-key",
-    ),
     path("pipelines/<int:pipeline_id>/versions", views.VersionListView.as_view(), name="studio-versions"),
     path(
         "pipelines/<int:pipeline_id>/versions/<int:number>",

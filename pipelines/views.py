@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import OuterRef, Subquery
@@ -19,7 +20,6 @@ from pipelines import studio_schema as S
 from pipelines.cost import input_limits
 from pipelines.graph import node_types_catalog
 from pipelines.models import Pipeline, PublishedVersion
-from runs.models import Run
 
 
 class PipelineWriteSerializer(serializers.Serializer):
@@ -99,15 +99,17 @@ def pipeline_detail(pipeline: Pipeline, request: Request) -> dict[str, Any]:
     }
 
 
+# What other apps add to the studio's pipeline list, registered when they load: the runs surface adds each
+# pipeline's last run (runs.api.studio.annotate_last_run). Publishing knows no run.
+PIPELINE_LIST_ANNOTATIONS: list[Callable[[Any], Any]] = []
+
+
 def annotated(qs: Any) -> Any:
-    runs = Run.objects.filter(pipeline=OuterRef("pk")).order_by("-created_at")
     versions = PublishedVersion.objects.filter(pipeline=OuterRef("pk")).order_by("-number")
-    return qs.annotate(
-        last_run_id=Subquery(runs.values("id")[:1]),
-        last_run_status=Subquery(runs.values("status")[:1]),
-        last_run_created=Subquery(runs.values("created_at")[:1]),
-        published_number=Subquery(versions.values("number")[:1]),
-    )
+    qs = qs.annotate(published_number=Subquery(versions.values("number")[:1]))
+    for annotate in PIPELINE_LIST_ANNOTATIONS:
+        qs = annotate(qs)
+    return qs
 
 
 # The error statuses a studio operation may answer (config.schema documents them): 401 without a session or

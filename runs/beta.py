@@ -3,7 +3,7 @@ to approved beta environments").
 
 An account is approved by membership of the ``Fluxara beta`` group, which an admin grants in Django admin (the
 user's Groups). Staff and superusers are approved. Accounts that existed before the gate were approved by the
-migration that introduced it, and ``seed_demo`` approves the demo user, so nobody was locked out by it.
+migration that introduced it, and ``seed_demo`` approves the demo user (runs.demo), so nobody was locked out by it.
 """
 
 from __future__ import annotations

@@ -15,3 +15,8 @@ class SurfacesConfig(AppConfig):
 
         webhooks.register_payload(Surface.FRACTALQ, WebhookKind.FRACTALQ, fractalq.callback_payload)
         webhooks.register_payload(Surface.FIZZLY, WebhookKind.FIZZLY, fizzly.webhook_payload)
+
+        from pipelines.views import PIPELINE_LIST_ANNOTATIONS
+        from runs.api.studio import annotate_last_run
+
+        PIPELINE_LIST_ANNOTATIONS.append(annotate_last_run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -20,10 +21,21 @@ from pipelines.nodes.base import NodeError
 from pipelines.views import StudioView
 from runs import access, artifacts, fetch, services, stored_inputs
 from runs.api.common import base_url_option, image_outputs
+from runs.api.session_keys import SessionKeySettingsView
 from runs.models import Run, Surface
 from runs.outputs import STORE_INTERMEDIATES
 
 iso = iso_z
+
+
+def annotate_last_run(pipelines: Any) -> Any:
+    """The studio's pipeline list shows each pipeline's last run (registered by runs.api.apps)."""
+    runs = Run.objects.filter(pipeline=OuterRef("pk")).order_by("-created_at")
+    return pipelines.annotate(
+        last_run_id=Subquery(runs.values("id")[:1]),
+        last_run_status=Subquery(runs.values("status")[:1]),
+        last_run_created=Subquery(runs.values("created_at")[:1]),
+    )
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -261,5 +273,10 @@ urlpatterns = [
     path("runs/<str:run_id>", RunDetailView.as_view(), name="studio-run"),
     path("runs/<str:run_id>/cancel", RunCancelView.as_view(), name="studio-run-cancel"),
     path("runs/<str:run_id>/resume", RunResumeView.as_view(), name="studio-run-resume"),
+    path(
+        "pipelines/<int:pipeline_id>/session-key",
+        SessionKeySettingsView.as_view(),
+        name="studio-session-key",
+    ),
     path("uploads", UploadView.as_view(), name="studio-uploads"),
 ]

@@ -14,7 +14,7 @@ from accounts.models import Tier, User
 DEMO_USERNAME = "demo"
 DEMO_CREDITS = 1000
 # Apps that add their own demo content: each module exposes seed(user, stdout).
-DEMO_SEEDERS = ["pipelines.demo", "shaders.demo"]
+DEMO_SEEDERS = ["runs.demo", "pipelines.demo", "shaders.demo"]
 
 
 class Command(BaseCommand):
