@@ -174,6 +174,25 @@ def store(key: str, owner_id: int, node_type: str, blob: bytes) -> None:
     evict()
 
 
+def prepare_rerun(node_runs: list[Any], owner_id: int) -> list[str]:
+    """Get a run's node runs ready to run again (a resume, a requeue after a lost worker): a completed node
+    whose outputs are still stored is kept and marked reused, every other node is reset. Saves them and
+    returns the ids of the reused nodes."""
+    from runs.models import NodeRun, NodeStatus
+
+    refs = [nr.output_ref for nr in node_runs if nr.output_ref]
+    stored = set(NodeOutput.objects.filter(owner_id=owner_id, key__in=refs).values_list("key", flat=True))
+    reused = []
+    for nr in node_runs:
+        if nr.status == NodeStatus.COMPLETED and nr.output_ref in stored:
+            nr.reused = True
+            reused.append(nr.node_id)
+        else:
+            nr.reset()
+    NodeRun.objects.bulk_update(node_runs, NodeRun.RESET_FIELDS)
+    return reused
+
+
 def evict(limit: int | None = None) -> int:
     """Remove least recently used entries until the store holds at most ``limit`` bytes; returns how many."""
     limit = settings.NODE_CACHE_MAX_BYTES if limit is None else limit

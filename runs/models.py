@@ -96,14 +96,18 @@ class Run(models.Model):
     credits_used = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=200, blank=True)
     request_hash = models.CharField(
-        max_length=64, blank=True, help_text="SHA-256 of the canonical request, to tell a replay from a conflict"
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the canonical request, to tell a replay from a conflict",
     )
     webhook_url = models.URLField(max_length=2000, blank=True)
     outputs = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
-    resumes = models.PositiveSmallIntegerField(default=0, help_text="Times a failed or cancelled run was resumed")
+    resumes = models.PositiveSmallIntegerField(
+        default=0, help_text="Times a failed or cancelled run was resumed"
+    )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -161,14 +165,20 @@ class NodeRun(models.Model):
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
-    credit_cost = models.PositiveIntegerField(default=0, help_text="Its price, frozen in the version that ran")
+    credit_cost = models.PositiveIntegerField(
+        default=0, help_text="Its price, frozen in the version that ran"
+    )
     outputs = models.JSONField(default=dict, blank=True)
     error = models.JSONField(null=True, blank=True)
     attempt_log = models.JSONField(
-        default=list, blank=True, help_text="Each attempt: number, node type, provider, outcome, error, timing"
+        default=list,
+        blank=True,
+        help_text="Each attempt: number, node type, provider, outcome, error, timing",
     )
     fallback_used = models.BooleanField(default=False)
-    cached = models.BooleanField(default=False, help_text="Outputs taken from the node-output cache, not billed")
+    cached = models.BooleanField(
+        default=False, help_text="Outputs taken from the node-output cache, not billed"
+    )
     reused = models.BooleanField(default=False, help_text="Outputs kept from before the run was resumed")
     paid = models.BooleanField(default=False, help_text="A settled charge of the run paid for this node")
     output_ref = models.CharField(max_length=80, blank=True, help_text="Its outputs in the node-output store")
@@ -181,6 +191,28 @@ class NodeRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.node_id}"
+
+    RESET_FIELDS = [
+        "status",
+        "progress",
+        "outputs",
+        "error",
+        "attempts",
+        "attempt_log",
+        "fallback_used",
+        "cached",
+        "reused",
+        "output_ref",
+        "started_at",
+        "finished_at",
+    ]
+
+    def reset(self) -> None:
+        """Back to queued, as if it never ran (what it was paid stays: a node is paid once)."""
+        self.status, self.progress, self.outputs, self.error = NodeStatus.QUEUED, 0, {}, None
+        self.attempts, self.attempt_log, self.fallback_used = 0, [], False
+        self.cached, self.reused, self.output_ref = False, False, ""
+        self.started_at = self.finished_at = None
 
 
 class Artifact(models.Model):

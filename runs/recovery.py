@@ -7,13 +7,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts import credits
-from runs import jobs, limits, webhooks
+from runs import billing, cache, jobs, limits, webhooks
 from runs.events import emit
-from runs.models import NodeStatus, Run, RunStatus
+from runs.models import NodeRun, NodeStatus, Run, RunStatus
 from runs.services import enqueue_run
 
 logger = logging.getLogger(__name__)
@@ -69,12 +68,19 @@ def _recover(run_id: str, cutoff: Any) -> str | None:
             return None
         locked = Run.objects.select_for_update().get(pk=run_id)
         if locked.cancel_requested:
-            credits.settle(locked.billed_to, locked.pk, 0)
-            Run.objects.filter(pk=locked.pk).update(status=RunStatus.CANCELLED, finished_at=timezone.now())
             locked.node_runs.filter(status__in=[NodeStatus.QUEUED, NodeStatus.RUNNING]).update(
                 status=NodeStatus.CANCELLED
             )
-            emit(locked.pk, "run.cancelled", "", {"reason": "worker lost after cancellation"})
+            used = _settle(locked, delivered=True)  # a cancelled run pays for what its nodes delivered
+            Run.objects.filter(pk=locked.pk).update(
+                status=RunStatus.CANCELLED, finished_at=timezone.now(), credits_used=F("credits_used") + used
+            )
+            emit(
+                locked.pk,
+                "run.cancelled",
+                "",
+                {"reason": "worker lost after cancellation", "credits_used": used},
+            )
             _after_end(locked.pk)
             return "cancelled"
         if limits.ran_out_of_time(locked):
@@ -90,19 +96,18 @@ def _recover(run_id: str, cutoff: Any) -> str | None:
             Run.objects.filter(pk=locked.pk).update(
                 status=RunStatus.QUEUED, progress=0, current_node="", heartbeat_at=None
             )
-            locked.node_runs.update(
-                status=NodeStatus.QUEUED,
-                progress=0,
-                outputs={},
-                error=None,
-                started_at=None,
-                finished_at=None,
-            )
+            # What the lost worker finished and stored is reused; the rest runs again.
+            reused = cache.prepare_rerun(list(locked.node_runs.all()), locked.billed_to_id)
             emit(
                 locked.pk,
                 "run.requeued",
                 "",
-                {"reason": "worker lost", "attempt": locked.attempts, "node": locked.current_node or None},
+                {
+                    "reason": "worker lost",
+                    "attempt": locked.attempts,
+                    "node": locked.current_node or None,
+                    "reused": reused,
+                },
             )
             enqueue_run(locked)
             return "requeued"
@@ -110,9 +115,16 @@ def _recover(run_id: str, cutoff: Any) -> str | None:
         return "failed"
 
 
+def _settle(run: Run, delivered: bool) -> int:
+    node_runs = list(run.node_runs.all())
+    used = billing.settle(run, node_runs, delivered)
+    NodeRun.objects.bulk_update(node_runs, ["paid"])
+    return used
+
+
 def _fail_stale(run: Run, code: str, message: str, status: int) -> None:
     """Fail a run whose worker stopped and return all its credits (it delivers nothing)."""
-    credits.settle(run.billed_to, run.pk, 0)
+    _settle(run, delivered=False)
     error = {"code": code, "message": message, "node": run.current_node, "status": status}
     Run.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error=error, finished_at=timezone.now())
     run.node_runs.filter(status__in=[NodeStatus.QUEUED, NodeStatus.RUNNING]).update(status=NodeStatus.FAILED)
