@@ -19,10 +19,10 @@ from config.errors import BadRequest, Conflict
 from pipelines.graph import topological_order
 from pipelines.models import Pipeline, PublishedVersion
 from pipelines.nodes.base import get_node_type
-from runs import billing, limits, stored_inputs
+from runs import billing, cache, limits, stored_inputs
 from runs import inputs as run_inputs
 from runs.events import emit
-from runs.models import TERMINAL, NodeOutput, NodeRun, NodeStatus, Run, RunStatus
+from runs.models import TERMINAL, NodeRun, NodeStatus, Run, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -302,37 +302,7 @@ def resume_run(run: Run) -> Run:
                 details={"job_id": run.job_id},
             )
         node_runs = list(run.node_runs.all())
-        refs = [nr.output_ref for nr in node_runs if nr.output_ref]
-        stored = set(
-            NodeOutput.objects.filter(owner_id=run.billed_to_id, key__in=refs).values_list("key", flat=True)
-        )
-        reused = []
-        for nr in node_runs:
-            if nr.status == NodeStatus.COMPLETED and nr.output_ref in stored:
-                nr.reused = True
-                reused.append(nr.node_id)
-                continue
-            nr.status, nr.progress, nr.outputs, nr.error = NodeStatus.QUEUED, 0, {}, None
-            nr.attempts, nr.attempt_log, nr.fallback_used = 0, [], False
-            nr.cached, nr.reused, nr.output_ref = False, False, ""
-            nr.started_at = nr.finished_at = None
-        NodeRun.objects.bulk_update(
-            node_runs,
-            [
-                "status",
-                "progress",
-                "outputs",
-                "error",
-                "attempts",
-                "attempt_log",
-                "fallback_used",
-                "cached",
-                "reused",
-                "output_ref",
-                "started_at",
-                "finished_at",
-            ],
-        )
+        reused = cache.prepare_rerun(node_runs, run.billed_to_id)
         amount = sum(nr.credit_cost for nr in node_runs if not nr.paid and not nr.cached)
         run.resumes += 1
         run.status, run.error, run.progress, run.current_node = RunStatus.QUEUED, None, 0, ""
