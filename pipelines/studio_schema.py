@@ -223,6 +223,9 @@ class NodeRunSerializer(serializers.Serializer):
 class RunDetailSerializer(RunSummarySerializer):
     pipeline = serializers.IntegerField()
     current_node = serializers.CharField(allow_null=True)
+    last_event_id = serializers.IntegerField(
+        help_text="The run's last event when this was read: follow /ws/runs/{id}/?after= it for what comes next"
+    )
     inputs = serializers.DictField(child=any_value())
     outputs = serializers.DictField(child=any_value())
     nodes = NodeRunSerializer(many=True)

@@ -155,7 +155,8 @@ async def follow(
 ) -> AsyncIterator[RunEvent | None]:
     """Yield the run's events with an id above ``after`` in id order, then each new one as it comes.
 
-    Ends after a terminal event (:data:`TERMINAL_EVENTS`), when the run is over and every event is out,
+    Ends after the terminal event (:data:`TERMINAL_EVENTS`) that ended the run (not one a resume followed),
+    when the run is over and every event is out,
     when ``until(status)`` holds, after ``timeout`` seconds, or when the run is gone. ``after=None``: only
     the events to come. ``idle``: yields None after each ``idle`` seconds without an event (an SSE ping).
     ``poll_max``: the longest wait between two database reads without a push layer (RUN_FOLLOW_POLL_MAX)."""
@@ -198,7 +199,9 @@ async def follow(
                 for event in batch:
                     after = event.pk
                     yield event
-                    if event.type in TERMINAL_EVENTS:
+                    # The end, unless the run went on after it (resumed, or requeued by a late sweep): a
+                    # later event follows, or the run is no longer over.
+                    if event.type in TERMINAL_EVENTS and event.pk >= last_event and state["status"] in TERMINAL:
                         return
                 last_out = loop.time()
                 delay = poll_min

@@ -69,6 +69,9 @@ def _with_urls(node_outputs: dict[str, Any], urls: dict[str, str]) -> dict[str, 
 
 
 def run_detail(run: Run, request: Any) -> dict[str, Any]:
+    # First: the state read below is at least as new as this event (a follower replays what comes after it).
+    last_event_id = run.events.order_by("-pk").values_list("pk", flat=True).first() or 0
+    run.refresh_from_db()
     images = image_outputs(run, request)
     outputs = {
         key: images.get(key) if value.get("type") == "image" else value for key, value in run.outputs.items()
@@ -78,6 +81,7 @@ def run_detail(run: Run, request: Any) -> dict[str, Any]:
         **run_summary(run),
         "pipeline": run.pipeline_id,
         "current_node": run.current_node or None,
+        "last_event_id": last_event_id,
         "inputs": run.inputs,
         "outputs": outputs,
         "nodes": [

@@ -53,6 +53,16 @@ def test_cancel_a_running_run(page, tmp_path):
     runs = api(page, account["token"], "GET", f"/api/v1/studio/pipelines/{pid}/runs")
     assert runs[0]["status"] == "cancelled"
 
+    # Resume: the same run goes back to the queue; the input node's stored image is reused, the rest runs
+    results.get_by_role("button", name="Resume run").click()
+    expect(results).to_have_attribute("data-run-status", "completed", timeout=60_000)
+    expect(results.get_by_role("button", name="Resume run")).to_have_count(0)
+    expect(node(page, "n1").get_by_test_id("node-note")).to_have_text("reused from before the resume")
+    expect(output_card).to_have_attribute("data-status", "completed")
+    shot(page, "06b-run-resumed")
+    run = api(page, account["token"], "GET", f"/api/v1/studio/runs/{runs[0]['id']}")
+    assert run["status"] == "completed" and run["resumes"] == 1
+
 
 def test_open_a_version_read_only_and_restore_it(page):
     account = signup_via_api(page)

@@ -8,6 +8,8 @@ import {
   fraction,
   imageAt,
   imageInto,
+  attemptLines,
+  nodeNote,
   runSocketUrl,
   statusLabel,
   unwrapOutputs,
@@ -164,5 +166,42 @@ describe('publish examples', () => {
     const flux = curlFluxara('http://h', 'my-pipe', { a: 1 })
     expect(flux).toContain('/api/v1/jobs')
     expect(flux).toContain('"pipeline": "my-pipe"')
+  })
+})
+
+describe('engine v2 in the canvas', () => {
+  it('shows cache hits, fallbacks, retries and reused nodes, and offers to resume a failed run', () => {
+    let s = applyRunDetail(emptyRun(), {
+      id: 'run_2', status: 'failed', progress: 40, resumable: true, resumes: 0, nodes: [
+        { node_id: 'p', type: 'TEST', status: 'completed', progress: 100, outputs: {}, cached: true },
+        { node_id: 'b', type: 'LLM', status: 'completed', progress: 100, outputs: {}, fallback_used: true, attempts: 3,
+          attempt_log: [
+            { attempt: 1, node_type: 'LLM', provider: 'gpt-a', outcome: 'failed', error: { code: 'DOWN' }, duration_ms: 12 },
+            { attempt: 2, node_type: 'LLM', provider: 'gpt-a', outcome: 'failed', error: { code: 'DOWN' }, duration_ms: 9 },
+            { attempt: 3, node_type: 'LLM', provider: 'gpt-b', outcome: 'completed', duration_ms: 30 },
+          ] },
+        { node_id: 'r', type: 'TEST', status: 'completed', progress: 100, outputs: {}, attempts: 2, attempt_log: [{}, {}] },
+        { node_id: 'f', type: 'TEST', status: 'failed', progress: 0, outputs: {}, error: { code: 'X', message: 'boom' } },
+      ],
+    })
+    expect(s.resumable).toBe(true)
+    expect(nodeNote(s.nodes.p)).toEqual({ kind: 'cached', text: 'cached: not run again, not billed' })
+    expect(nodeNote(s.nodes.b).kind).toBe('fallback')
+    expect(nodeNote(s.nodes.b).text).toContain('gpt-b')
+    expect(nodeNote(s.nodes.r)).toEqual({ kind: 'retried', text: '2 attempts' })
+    expect(nodeNote(s.nodes.f)).toBe(null)
+    expect(attemptLines(s.nodes.b)[0]).toBe('1. LLM (gpt-a) failed DOWN (12 ms)')
+    s = applyEvent(s, ev(10, 'run.resumed', null, { resume: 1, reused: ['p', 'b'] }))
+    expect(s.status).toBe('queued')
+    expect(s.resumable).toBe(false)
+    expect(s.nodes.p.reused).toBe(true)
+    expect(s.nodes.f.status).toBe('queued')
+    expect(s.nodes.f.error).toBe(null)
+    s = applyEvent(s, ev(11, 'node.completed', 'f', { outputs: {}, cached: true }))
+    expect(s.nodes.f.cached).toBe(true)
+    s = applyEvent(s, ev(12, 'node.fallback', 'r', { type: 'BACKUP' }))
+    expect(s.nodes.r.error).toBe('falling back to BACKUP')
+    s = applyEvent(s, ev(13, 'run.failed', null, { message: 'again' }))
+    expect(s.resumable).toBe(true)
   })
 })

@@ -112,6 +112,20 @@ def test_a_late_subscriber_gets_the_backlog_and_stops_at_the_end(make_user):
     assert time.monotonic() - started < 1
 
 
+def test_a_follower_goes_on_past_the_ending_a_resume_followed(make_user):
+    user = make_user(credits_amount=50)
+    run = submit(user, chain("TEST__FLAKY"), text="x")  # fails twice, then works: no retries left
+    from tests.runs.test_engine import FLAKY_CALLS
+
+    FLAKY_CALLS["n"] = -5
+    assert execute_run(run.pk) == "failed"
+    services.resume_run(Run.objects.get(pk=run.pk))
+    FLAKY_CALLS["n"] = 10
+    assert execute_run(run.pk) == "completed"
+    types = [e.type for e in collect(run.pk, 0, timeout=5)]
+    assert types.index("run.failed") < types.index("run.resumed") and types[-1] == "run.completed"
+
+
 def test_without_a_push_layer_the_database_poll_backs_off(make_user, settings, monkeypatch):
     """The in-memory layer never carries a worker's pushes: the follower polls, less and less while idle."""
     settings.RUN_FOLLOW_POLL_MIN, settings.RUN_FOLLOW_POLL_MAX = 0.05, 1.0
@@ -150,6 +164,7 @@ def test_with_a_push_layer_an_idle_follower_reads_only_when_pushed(make_user, se
         await layer.group_send(events.group_name(run.pk), {"type": "run.event", "event": {"id": started.pk}})
         await asyncio.sleep(0.3)
         woken = list(got)
+        await sync_to_async(Run.objects.filter(pk=run.pk).update)(status=RunStatus.CANCELLED)
         await create(run_id=run.pk, type="run.cancelled")
         await layer.group_send(events.group_name(run.pk), {"type": "run.event"})
         await asyncio.wait_for(task, 5)

@@ -75,6 +75,7 @@ export const studio = {
   startRun: (id, body) => api(`${P}/pipelines/${enc(id)}/runs`, { method: 'POST', body }),
   run: (runId) => api(`${P}/runs/${enc(runId)}`),
   cancelRun: (runId) => api(`${P}/runs/${enc(runId)}/cancel`, { method: 'POST', body: {} }),
+  resumeRun: (runId) => api(`${P}/runs/${enc(runId)}/resume`, { method: 'POST', body: {} }),
   upload: (file) => {
     const form = new FormData()
     form.append('file', file)

@@ -34,6 +34,8 @@ export function emptyRun() {
     startedAt: null,
     finishedAt: null,
     inputs: null,
+    resumable: false,
+    resumes: 0,
     lastEventId: 0,
   }
 }
@@ -61,7 +63,34 @@ export function unwrapOutputs(outputs) {
 }
 
 function nodeState(prev, patch) {
-  return { status: 'queued', progress: 0, outputs: null, error: null, ...(prev || {}), ...patch }
+  return {
+    status: 'queued', progress: 0, outputs: null, error: null, cached: false, reused: false, fallbackUsed: false,
+    attempts: 0, attemptLog: [], ...(prev || {}), ...patch,
+  }
+}
+
+/**
+ * What the canvas says of how a node got its result: taken from the cache, kept from before a resume, made
+ * by its fallback, or after retries (null when it simply ran once).
+ */
+export function nodeNote(runNode) {
+  if (!runNode) return null
+  if (runNode.cached) return { kind: 'cached', text: 'cached: not run again, not billed' }
+  if (runNode.reused) return { kind: 'reused', text: 'reused from before the resume' }
+  const log = runNode.attemptLog || []
+  const last = log[log.length - 1]
+  if (runNode.fallbackUsed && last) {
+    return { kind: 'fallback', text: `fallback ${last.node_type}${last.provider ? ` (${last.provider})` : ''}` }
+  }
+  if ((runNode.attempts || log.length) > 1) return { kind: 'retried', text: `${runNode.attempts || log.length} attempts` }
+  return null
+}
+
+/** One line per attempt, for the node's tooltip: "2. IMAGE__UPSCALE failed UPSCALE_FAILED (312 ms)". */
+export function attemptLines(runNode) {
+  return (runNode?.attemptLog || []).map((a) =>
+    `${a.attempt}. ${a.node_type}${a.provider ? ` (${a.provider})` : ''} ${a.outcome || 'running'}` +
+    `${a.error?.code ? ` ${a.error.code}` : ''}${a.duration_ms !== undefined ? ` (${a.duration_ms} ms)` : ''}`)
 }
 
 function errorText(err) {
@@ -80,6 +109,11 @@ export function applyRunDetail(state, run) {
       outputs: n.outputs && Object.keys(n.outputs).length ? unwrapOutputs(n.outputs) : null,
       error: errorText(n.error),
       type: n.type,
+      cached: Boolean(n.cached),
+      reused: Boolean(n.reused),
+      fallbackUsed: Boolean(n.fallback_used),
+      attempts: n.attempts || 0,
+      attemptLog: n.attempt_log || [],
     })
   }
   return {
@@ -97,6 +131,10 @@ export function applyRunDetail(state, run) {
     createdAt: run.created_at || null,
     startedAt: run.started_at || null,
     finishedAt: run.finished_at || null,
+    resumable: Boolean(run.resumable),
+    resumes: run.resumes || 0,
+    // The detail is the state as of this event: the socket replays only what comes after it.
+    lastEventId: Math.max(state.lastEventId || 0, run.last_event_id || 0),
   }
 }
 
@@ -129,7 +167,7 @@ export function applyEvent(state, event) {
       next.currentNode = node || next.currentNode
       break
     case 'node.completed':
-      if (node) setNode({ status: 'completed', progress: 1, outputs: unwrapOutputs(data.outputs) })
+      if (node) setNode({ status: 'completed', progress: 1, outputs: unwrapOutputs(data.outputs), cached: Boolean(data.cached) })
       if (next.currentNode === node) next.currentNode = null
       break
     case 'node.failed':
@@ -143,14 +181,30 @@ export function applyEvent(state, event) {
       if (node) setNode({ status: event.type.slice(5) })
       break
     case 'node.retrying':
-      if (node) setNode({ status: 'running', error: `retrying (attempt ${data.attempt || '?'})` })
+      if (node) setNode({ status: 'running', error: `retrying (attempt ${data.attempt || '?'} failed)` })
       break
+    case 'node.fallback':
+      if (node) setNode({ status: 'running', fallbackUsed: true, error: `falling back to ${data.type || 'its fallback'}` })
+      break
+    case 'run.resumed':
+    case 'run.requeued': {
+      // Nodes kept from before run again no more; the others start over.
+      const reused = new Set(data.reused || [])
+      next.nodes = Object.fromEntries(Object.entries(next.nodes).map(([id, n]) => [id, reused.has(id)
+        ? { ...n, reused: true } : nodeState(null, { type: n.type })]))
+      next.status = 'queued'
+      next.error = null
+      next.resumable = false
+      next.finishedAt = null
+      break
+    }
     default:
       if (event.type.startsWith('run.')) {
         const status = event.type.slice(4)
         if (TERMINAL_RUN.has(status)) {
           next.status = status
           next.currentNode = null
+          next.resumable = status === 'failed' || status === 'cancelled'
           // Outputs come from the run detail fetched next: this event's images carry no URL.
           if (status !== 'completed') next.error = errorText(data.error) || data.message || data.reason || null
           if (data.credits_used !== undefined) next.creditsUsed = data.credits_used

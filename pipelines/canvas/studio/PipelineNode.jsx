@@ -4,6 +4,7 @@ import { Handle, Position, useUpdateNodeInternals } from '@xyflow/react'
 import { NEW_PORT, dynamicPortNames } from '../lib/graph.js'
 import { imageUrl, isImageValue } from '../lib/format.js'
 import { StatusBadge } from '../components/common.jsx'
+import { attemptLines, nodeNote } from '../lib/runs.js'
 import { StudioContext } from './context.js'
 
 function PortRow({ port, side, connectable, hasError }) {
@@ -108,6 +109,12 @@ function PipelineNodeView({ id, data, selected }) {
           <StatusBadge status={status} progress={runNode.progress} />
           {status === 'running' && (
             <progress max="1" value={runNode.progress || 0} aria-label={`${id} progress`} />
+          )}
+          {nodeNote(runNode) && (
+            <div className={`pnode-note note-${nodeNote(runNode).kind}`} data-testid="node-note"
+              title={attemptLines(runNode).join('\n') || undefined}>
+              {nodeNote(runNode).text}
+            </div>
           )}
           {runNode.error && <div className="pnode-run-error">{runNode.error}</div>}
         </div>

@@ -46,7 +46,7 @@ function NodeResult({ node, runNode, images }) {
   )
 }
 
-export function ResultsPanel({ run, graph, nodeTypes, uploads, onCancel, historyUrl }) {
+export function ResultsPanel({ run, graph, nodeTypes, uploads, onCancel, onResume, historyUrl }) {
   if (!run.id) {
     return (
       <div className="results-empty muted">
@@ -89,6 +89,13 @@ export function ResultsPanel({ run, graph, nodeTypes, uploads, onCancel, history
           Cancel run
         </ConfirmButton>
       )}
+      {run.resumable && onResume && (
+        <button type="button" className="primary" data-testid="resume-run" onClick={onResume}
+          title="Run what did not finish again; the nodes that finished are reused and not charged twice">
+          Resume run
+        </button>
+      )}
+      {run.resumes > 0 && <p className="muted small">Resumed {run.resumes}×.</p>}
       <ErrorNote error={run.error} />
       {run.outputs && (
         <>

@@ -367,7 +367,7 @@ function Studio({ pipelineId }) {
             </div>
             <div role="tabpanel" id="panel-results" aria-labelledby="tab-results" hidden={tab !== 'results'}
               className="panel-body">
-              <ResultsPanel run={run} graph={graph} nodeTypes={nodeTypes} uploads={uploads.current} onCancel={tracker.cancel}
+              <ResultsPanel run={run} graph={graph} nodeTypes={nodeTypes} uploads={uploads.current} onCancel={tracker.cancel} onResume={tracker.resume}
                 historyUrl={`/studio/${pipelineId}/runs/`} />
             </div>
           </aside>

@@ -127,6 +127,15 @@ export function useRunTracker() {
     if (TERMINAL_RUN.has(detail.status)) finish(id)
   }, [finish, update])
 
+  /** Resume a failed or cancelled run: the same run goes back to the queue, its finished nodes reused. */
+  const resume = useCallback(async () => {
+    const id = ref.current.state.id
+    if (!id) return
+    const detail = await studio.resumeRun(id)
+    refreshMe()
+    track(detail)
+  }, [track])
+
   const clear = useCallback(() => {
     stop()
     const empty = emptyRun()
@@ -136,5 +145,5 @@ export function useRunTracker() {
 
   useEffect(() => stop, [stop])
 
-  return { run, track, cancel, clear }
+  return { run, track, cancel, resume, clear }
 }
