@@ -53,11 +53,13 @@ frontend:
 	npm ci --no-audit --no-fund --loglevel=error
 	npm run build --silent
 
+# The site and two django-q2 clusters, one per queue: the default one, and the GPU one (runs with a GPU node),
+# which takes its name from Q_CLUSTER_NAME as a GPU host's worker does (README, "Workers").
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Canvasflow on http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the worker)"
-	@bash -c 'trap "kill 0" EXIT; $(PY) manage.py qcluster & $(VENV)/bin/daphne --verbosity 0 -b $(HOST) -p $(PORT) config.asgi:application & wait -n'
+	@echo "Canvasflow on http://$(HOST):$(PORT)/  (Ctrl-C stops the site and the workers)"
+	@bash -c 'trap "kill 0" EXIT; $(PY) manage.py qcluster & Q_CLUSTER_NAME=$${Q_GPU_CLUSTER:-canvasflow-gpu} $(PY) manage.py qcluster & $(VENV)/bin/daphne --verbosity 0 -b $(HOST) -p $(PORT) config.asgi:application & wait -n'
 
 test: install test-only
 

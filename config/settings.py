@@ -138,6 +138,12 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Two clusters share the broker (django-q2's multi-queue: a cluster serves the list named like it). The
+# default one (Q_CLUSTER["name"]) takes every task but the runs whose graph has a node of resource class
+# "gpu"; those go to Q_GPU_CLUSTER (runs.tasks.cluster_for). A GPU host starts
+# `Q_CLUSTER_NAME=canvasflow-gpu manage.py qcluster`, which reads ALT_CLUSTERS[that name] over this config;
+# `make run` starts both on one machine. An empty Q_GPU_CLUSTER sends every run to the default cluster.
+Q_GPU_CLUSTER = os.environ.get("Q_GPU_CLUSTER", "canvasflow-gpu")
 Q_CLUSTER = {
     "name": "canvasflow",
     "workers": env_int("Q_WORKERS", 2),
@@ -149,11 +155,16 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "poll": float(os.environ.get("Q_POLL", "0.05")),
     "label": "Task queue",
+    # GPU nodes are serialized per device: one worker per GPU host unless it has more devices.
+    "ALT_CLUSTERS": {Q_GPU_CLUSTER: {"workers": env_int("Q_GPU_WORKERS", 1)}},
 }
+# django-q2's brokers plus tasks held until a due time (config.queues: webhook retries after 1, 2, 4 s).
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    Q_CLUSTER["broker_class"] = "config.queues.RedisBroker"
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "config.queues.OrmBroker"
 
 # --- files ---------------------------------------------------------------------------------------
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
@@ -374,6 +385,8 @@ RUN_MAX_ACTIVE_PER_USER = {
 FETCH_ALLOW_LOOPBACK = env_bool("FETCH_ALLOW_LOOPBACK", False)  # tests only
 # Webhooks (Fizzly) and callbacks (FractalQ).
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
+# Seconds before the 2nd, 3rd and 4th attempt. Each attempt is a task of its own; a retry is a task the broker
+# holds until it is due (config.queues), never a sleep in a worker.
 WEBHOOK_RETRY_DELAYS = (1.0, 2.0, 4.0)
 SSE_PING_SECONDS = float(os.environ.get("SSE_PING_SECONDS", "15"))
 SSE_RETRY_MS = env_int("SSE_RETRY_MS", 1000)  # the reconnection delay an SSE stream asks clients for

@@ -230,7 +230,8 @@ def enqueue_run(run: Run) -> None:
     if settings.RUNS_EAGER:
         tasks.execute(run.pk)
     else:
-        transaction.on_commit(lambda: tasks.enqueue(run.pk))
+        cluster = tasks.cluster_for(run.graph)  # GPU runs to the GPU workers, the rest to the default ones
+        transaction.on_commit(lambda: tasks.enqueue(run.pk, cluster))
 
 
 @dataclass

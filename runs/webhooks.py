@@ -1,18 +1,18 @@
 """Webhook (Fizzly) and callback (FractalQ) delivery with the Fizzly retry policy.
 
-POST JSON with each surface's own identity (``User-Agent: Fizzly-Webhook/1.0`` and
-``X-Fizzly-Request-ID``; ``User-Agent: FractalQ-Callback/1.0`` and ``X-FractalQ-Job-ID``), a
-30 s timeout, up to 3 retries after 1, 2 and 4 seconds; a 4xx answer other than
-429 is final. Each attempt is recorded on the WebhookDelivery, which the status
-responses show to the caller (:func:`runs.api.common.webhook_delivery`). Every attempt re-checks the URL
-(HTTPS, public address) so a DNS change cannot turn a webhook into a request to an internal service.
+POST JSON with each surface's own identity (``User-Agent: Fizzly-Webhook/1.0`` and ``X-Fizzly-Request-ID``;
+``User-Agent: FractalQ-Callback/1.0`` and ``X-FractalQ-Job-ID``), a 30 s timeout, up to 3 retries after 1, 2
+and 4 seconds; a 4xx answer other than 429 is final. Each attempt is a django-q2 task of its own: a failed
+attempt queues the next one as a task the broker holds until it is due (config.queues), so no worker waits out
+a backoff. Each attempt is recorded on the WebhookDelivery, which the status responses show to the caller
+(:func:`runs.api.common.webhook_delivery`). Every attempt re-checks the URL (HTTPS, public address) so a DNS
+change cannot turn a webhook into a request to an internal service.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -78,41 +78,44 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
         pool.close()
 
 
-def deliver(delivery_id: int) -> str:
+def attempt_delivery(delivery_id: int, number: int) -> str:
+    """Make attempt ``number`` (1-based) of a delivery, once: record it, and on a retryable failure queue
+    the next attempt after its delay (``WEBHOOK_RETRY_DELAYS[number - 1]``) as a task of its own. Answers
+    the delivery's status. A task for an attempt already made (a duplicate, or the delivery ended) does
+    nothing."""
+    # Claim the attempt: of two tasks for the same attempt, one makes it.
+    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status="pending", attempts=number - 1).update(
+        attempts=number
+    )
     delivery = WebhookDelivery.objects.select_related("run").get(pk=delivery_id)
-    body = json.dumps(delivery.payload).encode()
+    if not claimed:
+        return delivery.status
     user_agent, id_header = IDENTITY[delivery.kind]
     headers = {"User-Agent": user_agent, id_header: delivery.run_id, "Content-Type": "application/json"}
-    delays = [0.0, *settings.WEBHOOK_RETRY_DELAYS]
-    for attempt, delay in enumerate(delays, start=1):
-        if delay:
-            time.sleep(delay)
-        delivery.attempts = attempt
-        try:
-            status = _post(delivery.url, body, headers)
-            delivery.response_codes = [*delivery.response_codes, status]
-            delivery.last_error = ""
-        except (urllib3.exceptions.HTTPError, OSError, NodeError) as exc:
-            status = None
-            delivery.response_codes = [*delivery.response_codes, None]
-            delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:1000]
-            if isinstance(exc, NodeError) and exc.code == "URL_NOT_ALLOWED":
-                delivery.status = "failed"
-                delivery.save()
-                return delivery.status
-        if status is not None and 200 <= status < 300:
-            delivery.status = "delivered"
-            delivery.delivered_at = timezone.now()
-            delivery.save()
-            return delivery.status
-        delivery.save()
-        if status is not None and 400 <= status < 500 and status != 429:
-            break  # a client-side refusal: retrying will not help
-    delivery.status = "failed"
-    delivery.save()
-    logger.warning(
-        "webhook %s for %s failed after %s attempts", delivery.pk, delivery.run_id, delivery.attempts
-    )
+    final = False
+    try:
+        status = _post(delivery.url, json.dumps(delivery.payload).encode(), headers)
+        delivery.response_codes = [*delivery.response_codes, status]
+        delivery.last_error = ""
+    except (urllib3.exceptions.HTTPError, OSError, NodeError) as exc:
+        status = None
+        delivery.response_codes = [*delivery.response_codes, None]
+        delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:1000]
+        # The URL now points somewhere it may not (checked again on every attempt): never retried.
+        final = isinstance(exc, NodeError) and exc.code == "URL_NOT_ALLOWED"
+    delays = tuple(settings.WEBHOOK_RETRY_DELAYS)
+    if status is not None and 200 <= status < 300:
+        delivery.status = "delivered"
+        delivery.delivered_at = timezone.now()
+    elif final or (status is not None and 400 <= status < 500 and status != 429) or number > len(delays):
+        delivery.status = "failed"  # a client-side refusal (retrying will not help), or no attempt left
+    delivery.save(update_fields=["response_codes", "last_error", "status", "delivered_at"])
+    if delivery.status == "pending":
+        from runs.tasks import enqueue_webhook
+
+        enqueue_webhook(delivery.pk, number + 1, delay=delays[number - 1])
+    elif delivery.status == "failed":
+        logger.warning("webhook %s for %s failed after %s attempts", delivery.pk, delivery.run_id, number)
     return delivery.status
 
 
