@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import functools
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -235,19 +237,34 @@ def resolve_session_key(raw: str) -> tuple[Pipeline, PublishedVersion]:
     return key.pipeline, version
 
 
+@functools.lru_cache(maxsize=256)
+def _published_version(pk: int, created_at: Any) -> PublishedVersion:
+    return PublishedVersion.objects.get(pk=pk, created_at=created_at)
+
+
+def published_version(pk: int, created_at: Any) -> PublishedVersion:
+    """A published version by id and creation time. Versions never change once published, so each process
+    keeps the ones it read last (a FractalQ call then costs one query to resolve its key); the creation time
+    keeps a reused id from ever reading another version. Callers get their own copy."""
+    return copy.deepcopy(_published_version(pk, created_at))
+
+
 def resolve_key(raw: str) -> tuple[SessionKey, PublishedVersion]:
     """The active session key ``raw`` (with its pipeline) and the latest published version; NotFound
     otherwise."""
     if raw.startswith(SESSION_KEY_PREFIX):
+        latest = PublishedVersion.objects.filter(pipeline=OuterRef("pipeline")).order_by("-number")
         key = (
             SessionKey.objects.select_related("pipeline", "pipeline__owner")
             .filter(key_hash=hash_secret(raw), revoked_at__isnull=True)
+            .annotate(
+                latest_version_id=Subquery(latest.values("pk")[:1]),
+                latest_version_at=Subquery(latest.values("created_at")[:1]),
+            )
             .first()
         )
-        if key is not None:
-            version = key.pipeline.latest_version
-            if version is not None and key.pipeline.owner.is_active:
-                return key, version
+        if key is not None and key.latest_version_id is not None and key.pipeline.owner.is_active:
+            return key, published_version(key.latest_version_id, key.latest_version_at)
     raise NotFound("API key not found or session not published", code="NOT_FOUND")
 
 

@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from accounts.services import read_provider_key
 from pipelines.nodes.base import ImageValue, NodeContext, NodeType, get_node_type
-from runs import billing, cache, execution, limits, outputs
+from runs import billing, cache, execution, jobs, limits, outputs, webhooks
 from runs import inputs as run_inputs
 from runs.events import EventBuffer, emit
 from runs.execution import NodeOutcome
@@ -445,54 +445,59 @@ class RunExecutor:
             NodeRun.objects.filter(pk__in=paying).update(paid=True)
         return used
 
+    def _record_end(self, used: int, **fields: Any) -> None:
+        """Write the run's end, and keep ``self.run`` as the database then has it."""
+        fields["finished_at"] = timezone.now()
+        fields["current_node"] = ""
+        Run.objects.filter(pk=self.run.pk).update(credits_used=F("credits_used") + used, **fields)
+        for name, value in fields.items():
+            setattr(self.run, name, value)
+        self.run.credits_used += used
+
     def _complete(self) -> None:
         used = self._settle(True)
-        Run.objects.filter(pk=self.run.pk).update(
-            status=RunStatus.COMPLETED,
-            progress=100,
-            current_node="",
-            outputs=self.run.outputs,
-            credits_used=F("credits_used") + used,
-            finished_at=timezone.now(),
-        )
-        self.emit("run.completed", "", {"outputs": self.run.outputs, "credits_used": self._total_used(used)})
+        self._record_end(used, status=RunStatus.COMPLETED, progress=100, outputs=self.run.outputs)
+        self.emit("run.completed", "", {"outputs": self.run.outputs, "credits_used": self.run.credits_used})
 
     def _fail(self, node_id: str, code: str, message: str, status: int) -> None:
         self._mark_rest(NodeStatus.SKIPPED)
         self._settle(False)
         error = {"code": code, "message": message, "node": node_id, "status": status}
-        Run.objects.filter(pk=self.run.pk).update(
-            status=RunStatus.FAILED, error=error, current_node="", finished_at=timezone.now()
-        )
+        self._record_end(0, status=RunStatus.FAILED, error=error)
         self.emit("run.failed", node_id, error)
 
     def _end(self, status: str, event: str, data: dict[str, Any], error: dict | None = None) -> None:
         self._mark_rest(NodeStatus.CANCELLED if status == RunStatus.CANCELLED else NodeStatus.SKIPPED)
         used = self._settle(True)
-        Run.objects.filter(pk=self.run.pk).update(
-            status=status,
-            error=error,
-            credits_used=F("credits_used") + used,
-            current_node="",
-            finished_at=timezone.now(),
-        )
-        self.emit(event, data.get("node", ""), {**data, "credits_used": self._total_used(used)})
+        self._record_end(used, status=status, error=error)
+        self.emit(event, data.get("node", ""), {**data, "credits_used": self.run.credits_used})
 
-    def _total_used(self, used: int) -> int:
-        return self.run.credits_used + used
+
+def node_runs_for(run: Run) -> list[NodeRun]:
+    """Unsaved NodeRuns of ``run`` in execution order."""
+    nodes = {n["id"]: n for n in run.graph["nodes"]}
+    prices = billing.node_prices(run.graph, run.version)
+    return [
+        NodeRun(
+            run=run,
+            node_id=node_id,
+            node_type=nodes[node_id]["type"],
+            position=i,
+            credit_cost=prices[node_id],
+        )
+        for i, node_id in enumerate(Plan.of(run.graph).order)
+    ]
 
 
 def execute_inline(run: Run) -> None:
     """Execute a just-created run of cheap local nodes inside the caller's transaction.
 
-    Nothing is written until the end: node runs, events and the final state go in a few statements."""
-    from runs.services import node_runs_for
-
-    now = timezone.now()
-    Run.objects.filter(pk=run.pk).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now, attempts=1
-    )
-    run.status, run.started_at, run.attempts = RunStatus.RUNNING, now, 1
+    Nothing is written until the end: node runs, events and the final state go in a few statements, and
+    ``run`` is left as the database then has it (ended), so the caller need not read it again."""
+    if run.status != RunStatus.RUNNING:  # submit_run creates it running
+        now = timezone.now()
+        Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, attempts=1)
+        run.status, run.started_at, run.attempts = RunStatus.RUNNING, now, 1
     executor = RunExecutor(run, inline_node_runs=node_runs_for(run))
     executor.emit("run.queued", "", {"credits_reserved": run.credits_reserved})
     executor.emit("run.started", "", {"attempt": 1})
@@ -509,8 +514,6 @@ def execute_run(run_id: str) -> str | None:
     if not claimed:
         return None
     run = Run.objects.select_related("billed_to", "pipeline", "version").get(pk=run_id)
-    from runs import jobs, webhooks
-
     try:
         emit(run_id, "run.started", "", {"attempt": run.attempts})
         with Heartbeat(run_id):

@@ -10,10 +10,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from runs import billing, cache, jobs, limits, webhooks
+from runs import billing, cache, jobs, limits, tasks, webhooks
 from runs.events import emit
 from runs.models import NodeRun, NodeStatus, Run, RunStatus
-from runs.services import enqueue_run
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def recover_stale_runs() -> dict[str, int]:
     Cheap (one indexed query on status and heartbeat when nothing is stale) and safe to call from several
     places at once: every running worker's heartbeat thread calls it every RUN_STALE_SWEEP_SECONDS
     (runs.heartbeat), a follower calls :func:`recover_run` for the run it follows, django-q2's schedule once a
-    minute (runs.tasks.recover_stale_runs); each run is recovered once (see :func:`_recover`).
+    minute (runs.tasks.RECOVER_STALE_RUNS); each run is recovered once (see :func:`_recover`).
 
     A run that had been running past its time budget when its worker stopped was most likely killed by the
     worker timeout: requeued, it would hold a worker until it is killed again. It fails at once
@@ -109,7 +108,7 @@ def _recover(run_id: str, cutoff: Any) -> str | None:
                     "reused": reused,
                 },
             )
-            enqueue_run(locked)
+            tasks.enqueue_run(locked)
             return "requeued"
         _fail_stale(locked, "WORKER_LOST", "The worker running this job stopped; not charged", 500)
         return "failed"

@@ -16,10 +16,9 @@ from django.utils import timezone
 
 from accounts import credits
 from config.errors import BadRequest, Conflict
-from pipelines.graph import topological_order
 from pipelines.models import Pipeline, PublishedVersion
 from pipelines.nodes.base import get_node_type
-from runs import billing, cache, limits, stored_inputs
+from runs import billing, cache, engine, limits, stored_inputs, tasks
 from runs import inputs as run_inputs
 from runs.events import emit
 from runs.models import TERMINAL, NodeRun, NodeStatus, Run, RunStatus
@@ -134,14 +133,14 @@ def submit_run(
                     webhook_url=webhook_url,
                     job_id=job_id,
                     credits_reserved=cost,
+                    # a run of cheap local nodes starts at once, right here (runs.engine.execute_inline)
+                    **({"status": RunStatus.RUNNING, "started_at": timezone.now(), "attempts": 1} if inline else {}),
                 )
                 billing.reserve(run, cost, note=f"{surface} run of {pipeline}")
                 if inline:
-                    from runs.engine import execute_inline
-
-                    execute_inline(run)  # in this same transaction: one commit for the whole call
+                    engine.execute_inline(run)  # in this same transaction: one commit for the whole call
                 else:
-                    NodeRun.objects.bulk_create(node_runs_for(run))
+                    NodeRun.objects.bulk_create(engine.node_runs_for(run))
                     emit(run.pk, "run.queued", "", {"credits_reserved": cost})
                 runs.append(run)
     except IntegrityError:
@@ -153,7 +152,7 @@ def submit_run(
         return Submission(existing, False)
     if enqueue and not inline:
         for run in runs:
-            enqueue_run(run)
+            tasks.enqueue_run(run)
     return Submission(runs[0], True, runs)
 
 
@@ -206,32 +205,6 @@ def _release_key(run: Run) -> None:
     )
     if not released:
         raise IntegrityError("idempotency key already handed to another run")
-
-
-def node_runs_for(run: Run) -> list[NodeRun]:
-    """Unsaved NodeRuns of ``run`` in execution order."""
-    nodes = {n["id"]: n for n in run.graph["nodes"]}
-    prices = billing.node_prices(run.graph, run.version)
-    return [
-        NodeRun(
-            run=run,
-            node_id=node_id,
-            node_type=nodes[node_id]["type"],
-            position=i,
-            credit_cost=prices[node_id],
-        )
-        for i, node_id in enumerate(topological_order(run.graph))
-    ]
-
-
-def enqueue_run(run: Run) -> None:
-    from runs import tasks
-
-    if settings.RUNS_EAGER:
-        tasks.execute(run.pk)
-    else:
-        cluster = tasks.cluster_for(run.graph)  # GPU runs to the GPU workers, the rest to the default ones
-        transaction.on_commit(lambda: tasks.enqueue(run.pk, cluster))
 
 
 @dataclass
@@ -312,7 +285,7 @@ def resume_run(run: Run) -> Run:
         run.save()
         billing.reserve(run, amount, note=f"resume {run.resumes} of run {run.pk}")
         emit(run.pk, "run.resumed", "", {"resume": run.resumes, "reused": reused, "credits_reserved": amount})
-    enqueue_run(run)
+    tasks.enqueue_run(run)
     return run
 
 

@@ -1,4 +1,4 @@
-"""django-q2 entry points. Long work happens here, never in a request.
+"""Putting work on the queue (django-q2). Long work happens in a worker, never in a request.
 
 Two queues (settings.Q_CLUSTER): a run whose graph has a node of resource class "gpu" goes to the GPU cluster
 (settings.Q_GPU_CLUSTER), every other run and every other task to the default one, so a CPU-only run never
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
 from config.queues import async_task_later
@@ -33,17 +35,28 @@ def cluster_for(graph: dict[str, Any]) -> str:
     return default_cluster()
 
 
-def enqueue(run_id: str, cluster: str | None = None) -> None:
-    """Queue the run on ``cluster`` (runs.services.enqueue_run picks it with :func:`cluster_for`)."""
-    async_task(
-        "runs.tasks.execute", run_id, task_name=run_id, group="runs", cluster=cluster or default_cluster()
+# The queue's entry points, by the dotted names a worker imports them by: this module only puts work on the
+# queue and imports none of it (the engine, the sweep and the webhooks enqueue their own follow-up work here).
+EXECUTE_RUN = "runs.engine.execute_run"
+DELIVER_WEBHOOK = "runs.webhooks.attempt_delivery"
+RECOVER_STALE_RUNS = "runs.recovery.recover_stale_runs"
+
+
+def _eager(func: str, *args: Any) -> Any:
+    """With RUNS_EAGER (tests) a task runs at once in this thread, found by its name as a worker finds it."""
+    return import_string(func)(*args)
+
+
+def enqueue_run(run: Any) -> None:
+    """Queue a run on the cluster its graph needs (:func:`cluster_for`) once the transaction that made it
+    commits; with RUNS_EAGER execute it at once."""
+    if settings.RUNS_EAGER:
+        _eager(EXECUTE_RUN, run.pk)
+        return
+    cluster = cluster_for(run.graph)  # GPU runs to the GPU workers, the rest to the default ones
+    transaction.on_commit(
+        lambda: async_task(EXECUTE_RUN, run.pk, task_name=run.pk, group="runs", cluster=cluster)
     )
-
-
-def execute(run_id: str) -> str | None:
-    from runs.engine import execute_run
-
-    return execute_run(run_id)
 
 
 def enqueue_webhook(delivery_id: int, attempt: int = 1, delay: float = 0.0) -> None:
@@ -51,7 +64,7 @@ def enqueue_webhook(delivery_id: int, attempt: int = 1, delay: float = 0.0) -> N
     it is due, config.queues). With RUNS_EAGER the attempt runs at once, in this thread, without waiting:
     tests drive the whole chain deterministically and no one sleeps."""
     if settings.RUNS_EAGER:
-        deliver_webhook(delivery_id, attempt)
+        _eager(DELIVER_WEBHOOK, delivery_id, attempt)
         return
     options = {
         "group": "webhooks",
@@ -59,19 +72,6 @@ def enqueue_webhook(delivery_id: int, attempt: int = 1, delay: float = 0.0) -> N
         "task_name": f"webhook {delivery_id}#{attempt}",
     }
     if delay > 0:
-        async_task_later("runs.tasks.deliver_webhook", delivery_id, attempt, delay=delay, **options)
+        async_task_later(DELIVER_WEBHOOK, delivery_id, attempt, delay=delay, **options)
     else:
-        async_task("runs.tasks.deliver_webhook", delivery_id, attempt, **options)
-
-
-def deliver_webhook(delivery_id: int, attempt: int = 1) -> str:
-    """One attempt (the first by default, as tasks queued before attempts were tasks of their own were)."""
-    from runs.webhooks import attempt_delivery
-
-    return attempt_delivery(delivery_id, attempt)
-
-
-def recover_stale_runs() -> dict:
-    from runs.recovery import recover_stale_runs as recover
-
-    return recover()
+        async_task(DELIVER_WEBHOOK, delivery_id, attempt, **options)

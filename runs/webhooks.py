@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from pipelines.nodes.base import NodeError
+from runs import tasks
 from runs.fetch import _host_header, _pool, resolve_public
 from runs.models import Run, WebhookDelivery, WebhookKind
 
@@ -56,12 +57,11 @@ def schedule_for(run: Run) -> WebhookDelivery | None:
         return None
     kind, build = PAYLOAD_BUILDERS[run.surface]
     payload = build(run)
-    if WebhookDelivery.objects.filter(run=run, kind=kind).exists():
+    # One delivery per ending: a resumed run that ends again calls back again (its ``resumes``-th ending).
+    if WebhookDelivery.objects.filter(run=run, kind=kind).count() > run.resumes:
         return None
     delivery = WebhookDelivery.objects.create(run=run, kind=kind, url=run.webhook_url, payload=payload)
-    from runs.tasks import enqueue_webhook
-
-    enqueue_webhook(delivery.pk)
+    tasks.enqueue_webhook(delivery.pk)
     return delivery
 
 
@@ -111,9 +111,7 @@ def attempt_delivery(delivery_id: int, number: int) -> str:
         delivery.status = "failed"  # a client-side refusal (retrying will not help), or no attempt left
     delivery.save(update_fields=["response_codes", "last_error", "status", "delivered_at"])
     if delivery.status == "pending":
-        from runs.tasks import enqueue_webhook
-
-        enqueue_webhook(delivery.pk, number + 1, delay=delays[number - 1])
+        tasks.enqueue_webhook(delivery.pk, number + 1, delay=delays[number - 1])
     elif delivery.status == "failed":
         logger.warning("webhook %s for %s failed after %s attempts", delivery.pk, delivery.run_id, number)
     return delivery.status

@@ -60,3 +60,63 @@ def test_nodes_know_no_run():
 def test_accounts_is_the_base_layer():
     for other in ("pipelines", "runs", "shaders"):
         assert offenders("accounts", other) == []
+
+
+def test_publishing_knows_no_run():
+    """surfaces -> runs -> pipelines -> nodes -> ml: what pipelines needs of runs is registered by runs."""
+    assert offenders("pipelines", "runs") == []
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def import_graph(folder: str) -> dict[str, set[str]]:
+    """Module -> the modules of ``folder`` it imports, at the top or inside a function alike (an import inside
+    a function still makes a cycle, it only hides it from the interpreter)."""
+    modules = {
+        module_name(p): p for p in (ROOT / folder).rglob("*.py") if "/migrations/" not in p.as_posix()
+    }
+    graph = {}
+    for name, path in modules.items():
+        graph[name] = {m for m in imported_modules(path) if m in modules and m != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
+
+
+def test_runs_has_no_import_cycle():
+    graph = import_graph("runs")
+    assert "runs.engine" in graph and "runs.api.fizzly" in graph
+    assert find_cycle(graph) == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) == []

@@ -143,6 +143,8 @@ def wait_sync(run: Run) -> Run:
     once (429 WORKERS_BUSY, the run cancelled and refunded) rather than after its HTTP client gave up. Then
     up to the run's own time budget from its start, the time a run may take at all (runs.limits): past it
     the run is cancelled (what was not processed refunded) and the caller gets 500 RUN_TIMED_OUT."""
+    if run.is_terminal:  # ran in the request (cheap local nodes): nothing to wait for
+        return run
     run = events.wait(run.pk, settings.SYNC_WAIT_SECONDS, until=lambda status: status != RunStatus.QUEUED)
     if run.status == RunStatus.QUEUED:
         return _give_up(

@@ -120,6 +120,8 @@ def live(django_db_setup, django_db_blocker, tmp_path_factory):
         "E2E_DATABASE_NAME": str(connection.settings_dict["NAME"]),
         "MEDIA_ROOT": str(work / "media"),
         "Q_WORKERS": "1",
+        # one queue: the single worker below (paused and resumed by pause_worker) also takes GPU-node runs
+        "Q_GPU_CLUSTER": "",
         "PYTHONUNBUFFERED": "1",
         "RUNS_EAGER": "false",
     }

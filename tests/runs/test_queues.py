@@ -112,7 +112,7 @@ def test_submitted_runs_land_on_their_cluster_list(
         return [SignedPackage.loads(payload) for _, payload in tasks_]
 
     [cpu_task], [gpu_task] = queued(cpu), queued(gpu)
-    assert cpu_task["func"] == gpu_task["func"] == "runs.tasks.execute"
+    assert cpu_task["func"] == gpu_task["func"] == "runs.engine.execute_run"
     assert (cpu_task["args"], gpu_task["args"]) == ((cpu_run,), (gpu_run,))
 
 

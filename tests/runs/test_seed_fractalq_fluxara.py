@@ -93,7 +93,7 @@ def test_sync_run_past_its_time_budget_is_a_500_and_cancelled(settings, publishe
     def worker_starts(run):  # a worker picks the run up and never finishes within the budget
         Run.objects.filter(pk=run.pk).update(status="running", started_at=timezone.now())
 
-    monkeypatch.setattr("runs.services.enqueue_run", worker_starts)
+    monkeypatch.setattr("runs.tasks.enqueue_run", worker_starts)
     resp = execute(key, {"inputs": {"command": "slow"}})
     body = assert_fq_error(resp, 500, "RUN_TIMED_OUT")
     assert body["error"].startswith("AI processing failed")
@@ -112,7 +112,7 @@ def test_sync_waits_for_a_run_that_a_worker_finishes(settings, published_text, m
 
         execute_run(run.pk)
 
-    monkeypatch.setattr("runs.services.enqueue_run", worker)
+    monkeypatch.setattr("runs.tasks.enqueue_run", worker)
     resp = execute(key, {"inputs": {"command": "done"}})
     assert resp.status_code == 200 and resp.json()["outputs"] == {"echo": "done"}
 

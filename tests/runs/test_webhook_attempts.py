@@ -113,11 +113,11 @@ def drive(broker) -> list[float]:
             return gaps
         assert len(queued) == 1, queued  # one attempt at a time
         ((due, task),) = queued
-        assert task["func"] == "runs.tasks.deliver_webhook" and task["group"] == "webhooks"
+        assert task["func"] == "runs.webhooks.attempt_delivery" and task["group"] == "webhooks"
         broker.purge_queue()
         if ended is not None:
             gaps.append(due - ended)
-        tasks.deliver_webhook(*task["args"])
+        webhooks.attempt_delivery(*task["args"])
         ended = time.time()
 
 
@@ -165,13 +165,13 @@ def test_an_attempt_runs_once_and_rechecks_the_url(settings, own_queue, finished
     delivery = webhooks.schedule_for(finished_run)
     ((_, first),) = held(own_queue)
     own_queue.purge_queue()
-    assert tasks.deliver_webhook(*first["args"]) == "pending"
-    assert tasks.deliver_webhook(*first["args"]) == "pending"  # a duplicate of attempt 1 does nothing
+    assert webhooks.attempt_delivery(*first["args"]) == "pending"
+    assert webhooks.attempt_delivery(*first["args"]) == "pending"  # a duplicate of attempt 1 does nothing
     assert len(image_server.posts) == 1
     ((_, second),) = held(own_queue)
     own_queue.purge_queue()
     settings.FETCH_ALLOW_LOOPBACK = False  # the address is no longer one we may call
-    assert tasks.deliver_webhook(*second["args"]) == "failed"
+    assert webhooks.attempt_delivery(*second["args"]) == "failed"
     delivery.refresh_from_db()
     assert delivery.attempts == 2 and delivery.response_codes == [503, None]
     assert delivery.last_error.startswith("UnsafeURL")  # runs.fetch: code URL_NOT_ALLOWED, never retried
