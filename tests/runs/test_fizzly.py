@@ -233,6 +233,26 @@ def test_webhook_error_payload(eager, fiz, published, image_server):
     assert payload["status"] == "ERROR" and payload["metrics"]["credits_used"] == 0 and payload["error"]
 
 
+def test_a_resumed_request_calls_its_webhook_again_when_it_ends_again(eager, fiz, published, image_server):
+    from runs import services
+    from runs.models import Run, WebhookDelivery
+
+    pipeline, _ = published
+    hook = image_server.url("/hook")
+    rid = fiz.post(
+        f"{base(pipeline)}?webhook={hook}",
+        {"inputs": {"image_url": image_server.url("/later.png")}},
+        format="json",
+    ).json()["request_id"]
+    assert json.loads(image_server.posts[0][2])["status"] == "ERROR"
+    image_server.add_image("/later.png")  # the image is there now: resume the failed request
+    services.resume_run(Run.objects.get(pk=rid))
+    assert len(image_server.posts) == 2
+    payload = json.loads(image_server.posts[1][2])
+    assert payload["request_id"] == rid and payload["status"] == "OK"
+    assert WebhookDelivery.objects.filter(run_id=rid).count() == 2
+
+
 @pytest.mark.parametrize(
     "codes,attempts,final",
     [
