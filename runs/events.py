@@ -131,13 +131,136 @@ def _state(run_id: str) -> dict | None:
     )
 
 
+class _Watch:
+    """Watches one run for all its followers in this process and event loop: 50 subscribers of a run cost one
+    database read per interval, one subscription to its pushes and one recovery when its heartbeat stops.
+
+    Each read is published as a new version of ``state`` (status, heartbeat, last event id); the followers
+    read the events themselves, after their own last id."""
+
+    def __init__(self, run_id: str, loop: asyncio.AbstractEventLoop):
+        self.run_id = run_id
+        self.loop = loop
+        self.poll_caps: list[float] = []  # one per follower: the longest wait it accepts without a push layer
+        self.state: dict | None = None
+        self.version = 0
+        self._next = loop.create_future()
+        self.woke = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    def publish(self, state: dict | None) -> None:
+        self.state = state
+        self.version += 1
+        done, self._next = self._next, self.loop.create_future()
+        done.set_result(None)
+
+    async def newer_than(self, seen: int, timeout: float | None) -> bool:
+        """Whether a state newer than version ``seen`` came within ``timeout`` seconds."""
+        if self.version > seen:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._next), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> None:
+        read_state = sync_to_async(_state)
+        recover = sync_to_async(_recover)
+        poll_min = settings.RUN_FOLLOW_POLL_MIN
+        stale_after = timedelta(seconds=settings.STALE_RUN_SECONDS)
+        layer = _push_layer()
+        receiver = channel = None
+        if layer is not None:
+            try:
+                channel = await layer.new_channel()
+                await layer.group_add(group_name(self.run_id), channel)
+                receiver = asyncio.ensure_future(_wake_on_push(layer, channel, self.woke))
+            except Exception:  # noqa: BLE001 - no push: poll as with the in-memory layer
+                logger.warning("cannot subscribe to run %s pushes; polling", self.run_id, exc_info=True)
+                layer = channel = None
+        delay = poll_min
+        recovery_asked = float("-inf")
+        try:
+            while True:
+                self.woke.clear()
+                try:
+                    state = await read_state(self.run_id)
+                except Exception:  # noqa: BLE001 - a database hiccup: the followers wait, the watch reads again
+                    logger.warning("reading run %s failed", self.run_id, exc_info=True)
+                    await asyncio.sleep(max(delay, 1.0))
+                    continue
+                before = self.state
+                self.publish(state)
+                if state is None:
+                    return  # the run is gone: its followers end
+                if before is None or (before["status"], before["last_event"]) != (
+                    state["status"],
+                    state["last_event"],
+                ):
+                    delay = poll_min
+                heartbeat, now = state["heartbeat_at"], self.loop.time()
+                if (
+                    state["status"] == RunStatus.RUNNING
+                    and (heartbeat is None or timezone.now() - heartbeat > stale_after)
+                    and now - recovery_asked > stale_after.total_seconds()
+                ):
+                    recovery_asked = now
+                    await recover(self.run_id)
+                    continue  # read what the recovery wrote
+                if layer is not None:
+                    wait = settings.RUN_FOLLOW_SAFETY_SECONDS
+                else:
+                    wait = min([delay, *self.poll_caps])
+                    delay = min(settings.RUN_FOLLOW_POLL_MAX, delay * 1.5)  # back to poll_min on a change
+                try:
+                    await asyncio.wait_for(self.woke.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            if receiver is not None:
+                receiver.cancel()
+            if channel is not None:
+                try:
+                    await layer.group_discard(group_name(self.run_id), channel)
+                except Exception:  # noqa: BLE001 - the group entry expires by itself
+                    logger.debug("group_discard failed", exc_info=True)
+
+
+_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Watch]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _join(run_id: str, poll_cap: float) -> _Watch:
+    loop = asyncio.get_running_loop()
+    watches = _watches.setdefault(loop, {})
+    watch = watches.get(run_id)
+    if watch is None or watch.task is None or watch.task.done():
+        watch = watches[run_id] = _Watch(run_id, loop)
+        watch.task = asyncio.ensure_future(watch.run())
+    watch.poll_caps.append(poll_cap)
+    watch.woke.set()  # a fresh read for the newcomer
+    return watch
+
+
+def _leave(watch: _Watch, poll_cap: float) -> None:
+    watch.poll_caps.remove(poll_cap)
+    if not watch.poll_caps:
+        watches = _watches.get(watch.loop, {})
+        if watches.get(watch.run_id) is watch:
+            del watches[watch.run_id]
+        if watch.task is not None:
+            watch.task.cancel()
+
+
 async def _wake_on_push(layer: Any, channel: str, woke: asyncio.Event) -> None:
     while True:
         try:
             await layer.receive(channel)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the safety read keeps the follower going meanwhile
+        except Exception:  # noqa: BLE001 - the safety read keeps the followers going meanwhile
             logger.warning("receiving run pushes failed", exc_info=True)
             await asyncio.sleep(settings.RUN_FOLLOW_SAFETY_SECONDS)
             continue
@@ -156,97 +279,54 @@ async def follow(
     """Yield the run's events with an id above ``after`` in id order, then each new one as it comes.
 
     Ends after the terminal event (:data:`TERMINAL_EVENTS`) that ended the run (not one a resume followed),
-    when the run is over and every event is out,
-    when ``until(status)`` holds, after ``timeout`` seconds, or when the run is gone. ``after=None``: only
-    the events to come. ``idle``: yields None after each ``idle`` seconds without an event (an SSE ping).
-    ``poll_max``: the longest wait between two database reads without a push layer (RUN_FOLLOW_POLL_MAX)."""
+    when the run is over and every event is out, when ``until(status)`` holds, after ``timeout`` seconds, or
+    when the run is gone. ``after=None``: only the events to come. ``idle``: yields None after each ``idle``
+    seconds without an event (an SSE ping). ``poll_max``: the longest wait between two database reads without
+    a push layer (RUN_FOLLOW_POLL_MAX). The run's state is read by one watch per run shared by its followers
+    in this process (:class:`_Watch`)."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    poll_min = settings.RUN_FOLLOW_POLL_MIN
-    poll_max = max(poll_min, settings.RUN_FOLLOW_POLL_MAX if poll_max is None else poll_max)
-    stale_after = timedelta(seconds=settings.STALE_RUN_SECONDS)
-    read_state = sync_to_async(_state)
+    poll_cap = settings.RUN_FOLLOW_POLL_MAX if poll_max is None else poll_max
     read_events = sync_to_async(events_after)
-    recover = sync_to_async(_recover)
-
-    layer = _push_layer()
-    woke = asyncio.Event()
-    receiver = channel = None
-    if layer is not None:
-        try:
-            channel = await layer.new_channel()
-            await layer.group_add(group_name(run_id), channel)
-            receiver = asyncio.ensure_future(_wake_on_push(layer, channel, woke))
-        except Exception:  # noqa: BLE001 - no push: poll as with the in-memory layer
-            logger.warning("cannot subscribe to run %s pushes; polling", run_id, exc_info=True)
-            layer = channel = None
-    delay = poll_min
+    watch = _join(run_id, poll_cap)
+    seen = watch.version
     last_out = loop.time()
-    recovery_asked = float("-inf")
     try:
         while True:
-            woke.clear()
-            state = await read_state(run_id)
-            if state is None:
-                return
-            last_event = state["last_event"] or 0
-            if after is None:
-                after = last_event
-            while after < last_event:
-                batch = await read_events(run_id, after)
-                if not batch:
-                    break
-                for event in batch:
-                    after = event.pk
-                    yield event
-                    # The end, unless the run went on after it (resumed, or requeued by a late sweep): a
-                    # later event follows, or the run is no longer over.
-                    if event.type in TERMINAL_EVENTS and event.pk >= last_event and state["status"] in TERMINAL:
-                        return
-                last_out = loop.time()
-                delay = poll_min
-            status = state["status"]
-            if until is not None and until(status):
-                return
-            if status in TERMINAL and after >= last_event:
-                return
+            now = loop.time()
+            waits = [t for t in (deadline, last_out + idle if idle is not None else None) if t is not None]
+            if await watch.newer_than(seen, max(0.0, min(waits) - now) if waits else None):
+                seen = watch.version
+                state = watch.state
+                if state is None:
+                    return
+                last_event, status = state["last_event"] or 0, state["status"]
+                if after is None:
+                    after = last_event
+                while after < last_event:
+                    batch = await read_events(run_id, after)
+                    if not batch:
+                        break
+                    for event in batch:
+                        after = event.pk
+                        yield event
+                        # The end, unless the run went on after it (resumed, or requeued by a late sweep): a
+                        # later event follows, or the run is no longer over.
+                        if event.type in TERMINAL_EVENTS and event.pk >= last_event and status in TERMINAL:
+                            return
+                    last_out = loop.time()
+                if until is not None and until(status):
+                    return
+                if status in TERMINAL and after >= last_event:
+                    return
             now = loop.time()
             if deadline is not None and now >= deadline:
                 return
-            heartbeat = state["heartbeat_at"]
-            if (
-                status == RunStatus.RUNNING
-                and (heartbeat is None or timezone.now() - heartbeat > stale_after)
-                and now - recovery_asked > stale_after.total_seconds()
-            ):
-                recovery_asked = now
-                await recover(run_id)
-                continue  # read what the recovery wrote
-            # Sleep until a push, the next database read, the next ping or the deadline.
-            wait = settings.RUN_FOLLOW_SAFETY_SECONDS if layer is not None else delay
-            if idle is not None:
-                wait = min(wait, max(0.0, last_out + idle - now))
-            if deadline is not None:
-                wait = min(wait, deadline - now)
-            if layer is not None:
-                try:
-                    await asyncio.wait_for(woke.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
-            else:
-                await asyncio.sleep(wait)
-                delay = min(poll_max, delay * 1.5)  # reset to poll_min by the next event
-            if idle is not None and loop.time() - last_out >= idle:
-                last_out = loop.time()
+            if idle is not None and now - last_out >= idle:
+                last_out = now
                 yield None
     finally:
-        if receiver is not None:
-            receiver.cancel()
-        if channel is not None:
-            try:
-                await layer.group_discard(group_name(run_id), channel)
-            except Exception:  # noqa: BLE001 - the group entry expires by itself
-                logger.debug("group_discard failed", exc_info=True)
+        _leave(watch, poll_cap)
 
 
 async def _follow_to_end(

@@ -168,6 +168,7 @@ def test_with_a_push_layer_an_idle_follower_reads_only_when_pushed(make_user, se
         await create(run_id=run.pk, type="run.cancelled")
         await layer.group_send(events.group_name(run.pk), {"type": "run.event"})
         await asyncio.wait_for(task, 5)
+        await asyncio.sleep(0.1)  # the watch of the run stops with its last follower
         return idle_reads, idle_got, woken, got
 
     idle_reads, idle_got, woken, got = async_to_sync(scenario)()
@@ -184,13 +185,21 @@ def test_redis_pushes_wake_a_follower_that_never_polls(make_user, settings, monk
     if not settings.REDIS_URL:
         pytest.skip("no REDIS_URL: the channel layer is in-memory")
     settings.RUN_FOLLOW_SAFETY_SECONDS = 30
+    settings.STALE_RUN_SECONDS = 60
     user = make_user(credits_amount=50)
     run = submit(user, chain("TEST__GATE"))
     reads = count_reads(monkeypatch)
 
-    def worker_emits(type_):
+    def worker_emits(type_, status):
         # another thread, autocommit: the push leaves after the commit, through Redis
-        threading.Thread(target=events.emit, args=(run.pk, type_)).start()
+        def work():
+            from django.db import connection
+
+            Run.objects.filter(pk=run.pk).update(status=status, heartbeat_at=timezone.now())
+            events.emit(run.pk, type_)
+            connection.close()
+
+        threading.Thread(target=work).start()
 
     async def scenario():
         got = []
@@ -200,12 +209,12 @@ def test_redis_pushes_wake_a_follower_that_never_polls(make_user, settings, monk
                 got.append((event.type, time.monotonic()))
 
         task = asyncio.ensure_future(consume())
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(6.0)  # longer than a blocking receive from Redis (5 s)
         idle = len(reads)
         sent = time.monotonic()
-        worker_emits("run.started")
+        worker_emits("run.started", RunStatus.RUNNING)
         await asyncio.sleep(1.0)
-        worker_emits("run.cancelled")
+        worker_emits("run.cancelled", RunStatus.CANCELLED)
         await asyncio.wait_for(task, 10)
         return idle, sent, got
 
