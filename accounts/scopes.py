@@ -21,6 +21,7 @@ class Scope(models.TextChoices):
     SHADERS_READ = "shaders:read", "Browse shaders, feeds and desires"
     SHADERS_WRITE = "shaders:write", "Create, edit, fork and vote on shaders; post and fulfil desires"
     MCP = "mcp", "Use the MCP server (its tools still need the scopes above)"
+    SARTIQ = "sartiq", "Use the Sartiq Compute API: create, read, change and delete its own tasks"
 
 
 # What a key of each kind gets unless its creator narrows it.

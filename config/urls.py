@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("runs.api.fractalq")),
     path("", include("runs.api.fluxara")),
     path("", include("runs.api.fizzly")),
+    path("", include("runs.api.sartiq.urls")),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("shaders.urls")),
     path("", include("shaders.page_urls")),

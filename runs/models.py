@@ -44,6 +44,7 @@ class Surface(models.TextChoices):
     FRACTALQ = "fractalq", "FractalQ"
     FLUXARA = "fluxara", "Fluxara"
     FIZZLY = "fizzly", "Fizzly"
+    SARTIQ = "sartiq", "Sartiq Compute"
 
 
 # Writes that record liveness, not a change of state: they leave ``updated_at`` alone.

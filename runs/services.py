@@ -70,6 +70,7 @@ def submit_run(
     sync: bool = False,
     count: int = 1,
     check_spend: Callable[[int], None] | None = None,
+    graph: dict | None = None,
 ) -> Submission:
     """Validate inputs, reserve credits and create ``count`` queued runs (idempotent on ``idempotency_key``).
 
@@ -81,7 +82,11 @@ def submit_run(
     here, without the round trip through the queue (RUN_INLINE_FAST_PIPELINES).
 
     ``check_spend(credits)``: a bound on what this submit may spend (a FractalQ key's spending caps), called
-    with the credits of all ``count`` runs under the payer's lock, so concurrent submits are counted."""
+    with the credits of all ``count`` runs under the payer's lock, so concurrent submits are counted.
+
+    ``graph``: a valid graph to run instead of the version's or the draft's, for a surface that builds the
+    graph of each request itself (a Sartiq task is a run of a small graph made from the task's type); the
+    input schema is derived from it."""
     request_hash = ""
     replaces = None
     if idempotency_key:
@@ -91,12 +96,12 @@ def submit_run(
             if not failed_on_server_fault(existing):
                 return Submission(existing, False)
             replaces = existing
-    graph = version.graph if version is not None else pipeline.graph
-    if version is not None:
-        schema = version.input_schema
+    if graph is None and version is not None:
+        graph, schema = version.graph, version.input_schema
     else:
         from pipelines.services import derive_schema
 
+        graph = graph if graph is not None else pipeline.graph
         schema = derive_schema(graph)[0]
     clean_inputs = run_inputs.validate_inputs(schema, inputs)
     graph = apply_preset(graph, pipeline.presets, preset)

@@ -1,0 +1,527 @@
+"""Sartiq tasks as runs of our engine: the graph of each task type; create, change, cancel, clean up, delete.
+
+A task is a run (surface ``sartiq``) of a small fixed graph made from its type and fields; the engine owns its
+status, progress, timings, retries, events, outputs and credits. :class:`~runs.api.sartiq.models.SartiqTask`
+holds the seed's fields around it.
+
+Which task types this server executes, and with what (``EXECUTORS``): IMAGE_ADJUSTER (``IMAGE__ADJUST``,
+Pillow) and BACKGROUND_FIX (``IMAGE__BACKGROUND_FIX``, numpy/scipy), on no provider or ``local``. Every other
+type, and any task naming another provider, is validated and then refused with 501: there is no adapter for it
+yet, and a task is never faked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from config import media
+from config.errors import CanvasflowError, Conflict, NotImplementedYet
+from pipelines.graph import ensure_valid
+from pipelines.models import Pipeline
+from pipelines.nodes.base import get_node_type
+from runs import services, tasks
+from runs.api.sartiq.enums import ErrorCategory, TaskStatus
+from runs.api.sartiq.models import SartiqTask
+from runs.api.sartiq.schema import ENGINE_FIELDS, TaskCreateBase
+from runs.models import TERMINAL, Artifact, NodeOutput, Run, RunStatus, Surface
+
+PIPELINE_SLUG = "sartiq-compute"
+PIPELINE_NAME = "Sartiq Compute tasks"
+TASK_NODE = "task"
+
+STATUS = {
+    RunStatus.QUEUED: TaskStatus.PENDING.value,
+    RunStatus.RUNNING: TaskStatus.EXECUTING.value,
+    RunStatus.COMPLETED: TaskStatus.COMPLETED.value,
+    RunStatus.FAILED: TaskStatus.FAILED.value,
+    RunStatus.BLOCKED: TaskStatus.FAILED.value,
+    RunStatus.CANCELLED: TaskStatus.CANCELLED.value,
+}
+RUN_STATUSES = {
+    TaskStatus.PENDING.value: [RunStatus.QUEUED],
+    TaskStatus.EXECUTING.value: [RunStatus.RUNNING],
+    TaskStatus.COMPLETED.value: [RunStatus.COMPLETED],
+    TaskStatus.FAILED.value: [RunStatus.FAILED, RunStatus.BLOCKED],
+    TaskStatus.CANCELLED.value: [RunStatus.CANCELLED],
+}
+
+
+class RequestInvalid(CanvasflowError):
+    """FastAPI's 422: ``errors`` is the list of ``{loc, msg, type}``."""
+
+    status, code = 422, "VALIDATION_ERROR"
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__(errors[0]["msg"] if errors else "Validation error", details={"errors": errors})
+
+
+def invalid(loc: Iterable[str | int], msg: str, type_: str = "value_error") -> RequestInvalid:
+    return RequestInvalid([{"loc": list(loc), "msg": msg, "type": type_}])
+
+
+# -- the graph each executable type runs ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Executor:
+    node_type: str
+    # body field -> node input port (each becomes an INPUT__IMAGE named after the field)
+    images: dict[str, str]
+    # body field -> node param (None values are left to the node's defaults)
+    params: dict[str, str]
+
+
+EXECUTORS: dict[str, Executor] = {
+    "IMAGE_ADJUSTER": Executor(
+        "IMAGE__ADJUST",
+        {"input_image": "image"},
+        {
+            name: name
+            for name in (
+                "mode",
+                "target_width",
+                "target_height",
+                "aspect_ratio",
+                "cropping_position",
+                "resampling",
+                "scaling_proportions",
+                "tolerance",
+            )
+        },
+    ),
+    "BACKGROUND_FIX": Executor(
+        "IMAGE__BACKGROUND_FIX",
+        {"base_image": "image", "palette_image": "palette"},
+        {
+            name: name
+            for name in (
+                "strategy",
+                "edge_blur_sigma",
+                "light_threshold",
+                "shadow_threshold",
+                "mask_expansion_percentage",
+            )
+        },
+    ),
+}
+# Fields an executable type takes that need what this server does not have yet (subject detection).
+UNSUPPORTED_FIELDS = {
+    "IMAGE_ADJUSTER": ("margin_top", "margin_bottom", "margin_left", "margin_right", "reference_image"),
+}
+LOCAL_PROVIDERS = (None, "local")
+
+
+def build_graph(task_type: str, fields: dict[str, Any]) -> dict[str, Any]:
+    executor = EXECUTORS[task_type]
+    params = {p: fields[f] for f, p in executor.params.items() if fields.get(f) is not None}
+    nodes: list[dict[str, Any]] = [
+        {
+            "id": f"in_{field}",
+            "type": "INPUT__IMAGE",
+            "params": {"name": field},
+            "position": {"x": 0, "y": i * 150},
+        }
+        for i, field in enumerate(executor.images)
+    ]
+    nodes.append(
+        {"id": TASK_NODE, "type": executor.node_type, "params": params, "position": {"x": 250, "y": 0}}
+    )
+    nodes.append({"id": "out", "type": "OUTPUT__", "params": {}, "position": {"x": 500, "y": 0}})
+    edges = [
+        {
+            "id": f"e_{field}",
+            "from": {"node": f"in_{field}", "port": "image"},
+            "to": {"node": TASK_NODE, "port": port},
+        }
+        for field, port in executor.images.items()
+    ]
+    edges.append(
+        {
+            "id": "e_out",
+            "from": {"node": TASK_NODE, "port": "image"},
+            "to": {"node": "out", "port": "result_image"},
+        }
+    )
+    return {"nodes": nodes, "edges": edges}
+
+
+def executor_refusal(task_type: str, data: TaskCreateBase) -> str | None:
+    """Why this server cannot execute the task (501), or None."""
+    if task_type not in EXECUTORS:
+        return f"Task type {task_type} is not available on this server yet: it needs a provider adapter"
+    for provider in (data.provider_type, data.fallback_provider_type):
+        if provider not in LOCAL_PROVIDERS:
+            return f"Provider {provider} is not available on this server yet"
+    node_type = get_node_type(EXECUTORS[task_type].node_type)
+    if node_type is None:
+        return f"Task type {task_type} is not available on this server (its node family is not installed)"
+    given = [f for f in UNSUPPORTED_FIELDS.get(task_type, ()) if getattr(data, f, None) is not None]
+    if given:
+        return f"{', '.join(given)} need subject detection, which this server does not have yet"
+    return None
+
+
+# -- images in a request ------------------------------------------------------------------------------
+
+BASE64_RE = re.compile(r"^[A-Za-z0-9+/=\s]+$")
+
+
+def image_input(field: str, value: str) -> str:
+    """A run input for an image field: an http(s) URL, a data: URL or one of your ``art_`` uploads as they
+    are; bare base64 as a data: URL. A server path is refused (this API reads no local files)."""
+    value = value.strip()
+    if value.startswith(("http://", "https://", "data:", "art_")):
+        return value
+    if value.startswith(("/", "./", "../", "~", "file:")) or "\\" in value:
+        raise invalid(["body", field], "Local paths are not accepted: send a URL, a data URL or base64")
+    if len(value) >= 8 and BASE64_RE.match(value):
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+        else:
+            return "data:image/png;base64," + re.sub(r"\s", "", value)
+    raise invalid(["body", field], "Input should be an http(s) URL, a data URL (data:image/...) or base64")
+
+
+# -- create ------------------------------------------------------------------------------------------
+
+
+def sartiq_pipeline(user: Any) -> Pipeline:
+    """The user's pipeline that Sartiq task runs belong to (each run carries its own graph)."""
+    for _ in range(3):
+        found = Pipeline.objects.filter(owner=user, slug=PIPELINE_SLUG).first()
+        if found is not None:
+            return found
+        try:
+            with transaction.atomic():
+                return Pipeline.objects.create(
+                    owner=user,
+                    slug=PIPELINE_SLUG,
+                    name=PIPELINE_NAME,
+                    description="Runs of tasks created through the Sartiq Compute API (/api/v1/tasks/).",
+                )
+        except IntegrityError:
+            continue
+    raise CanvasflowError("Could not prepare the task pipeline", code="INTERNAL_ERROR", status=500)
+
+
+COMMON_FIELDS = (
+    "origin_instance",
+    "origin_zone",
+    "origin_tenant_id",
+    "origin_reference",
+    "priority",
+    "config",
+    "provider_type",
+    "provider_config",
+    "queue_name",
+    "active_provider_capabilities",
+    "fallback_provider_type",
+    "fallback_provider_config",
+    "fallback_provider_capabilities",
+    "webhook_url",
+)
+
+
+def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> SartiqTask:
+    task_type = data.task_type
+    refusal = executor_refusal(task_type, data)
+    if refusal:
+        raise NotImplementedYet(refusal)
+    fields = data.model_dump()
+    inputs = {field: image_input(field, fields[field]) for field in EXECUTORS[task_type].images}
+    graph = build_graph(task_type, fields)
+    ensure_valid(graph)
+    own = {k: v for k, v in fields.items() if k not in COMMON_FIELDS and k != "task_type"}
+    with transaction.atomic():
+        submission = services.submit_run(
+            pipeline=sartiq_pipeline(user),
+            version=None,
+            graph=graph,
+            billed_to=user,
+            requested_by=user,
+            surface=Surface.SARTIQ,
+            inputs=inputs,
+            options=base_url,
+            enqueue=False,
+        )
+        run = submission.run
+        stored = stored_paths(run.inputs)
+        for field in EXECUTORS[task_type].images:
+            own[field] = None  # the image itself is not kept twice; its stored path is
+            own[f"{field}_path"] = stored.get(run.inputs[field], run.inputs[field])
+        task = SartiqTask.objects.create(
+            run=run,
+            owner=user,
+            task_type=task_type,
+            params=own,
+            workflow_id=fields.get("workflow_id"),
+            **{k: fields[k] for k in COMMON_FIELDS},
+        )
+    tasks.enqueue_run(run)
+    run.refresh_from_db()  # an eager run (tests) has already ended
+    return task
+
+
+def stored_paths(values: dict[str, Any]) -> dict[str, str]:
+    """``art_`` id -> the file's path in storage, for the ids among ``values``."""
+    ids = [v for v in values.values() if isinstance(v, str) and v.startswith("art_")]
+    return dict(Artifact.objects.filter(pk__in=ids).values_list("id", "file")) if ids else {}
+
+
+# -- read --------------------------------------------------------------------------------------------
+
+
+def visible_tasks(user: Any) -> Any:
+    """The user's tasks (never another user's), not cleaned up, newest first, with what rendering needs."""
+    return (
+        SartiqTask.objects.filter(owner=user, is_deleted=False)
+        .select_related("run")
+        .prefetch_related("run__node_runs")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def filter_tasks(qs: Any, query: Any) -> Any:
+    if query.status is not None:
+        qs = qs.filter(run__status__in=RUN_STATUSES[query.status])
+    if getattr(query, "task_type", None) is not None:
+        qs = qs.filter(task_type=query.task_type)
+    for name in ("origin_instance", "origin_zone", "origin_tenant_id", "workflow_id"):
+        value = getattr(query, name, None)
+        if value is not None:
+            qs = qs.filter(**{name: value})
+    return qs
+
+
+def get_task(user: Any, task_id: str, task_type: str | None = None) -> SartiqTask:
+    """The user's task ``task_id``; 404 for a malformed id, another user's task or a cleaned-up one."""
+    from config.errors import NotFound
+
+    try:
+        import uuid
+
+        pk = uuid.UUID(str(task_id))
+    except ValueError:
+        raise NotFound("Task not found") from None
+    qs = visible_tasks(user).filter(pk=pk)
+    if task_type is not None:
+        qs = qs.filter(task_type=task_type)
+    task = qs.first()
+    if task is None:
+        raise NotFound("Task not found")
+    return task
+
+
+def _task_node_run(task: SartiqTask) -> Any:
+    return next((nr for nr in task.run.node_runs.all() if nr.node_id == TASK_NODE), None)
+
+
+def engine_errors(run: Run, node_run: Any) -> list[str]:
+    errors = [
+        a["error"]["message"]
+        for a in (node_run.attempt_log if node_run is not None else [])
+        if a.get("error", {}).get("message")
+    ]
+    message = (run.error or {}).get("message")
+    if message and message not in errors:
+        errors.append(message)
+    return errors
+
+
+def error_category(run: Run) -> str | None:
+    if not run.error or run.status not in (RunStatus.FAILED, RunStatus.BLOCKED):
+        return None
+    if run.status == RunStatus.BLOCKED:
+        return ErrorCategory.BLOCKED.value
+    if "TIME" in str(run.error.get("code", "")):
+        return ErrorCategory.TIMEOUT.value
+    return (
+        ErrorCategory.VALIDATION_ERROR.value
+        if int(run.error.get("status", 500)) < 500
+        else ErrorCategory.PROCESSING_ERROR.value
+    )
+
+
+def result_paths(tasks_: list[SartiqTask]) -> dict[str, str]:
+    """artifact id -> storage path of the tasks' result images (one query)."""
+    ids = [
+        value["artifact_id"]
+        for task in tasks_
+        for value in task.run.outputs.values()
+        if isinstance(value, dict) and value.get("artifact_id")
+    ]
+    return dict(Artifact.objects.filter(pk__in=ids).values_list("id", "file")) if ids else {}
+
+
+def public(task: SartiqTask, results: dict[str, str]) -> dict[str, Any]:
+    """The task as its *TaskPublic shows it (the caller validates and completes it with the model)."""
+    run = task.run
+    node_run = _task_node_run(task)
+    errors = engine_errors(run, node_run) + list(task.errors or [])
+    result = run.outputs.get("result_image") if run.status == RunStatus.COMPLETED else None
+    data: dict[str, Any] = {
+        **{k: v for k, v in task.params.items() if v is not None},
+        "id": task.id,
+        "task_type": task.task_type,
+        "status": STATUS[run.status],
+        "progress": float(run.progress),
+        "created_at": task.created_at,
+        "updated_at": max(task.updated_at, run.updated_at),
+        "started_at": run.started_at,
+        "completed_at": run.finished_at,
+        "retry_count": max(0, (node_run.attempts if node_run is not None else 0) - 1),
+        "errors": errors or None,
+        "error_category": error_category(run),
+        # the django-q2 task that runs it is named after the run (runs.tasks.enqueue_run)
+        "celery_task_id": run.pk,
+        "executor_type": task.executor_type,
+        "executor_instance": task.executor_instance,
+        "workflow_id": task.workflow_id,
+        "result_image_path": results.get(result["artifact_id"]) if result else None,
+        "fallback_used": bool(node_run.fallback_used) if node_run is not None else False,
+        "fal_app_id": (task.provider_config or {}).get("fal_app_id") or task.params.get("fal_app_id"),
+        "fal_request_id": (task.provider_config or {}).get("fal_request_id"),
+        **{k: getattr(task, k) for k in COMMON_FIELDS if k != "webhook_url"},
+    }
+    if task.task_type == "BACKGROUND_FIX" and data.get("strategy") is None:
+        data["strategy"] = "color_shift"
+    return data
+
+
+# -- change ------------------------------------------------------------------------------------------
+
+
+def change_status(task: SartiqTask, wanted: str) -> None:
+    """The status transitions a client may ask for; the engine makes them."""
+    current = STATUS[task.run.status]
+    if wanted == current:
+        return
+    if wanted == TaskStatus.CANCELLED.value and task.run.status not in TERMINAL:
+        services.cancel_run(task.run)
+        return
+    if wanted == TaskStatus.PENDING.value and task.run.status in services.RESUMABLE:
+        services.resume_run(task.run)
+        return
+    raise Conflict(
+        f"Cannot change the status of a {current} task to {wanted}: a task may be set to CANCELLED while "
+        "PENDING or EXECUTING, or back to PENDING (run again) when FAILED or CANCELLED",
+        code="INVALID_TRANSITION",
+    )
+
+
+# Task fields kept in columns of their own; the other changeable ones live in ``params``.
+COLUMNS = frozenset({*COMMON_FIELDS, "errors", "executor_type", "executor_instance"})
+
+
+def update_task(task: SartiqTask, changes: dict[str, Any]) -> SartiqTask:
+    engine_owned = sorted(name for name in changes if name in ENGINE_FIELDS and changes[name] is not None)
+    changes = {k: v for k, v in changes.items() if k not in ENGINE_FIELDS}
+    if engine_owned:
+        raise Conflict(
+            f"{', '.join(engine_owned)}: set by the engine as the task runs, not by a client",
+            code="ENGINE_FIELD",
+        )
+    status = changes.pop("status", None)
+    if status is not None:
+        change_status(task, status)
+    fields = []
+    for name, value in changes.items():
+        if name not in COLUMNS:
+            task.params = {**task.params, name: value}
+            name = "params"
+        elif name in ("origin_instance", "priority") and value is None:
+            continue  # every task has one: null leaves it as it is
+        else:
+            setattr(task, name, value)
+        fields.append(name)
+    task.save(update_fields=[*set(fields), "updated_at"])
+    task.run.refresh_from_db()
+    return task
+
+
+def cancel_task(task: SartiqTask) -> SartiqTask:
+    if task.run.status in TERMINAL:
+        raise Conflict(f"Cannot cancel a {STATUS[task.run.status]} task", code="ALREADY_FINISHED")
+    services.cancel_run(task.run)
+    task.run.refresh_from_db()
+    return task
+
+
+# -- files, cleanup, delete ------------------------------------------------------------------------------
+
+
+def task_files(task: SartiqTask) -> tuple[list[Artifact], list[NodeOutput]]:
+    """The files of a task: its run's artifacts (results), the input images stored for it that no other run
+    of the user refers to, and the node outputs its run stored."""
+    run = task.run
+    artifacts = list(Artifact.objects.filter(run=run))
+    input_ids = [v for v in run.inputs.values() if isinstance(v, str) and v.startswith("art_")]
+    for artifact in Artifact.objects.filter(pk__in=input_ids, owner=task.owner, run=None):
+        others = (
+            Run.objects.filter(Q(billed_to=task.owner) | Q(requested_by=task.owner))
+            .exclude(pk=run.pk)
+            .annotate(text=Cast("inputs", TextField()))
+            .filter(text__contains=artifact.pk)
+        )
+        if not others.exists():
+            artifacts.append(artifact)
+    refs = [nr.output_ref for nr in run.node_runs.all() if nr.output_ref]
+    outputs = list(NodeOutput.objects.filter(key__in=refs, owner=task.owner)) if refs else []
+    return artifacts, outputs
+
+
+def remove_files(task: SartiqTask) -> list[str]:
+    artifacts, outputs = task_files(task)
+    names = [a.file.name for a in artifacts if a.file] + [o.file.name for o in outputs if o.file]
+    Artifact.objects.filter(pk__in=[a.pk for a in artifacts]).delete()
+    NodeOutput.objects.filter(pk__in=[o.pk for o in outputs]).delete()
+    media.delete_on_commit(names)
+    return names
+
+
+def stop_if_running(task: SartiqTask, doing: str) -> None:
+    """A queued task is cancelled at once; an executing one is refused (its worker would still write)."""
+    if task.run.status == RunStatus.RUNNING:
+        raise Conflict(
+            f"The task is executing: cancel it (POST /api/v1/tasks/{task.id}/cancel) and {doing} it once it "
+            "has stopped",
+            code="TASK_EXECUTING",
+        )
+    if task.run.status not in TERMINAL:
+        services.cancel_run(task.run)
+
+
+def cleanup_task(task: SartiqTask) -> SartiqTask:
+    """Soft delete: the task is cancelled if it is still going, its files are removed, the record stays."""
+    with transaction.atomic():
+        stop_if_running(task, "clean up")
+        remove_files(task)
+        task.is_deleted, task.deleted_at = True, timezone.now()
+        task.save(update_fields=["is_deleted", "deleted_at", "updated_at"])
+    task.run.refresh_from_db()
+    return task
+
+
+def delete_task(task: SartiqTask, render: Callable[[SartiqTask], dict[str, Any]]) -> dict[str, Any]:
+    """Hard delete: files, task and run go; answers the task as it was just before."""
+    with transaction.atomic():
+        stop_if_running(task, "delete")
+        task.run.refresh_from_db()
+        body = render(task)
+        remove_files(task)
+        run = task.run
+        task.delete()
+        run.delete()
+    return body

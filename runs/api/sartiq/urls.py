@@ -1,0 +1,40 @@
+"""Sartiq Compute's routes at the seed's own paths.
+
+``tasks/generation…`` comes before ``tasks/{task_id}`` (it would be taken for a task id). The seed writes
+``/api/v1/tasks/`` with a slash and ``/api/v1/tasks/generation`` without; both spellings of each are routed
+to the same view, so no request is redirected (Django's APPEND_SLASH would turn a POST into a GET). Any other
+path under ``/api/v1/tasks`` is FastAPI's ``{"detail": "Not Found"}``.
+"""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from runs.api.common import unmatched_view
+from runs.api.sartiq import views
+
+Unmatched = unmatched_view(views.SartiqView, "Not Found")
+# The other spelling of a path: the same operation, documented once.
+TaskListAlias = type("TaskListAlias", (views.TaskListView,), {"schema": None})
+GenerationListAlias = type("GenerationListAlias", (views.GenerationTaskListView,), {"schema": None})
+
+urlpatterns = [
+    path("api/v1/tasks/", views.TaskListView.as_view(), name="sartiq-tasks"),
+    path("api/v1/tasks", TaskListAlias.as_view(), name="sartiq-tasks-noslash"),
+    path("api/v1/tasks/generation", views.GenerationTaskListView.as_view(), name="sartiq-generation-tasks"),
+    path("api/v1/tasks/generation/", GenerationListAlias.as_view(), name="sartiq-generation-tasks-slash"),
+    path(
+        "api/v1/tasks/generation/<str:task_id>",
+        views.GenerationTaskDetailView.as_view(),
+        name="sartiq-generation-task",
+    ),
+    path(
+        "api/v1/tasks/generation/<str:task_id>/cancel",
+        views.GenerationTaskCancelView.as_view(),
+        name="sartiq-generation-task-cancel",
+    ),
+    path("api/v1/tasks/<str:task_id>", views.TaskDetailView.as_view(), name="sartiq-task"),
+    path("api/v1/tasks/<str:task_id>/cleanup", views.TaskCleanupView.as_view(), name="sartiq-task-cleanup"),
+    path("api/v1/tasks/<str:task_id>/cancel", views.TaskCancelView.as_view(), name="sartiq-task-cancel"),
+    re_path(r"^api/v1/tasks/", Unmatched.as_view(), name="sartiq-unmatched"),
+]
