@@ -131,8 +131,9 @@ AUTH_USER_MODEL = "accounts.User"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    # A socket timeout above channels-redis's blocking receive (5 s): with redis-py's default (5 s as well) an
-    # idle receive fails with "Timeout reading", which ends a WebSocket consumer and delays a follower's pushes.
+    # A socket timeout above channels-redis's blocking receive (5 s): with redis-py's default (5 s as well)
+    # an idle receive fails with "Timeout reading", which ends a WebSocket consumer and delays a follower's
+    # pushes.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -358,10 +359,10 @@ NODE_CACHE_MAX_BYTES = env_int("NODE_CACHE_MAX_BYTES", 1024 * 1024 * 1024)
 SYNC_WAIT_SECONDS = float(os.environ.get("SYNC_WAIT_SECONDS", "30"))
 # A synchronous call made only of cheap, local nodes runs in the request (no queue round trip).
 RUN_INLINE_FAST_PIPELINES = env_bool("RUN_INLINE_FAST_PIPELINES", True)
-# A running run whose worker stopped beating for this long is retried (or failed after MAX_RUN_ATTEMPTS). Every
-# running worker's heartbeat thread sweeps for such runs each RUN_STALE_SWEEP_SECONDS, and a follower of a run
-# (runs.events.follow) recovers the run it follows when it sees the heartbeat go stale: a worker killed -9 is
-# noticed within seconds, not at the next minute of a schedule.
+# A running run whose worker stopped beating for this long is retried (or failed after MAX_RUN_ATTEMPTS).
+# Every running worker's heartbeat thread sweeps for such runs each RUN_STALE_SWEEP_SECONDS, and a follower of
+# a run (runs.events.follow) recovers the run it follows when it sees the heartbeat go stale: a worker killed
+# -9 is noticed within seconds, not at the next minute of a schedule.
 RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "1"))
 STALE_RUN_SECONDS = float(os.environ.get("STALE_RUN_SECONDS", "5"))
 RUN_STALE_SWEEP_SECONDS = float(os.environ.get("RUN_STALE_SWEEP_SECONDS", "2"))
@@ -395,11 +396,12 @@ WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "30"))
 WEBHOOK_RETRY_DELAYS = (1.0, 2.0, 4.0)
 SSE_PING_SECONDS = float(os.environ.get("SSE_PING_SECONDS", "15"))
 SSE_RETRY_MS = env_int("SSE_RETRY_MS", 1000)  # the reconnection delay an SSE stream asks clients for
-# Following a run (runs.events.follow: the SSE stream, the WebSocket, the synchronous execute wait). With a channel
-# layer that spans processes (Redis) a follower sleeps until an event is pushed and reads the database only then
-# and every RUN_FOLLOW_SAFETY_SECONDS (a lost push never hangs it). With the in-memory layer (a worker's pushes
-# never reach the web process) it polls the database every RUN_FOLLOW_POLL_MIN seconds, backing off to
-# RUN_FOLLOW_POLL_MAX while nothing happens. RUN_FOLLOW_PUSH=0 forces the database poll (benchmarks).
+# Following a run (runs.events.follow: the SSE stream, the WebSocket, the synchronous execute wait; one watch
+# per run and process, shared by the run's followers). With a channel layer that spans processes (Redis) the
+# watch sleeps until an event is pushed and reads the database only then and every RUN_FOLLOW_SAFETY_SECONDS
+# (a lost push never hangs it). With the in-memory layer (a worker's pushes never reach the web process) it
+# polls the database every RUN_FOLLOW_POLL_MIN seconds, backing off to RUN_FOLLOW_POLL_MAX while nothing
+# happens. RUN_FOLLOW_PUSH=0 forces the database poll (when pushes are suspect).
 RUN_FOLLOW_PUSH = env_bool("RUN_FOLLOW_PUSH", True)
 RUN_FOLLOW_POLL_MIN = float(os.environ.get("RUN_FOLLOW_POLL_MIN", "0.05"))
 RUN_FOLLOW_POLL_MAX = float(os.environ.get("RUN_FOLLOW_POLL_MAX", "1.0"))
