@@ -267,7 +267,10 @@ def resume_run(run: Run) -> Run:
     goes back to the queue; its events say what was reused."""
     with transaction.atomic():
         credits.lock(run.billed_to_id)
-        run = Run.objects.select_for_update().select_related("billed_to", "version").get(pk=run.pk)
+        # of=self: PostgreSQL locks no row of the nullable side of an outer join (the version of a draft run)
+        run = (
+            Run.objects.select_for_update(of=("self",)).select_related("billed_to", "version").get(pk=run.pk)
+        )
         if run.status not in RESUMABLE:
             raise Conflict(
                 f"Only a failed or cancelled run can be resumed; this one is {run.status}",
