@@ -352,10 +352,10 @@ class RefineTaskPublic(TaskPublicBase, FalIds):
     target_width: int | None = None
     target_height: int | None = None
     upscale_factor: float | None = None
-    upscale_seed: int
+    upscale_seed: int = Field(description="The seed given (0 when none: Real-ESRGAN is deterministic)")
     upscale_steps: int
     upscale_denoise: float
-    face_detail_seed: int
+    face_detail_seed: int = Field(description="The seed given (0 when none)")
     face_detail_steps: int
     face_detail_denoise: float
 

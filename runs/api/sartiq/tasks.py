@@ -1,22 +1,15 @@
-"""Sartiq tasks as runs of our engine: the graph of each task type; create, change, cancel, clean up, delete.
+"""Sartiq tasks as runs of our engine: create, read, change, cancel, clean up, delete.
 
-A task is a run (surface ``sartiq``) of a small fixed graph made from its type and fields; the engine owns its
-status, progress, timings, retries, events, outputs and credits. :class:`~runs.api.sartiq.models.SartiqTask`
-holds the seed's fields around it.
-
-Which task types this server executes, and with what (``EXECUTORS``): IMAGE_ADJUSTER (``IMAGE__ADJUST``,
-Pillow) and BACKGROUND_FIX (``IMAGE__BACKGROUND_FIX``, numpy/scipy), on no provider or ``local``. Every other
-type, and any task naming another provider, is validated and then refused with 501: there is no adapter for it
-yet, and a task is never faked.
+A task is a run (surface ``sartiq``) of a small fixed graph made from its type and fields
+(:mod:`runs.api.sartiq.graphs` says which types this server executes and how); the engine owns its status,
+progress, timings, retries, events, outputs and credits. :class:`~runs.api.sartiq.models.SartiqTask` holds the
+seed's fields around it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -25,19 +18,19 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from config import media
-from config.errors import CanvasflowError, Conflict, NotImplementedYet
+from config.errors import CanvasflowError, Conflict, NotFound
 from pipelines.graph import ensure_valid
 from pipelines.models import Pipeline
-from pipelines.nodes.base import get_node_type
 from runs import services, tasks
 from runs.api.sartiq.enums import ErrorCategory, TaskStatus
+from runs.api.sartiq.graphs import TASK_NODE, RequestInvalid, image_input, invalid, plan_for
 from runs.api.sartiq.models import SartiqTask
 from runs.api.sartiq.schema import ENGINE_FIELDS, TaskCreateBase
 from runs.models import TERMINAL, Artifact, NodeOutput, Run, RunStatus, Surface
 
 PIPELINE_SLUG = "sartiq-compute"
 PIPELINE_NAME = "Sartiq Compute tasks"
-TASK_NODE = "task"
+__all__ = ["RequestInvalid", "invalid"]  # the views raise them too
 
 STATUS = {
     RunStatus.QUEUED: TaskStatus.PENDING.value,
@@ -54,144 +47,6 @@ RUN_STATUSES = {
     TaskStatus.FAILED.value: [RunStatus.FAILED, RunStatus.BLOCKED],
     TaskStatus.CANCELLED.value: [RunStatus.CANCELLED],
 }
-
-
-class RequestInvalid(CanvasflowError):
-    """FastAPI's 422: ``errors`` is the list of ``{loc, msg, type}``."""
-
-    status, code = 422, "VALIDATION_ERROR"
-
-    def __init__(self, errors: list[dict[str, Any]]):
-        super().__init__(errors[0]["msg"] if errors else "Validation error", details={"errors": errors})
-
-
-def invalid(loc: Iterable[str | int], msg: str, type_: str = "value_error") -> RequestInvalid:
-    return RequestInvalid([{"loc": list(loc), "msg": msg, "type": type_}])
-
-
-# -- the graph each executable type runs ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Executor:
-    node_type: str
-    # body field -> node input port (each becomes an INPUT__IMAGE named after the field)
-    images: dict[str, str]
-    # body field -> node param (None values are left to the node's defaults)
-    params: dict[str, str]
-
-
-EXECUTORS: dict[str, Executor] = {
-    "IMAGE_ADJUSTER": Executor(
-        "IMAGE__ADJUST",
-        {"input_image": "image"},
-        {
-            name: name
-            for name in (
-                "mode",
-                "target_width",
-                "target_height",
-                "aspect_ratio",
-                "cropping_position",
-                "resampling",
-                "scaling_proportions",
-                "tolerance",
-            )
-        },
-    ),
-    "BACKGROUND_FIX": Executor(
-        "IMAGE__BACKGROUND_FIX",
-        {"base_image": "image", "palette_image": "palette"},
-        {
-            name: name
-            for name in (
-                "strategy",
-                "edge_blur_sigma",
-                "light_threshold",
-                "shadow_threshold",
-                "mask_expansion_percentage",
-            )
-        },
-    ),
-}
-# Fields an executable type takes that need what this server does not have yet (subject detection).
-UNSUPPORTED_FIELDS = {
-    "IMAGE_ADJUSTER": ("margin_top", "margin_bottom", "margin_left", "margin_right", "reference_image"),
-}
-LOCAL_PROVIDERS = (None, "local")
-
-
-def build_graph(task_type: str, fields: dict[str, Any]) -> dict[str, Any]:
-    executor = EXECUTORS[task_type]
-    params = {p: fields[f] for f, p in executor.params.items() if fields.get(f) is not None}
-    nodes: list[dict[str, Any]] = [
-        {
-            "id": f"in_{field}",
-            "type": "INPUT__IMAGE",
-            "params": {"name": field},
-            "position": {"x": 0, "y": i * 150},
-        }
-        for i, field in enumerate(executor.images)
-    ]
-    nodes.append(
-        {"id": TASK_NODE, "type": executor.node_type, "params": params, "position": {"x": 250, "y": 0}}
-    )
-    nodes.append({"id": "out", "type": "OUTPUT__", "params": {}, "position": {"x": 500, "y": 0}})
-    edges = [
-        {
-            "id": f"e_{field}",
-            "from": {"node": f"in_{field}", "port": "image"},
-            "to": {"node": TASK_NODE, "port": port},
-        }
-        for field, port in executor.images.items()
-    ]
-    edges.append(
-        {
-            "id": "e_out",
-            "from": {"node": TASK_NODE, "port": "image"},
-            "to": {"node": "out", "port": "result_image"},
-        }
-    )
-    return {"nodes": nodes, "edges": edges}
-
-
-def executor_refusal(task_type: str, data: TaskCreateBase) -> str | None:
-    """Why this server cannot execute the task (501), or None."""
-    if task_type not in EXECUTORS:
-        return f"Task type {task_type} is not available on this server yet: it needs a provider adapter"
-    for provider in (data.provider_type, data.fallback_provider_type):
-        if provider not in LOCAL_PROVIDERS:
-            return f"Provider {provider} is not available on this server yet"
-    node_type = get_node_type(EXECUTORS[task_type].node_type)
-    if node_type is None:
-        return f"Task type {task_type} is not available on this server (its node family is not installed)"
-    given = [f for f in UNSUPPORTED_FIELDS.get(task_type, ()) if getattr(data, f, None) is not None]
-    if given:
-        return f"{', '.join(given)} need subject detection, which this server does not have yet"
-    return None
-
-
-# -- images in a request ------------------------------------------------------------------------------
-
-BASE64_RE = re.compile(r"^[A-Za-z0-9+/=\s]+$")
-
-
-def image_input(field: str, value: str) -> str:
-    """A run input for an image field: an http(s) URL, a data: URL or one of your ``art_`` uploads as they
-    are; bare base64 as a data: URL. A server path is refused (this API reads no local files)."""
-    value = value.strip()
-    if value.startswith(("http://", "https://", "data:", "art_")):
-        return value
-    if value.startswith(("/", "./", "../", "~", "file:")) or "\\" in value:
-        raise invalid(["body", field], "Local paths are not accepted: send a URL, a data URL or base64")
-    if len(value) >= 8 and BASE64_RE.match(value):
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            pass
-        else:
-            return "data:image/png;base64," + re.sub(r"\s", "", value)
-    raise invalid(["body", field], "Input should be an http(s) URL, a data URL (data:image/...) or base64")
 
 
 # -- create ------------------------------------------------------------------------------------------
@@ -236,12 +91,10 @@ COMMON_FIELDS = (
 
 def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> SartiqTask:
     task_type = data.task_type
-    refusal = executor_refusal(task_type, data)
-    if refusal:
-        raise NotImplementedYet(refusal)
     fields = data.model_dump()
-    inputs = {field: image_input(field, fields[field]) for field in EXECUTORS[task_type].images}
-    graph = build_graph(task_type, fields)
+    plan = plan_for(task_type, fields)
+    inputs = {name: image_input(name, fields[name]) for name in plan.images}
+    graph = plan.graph()
     ensure_valid(graph)
     own = {k: v for k, v in fields.items() if k not in COMMON_FIELDS and k != "task_type"}
     with transaction.atomic():
@@ -258,9 +111,9 @@ def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> Sa
         )
         run = submission.run
         stored = stored_paths(run.inputs)
-        for field in EXECUTORS[task_type].images:
-            own[field] = None  # the image itself is not kept twice; its stored path is
-            own[f"{field}_path"] = stored.get(run.inputs[field], run.inputs[field])
+        for name in plan.images:
+            own[name] = None  # the image itself is not kept twice; its stored path is
+            own[f"{name}_path"] = stored.get(run.inputs[name], run.inputs[name])
         task = SartiqTask.objects.create(
             run=run,
             owner=user,
@@ -307,11 +160,7 @@ def filter_tasks(qs: Any, query: Any) -> Any:
 
 def get_task(user: Any, task_id: str, task_type: str | None = None) -> SartiqTask:
     """The user's task ``task_id``; 404 for a malformed id, another user's task or a cleaned-up one."""
-    from config.errors import NotFound
-
     try:
-        import uuid
-
         pk = uuid.UUID(str(task_id))
     except ValueError:
         raise NotFound("Task not found") from None
@@ -397,6 +246,10 @@ def public(task: SartiqTask, results: dict[str, str]) -> dict[str, Any]:
     }
     if task.task_type == "BACKGROUND_FIX" and data.get("strategy") is None:
         data["strategy"] = "color_shift"
+    if task.task_type == "REFINE":
+        # Real-ESRGAN is deterministic: a seed that was not given is reported as 0 (the schema wants one).
+        for name in ("upscale_seed", "face_detail_seed"):
+            data.setdefault(name, 0)
     return data
 
 

@@ -175,8 +175,12 @@ class TaskListView(SartiqView):
         tags=["sartiq"],
         summary="Create Task",
         description="Create and start a new task. The body is one of the 11 task bodies, chosen by its "
-        "`task_type`. This server executes IMAGE_ADJUSTER and BACKGROUND_FIX (no provider, or `local`); "
-        "the other types, and tasks naming another provider, are answered 501 until their adapter exists.",
+        "`task_type`. This server executes IMAGE_ADJUSTER (Pillow), BACKGROUND_FIX (numpy) and REFINE with "
+        "upscaling (Real-ESRGAN: upscale_factor 2, 3, 4 or 8, any other factor up to 8 as the next of "
+        "those then a Lanczos resize, or target_width/target_height; upscale_prompt, steps, denoise and "
+        "seed do not apply to it; `config.upscale_model` picks the network), with no provider or `local`. "
+        "The other types, a provider other than `local`, REFINE's face details and IMAGE_ADJUSTER's "
+        "margins are answered 501 until this server has what they need.",
         request=S.TaskData,
         responses={
             200: S.TaskResponse,
