@@ -200,6 +200,8 @@ def test_malformed_json_and_non_objects_are_422(sartiq):
     assert resp.status_code == 422 and resp.json()["detail"][0]["type"] == "model_attributes_type"
     resp = sartiq.post("/api/v1/tasks/", data="", content_type="application/json")
     assert resp.json() == {"detail": [{"loc": ["body"], "msg": "Field required", "type": "missing"}]}
+    resp = sartiq.post("/api/v1/tasks/", {"task_type": "IMAGE_ADJUSTER"})  # a form, not JSON
+    assert resp.status_code == 422 and resp.json()["detail"][0]["type"] == "model_attributes_type"
 
 
 @pytest.mark.parametrize(

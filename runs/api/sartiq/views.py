@@ -25,7 +25,9 @@ from accounts.errors import normalize
 from accounts.ratelimit import RateLimitHeadersMixin, SlidingWindowThrottle
 from accounts.scopes import Scope
 from config.errors import CanvasflowError, RateLimited
+from config.parsers import SafeJSONParser
 from runs.api.common import base_url_option
+from runs.api.sartiq import openapi  # noqa: F401  (pydantic models in OpenAPI 3.0 terms)
 from runs.api.sartiq import schema as S
 from runs.api.sartiq import tasks as T
 from runs.api.sartiq.enums import TaskType
@@ -36,6 +38,7 @@ MESSAGES = {
     exceptions.MethodNotAllowed: "Method Not Allowed",
 }
 JSON_POSITION = re.compile(r"\(char (\d+)\)")
+BODY_NOT_OBJECT = "Input should be a valid dictionary or object to extract fields from"
 
 
 def fastapi_errors(exc: PydanticValidationError, where: str) -> list[dict[str, Any]]:
@@ -49,6 +52,9 @@ def sartiq_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
     """The one place Sartiq's errors are rendered."""
     import logging
 
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        # FastAPI reads a body that is not JSON as no object at all
+        exc = T.invalid(["body"], BODY_NOT_OBJECT, "model_attributes_type")
     if isinstance(exc, exceptions.ParseError):
         found = JSON_POSITION.search(str(exc.detail))
         position = int(found[1]) if found else 0
@@ -82,6 +88,7 @@ def sartiq_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
 
 class SartiqView(RateLimitHeadersMixin, APIView):
     authentication_classes = [BearerAuthentication]
+    parser_classes = [SafeJSONParser]  # bodies are JSON, as FastAPI's
     permission_classes = [IsAuthenticated]
     key_scope = Scope.SARTIQ
     throttle_classes = [SlidingWindowThrottle]
@@ -102,11 +109,7 @@ class SartiqView(RateLimitHeadersMixin, APIView):
     def validated_body(self, request: Request, model: type[BaseModel]) -> BaseModel:
         data = self.body(request)
         if not isinstance(data, dict):
-            raise T.invalid(
-                ["body"],
-                "Input should be a valid dictionary or object to extract fields from",
-                "model_attributes_type",
-            )
+            raise T.invalid(["body"], BODY_NOT_OBJECT, "model_attributes_type")
         try:
             return model.model_validate(data)
         except PydanticValidationError as exc:
@@ -191,11 +194,7 @@ class TaskListView(SartiqView):
     def post(self, request: Request) -> Response:
         data = self.body(request)
         if not isinstance(data, dict):
-            raise T.invalid(
-                ["body"],
-                "Input should be a valid dictionary or object to extract fields from",
-                "model_attributes_type",
-            )
+            raise T.invalid(["body"], BODY_NOT_OBJECT, "model_attributes_type")
         task_type = data.get("task_type")
         model = S.CREATE_MODELS.get(task_type) if isinstance(task_type, str) else None
         if model is None:
