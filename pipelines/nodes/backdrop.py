@@ -51,6 +51,17 @@ def subject_mask(rgb: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
     return ~backdrop_area
 
 
+def subject_box(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """The bounding box (left, top, right, bottom) of the subject on a plain backdrop, None when there is
+    none (the whole image is backdrop)."""
+    rgb = np.asarray(image.convert("RGB"))
+    mask = subject_mask(rgb, backdrop_color(rgb))
+    if not mask.any():
+        return None
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
 def fix_backdrop(
     image: Image.Image,
     palette: Image.Image,

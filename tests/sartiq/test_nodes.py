@@ -89,6 +89,60 @@ def test_scale_by_height_crops_the_sides_fit_pads_them():
     assert out.getpixel((50, 50)) == (255, 0, 0)
 
 
+def on_backdrop(size=(200, 100), box=(20, 30, 60, 100)):
+    image = Image.new("RGB", size, (220, 220, 220))
+    ImageDraw.Draw(image).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=(20, 20, 20))
+    return image
+
+
+def subject_rows_cols(image):
+    pixels = [
+        (x, y) for y in range(image.height) for x in range(image.width) if image.getpixel((x, y))[0] < 100
+    ]
+    xs, ys = [p[0] for p in pixels], [p[1] for p in pixels]
+    return min(xs), min(ys), max(xs) + 1, max(ys) + 1
+
+
+def test_crop_with_margins_moves_and_grows_the_box_to_keep_them():
+    out, applied = adjust(on_backdrop(), mode="crop", aspect_ratio=1.0, margin_left=0.1, margin_bottom=0.1)
+    x0, y0, x1, y1 = subject_rows_cols(out)
+    assert applied == "crop" and out.width == out.height
+    assert x0 >= 0.1 * out.width - 1 and out.height - y1 >= 0.1 * out.height - 1
+    assert out.getpixel((0, out.height - 1)) == (220, 220, 220)  # padded below with the backdrop
+
+
+def test_scale_with_margins_matches_the_vertical_margins_exactly():
+    out, applied = adjust(
+        on_backdrop(),
+        mode="scale",
+        target_width=100,
+        target_height=200,
+        scaling_proportions="height",
+        margin_top=0.25,
+        margin_bottom=0.25,
+    )
+    x0, y0, x1, y1 = subject_rows_cols(out)
+    assert applied == "scale" and out.size == (100, 200)
+    assert abs(y0 - 50) <= 1 and abs(y1 - 150) <= 1
+    assert abs((x0 + x1) / 2 - 50) <= 1  # centred between equal (absent) side margins
+
+
+def test_margins_come_from_a_reference_image():
+    node = get_node_type("IMAGE__ADJUST")
+    reference = ImageValue(on_backdrop((100, 100), (25, 25, 75, 75)))  # a quarter of margin on each side
+    params = node.resolved_params({"mode": "crop", "aspect_ratio": 1.0})
+    out = node().run(CTX, {"image": ImageValue(on_backdrop()), "reference": reference}, params)["image"]
+    x0, y0, x1, y1 = subject_rows_cols(out.image)
+    assert out.metadata["margins"]["margin_top"] == 0.25
+    assert y0 >= 0.25 * out.image.height - 1 and out.image.height - y1 >= 0.25 * out.image.height - 1
+
+
+def test_margins_need_a_subject():
+    with pytest.raises(NodeError) as err:
+        adjust(Image.new("RGB", (50, 50), (9, 9, 9)), mode="crop", aspect_ratio=1.0, margin_top=0.1)
+    assert err.value.code == "NO_SUBJECT" and not err.value.server_fault
+
+
 def test_adjust_needs_a_target():
     with pytest.raises(NodeError):
         adjust(marked(), mode="crop")

@@ -97,6 +97,25 @@ def test_image_adjuster_scale_to_a_target_size(sartiq):
         assert Image.open(fh).size == (90, 30)
 
 
+def test_image_adjuster_keeps_margins_around_the_subject(sartiq):
+    # the subject of png() spans x 40..80 of 120 and y 15..60 of 60: it touches the bottom edge
+    body = create(sartiq, adjuster(mode="pad", margin_bottom=0.2, margin_top=0.1))
+    assert body["status"] == "COMPLETED", body
+    assert (body["margin_bottom"], body["margin_top"], body["margin_left"]) == (0.2, 0.1, None)
+    with default_storage.open(body["result_image_path"]) as fh:
+        out = Image.open(fh).convert("RGB")
+    assert out.width == out.height
+    rows = [y for y in range(out.height) if out.getpixel((out.width // 2, y)) == (30, 40, 50)]
+    assert rows[0] >= 0.1 * out.height - 1 and out.height - 1 - rows[-1] >= 0.2 * out.height - 1
+
+
+def test_image_adjuster_takes_the_margins_of_a_reference_image(sartiq):
+    reference = data_url(png((100, 100)))  # subject 33..66 x 25..99: no room below
+    body = create(sartiq, adjuster(mode="crop", reference_image=reference))
+    assert body["status"] == "COMPLETED", body
+    assert body["reference_image_path"] and default_storage.exists(body["reference_image_path"])
+
+
 def test_bare_base64_is_an_image_and_a_server_path_is_refused(sartiq):
     raw = base64.b64encode(png()).decode()
     assert create(sartiq, adjuster(input_image=raw))["status"] == "COMPLETED"
@@ -153,9 +172,9 @@ def test_a_type_without_an_adapter_is_validated_then_answered_501(sartiq):
 
 @pytest.mark.parametrize(
     "extra",
-    [{"provider_type": "fal_standard"}, {"fallback_provider_type": "vertex"}, {"margin_top": 0.1}],
+    [{"provider_type": "fal_standard"}, {"fallback_provider_type": "vertex"}],
 )
-def test_a_provider_or_subject_detection_is_not_faked(sartiq, extra):
+def test_a_provider_is_not_faked(sartiq, extra):
     resp = sartiq.post("/api/v1/tasks/", adjuster(**extra), format="json")
     assert resp.status_code == 501 and set(resp.json()) == {"detail"}
 
@@ -181,6 +200,8 @@ def test_local_provider_is_ours(sartiq):
         (background_fix(light_threshold=300), ["body", "light_threshold"], "less_than_equal"),
         (background_fix(shadow_threshold=230), ["body"], "value_error"),
         (background_fix(strategy="paint"), ["body", "strategy"], "enum"),
+        (adjuster(margin_top=0.6, margin_bottom=0.5), ["body"], "value_error"),
+        (adjuster(margin_left=-0.1), ["body", "margin_left"], "greater_than_equal"),
     ],
 )
 def test_body_errors_are_fastapi_lists(sartiq, body, loc, type_):

@@ -7,8 +7,9 @@ task's ``retry_count`` and ``fallback_used``.
 Executed here: IMAGE_ADJUSTER (``IMAGE__ADJUST``, Pillow), BACKGROUND_FIX (``IMAGE__BACKGROUND_FIX``,
 numpy/scipy) and REFINE with upscaling (``IMAGE__UPSCALE``, our Real-ESRGAN engine, then ``IMAGE__SCALE`` or
 ``IMAGE__ADJUST`` for the rest of the factor or the target size). Every other type, a provider other than
-``local``, and a field that needs what this server lacks (subject detection, a face model) is refused with
-501 before anything is stored: never a fake result.
+``local``, and a field that needs what this server lacks (a face model, fal) is refused with 501 before
+anything is stored: never a fake result. IMAGE_ADJUSTER's margins find the subject on a plain backdrop
+(``pipelines.nodes.backdrop``); a margin needs numpy/scipy on the worker.
 """
 
 from __future__ import annotations
@@ -107,6 +108,10 @@ ADJUSTER_PARAMS = (
     "resampling",
     "scaling_proportions",
     "tolerance",
+    "margin_top",
+    "margin_bottom",
+    "margin_left",
+    "margin_right",
 )
 BACKGROUND_FIX_PARAMS = (
     "strategy",
@@ -118,7 +123,10 @@ BACKGROUND_FIX_PARAMS = (
 
 
 def image_adjuster(fields: dict[str, Any]) -> Plan:
-    return Plan({"input_image": "image"}, [("IMAGE__ADJUST", _given(fields, ADJUSTER_PARAMS))])
+    images = {"input_image": "image"}
+    if fields.get("reference_image") is not None:
+        images["reference_image"] = "reference"
+    return Plan(images, [("IMAGE__ADJUST", _given(fields, ADJUSTER_PARAMS))])
 
 
 def background_fix(fields: dict[str, Any]) -> Plan:
@@ -190,15 +198,7 @@ def refine(fields: dict[str, Any]) -> Plan:
 PLANS = {"IMAGE_ADJUSTER": image_adjuster, "BACKGROUND_FIX": background_fix, "REFINE": refine}
 
 # Fields an executable type takes that need what this server does not have yet.
-NEEDS = {
-    "IMAGE_ADJUSTER": {
-        **dict.fromkeys(
-            ("margin_top", "margin_bottom", "margin_left", "margin_right", "reference_image"),
-            "subject detection",
-        ),
-    },
-    "REFINE": {"fal_app_id": "the fal provider"},
-}
+NEEDS = {"REFINE": {"fal_app_id": "the fal provider"}}
 
 
 def plan_for(task_type: str, fields: dict[str, Any]) -> Plan:

@@ -251,6 +251,10 @@ class CreateImageAdjusterTask(TaskCreateBase):
             raise ValueError("give aspect_ratio or target_width/target_height")
         if self.mode == "scale" and self.target_width is None:
             raise ValueError("mode 'scale' needs target_width and target_height")
+        if (self.margin_top or 0) + (self.margin_bottom or 0) >= 1 or (self.margin_left or 0) + (
+            self.margin_right or 0
+        ) >= 1:
+            raise ValueError("opposite margins must add up to less than 1")
         return self
 
 
