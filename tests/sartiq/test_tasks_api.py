@@ -172,9 +172,13 @@ def test_a_type_without_an_adapter_is_validated_then_answered_501(sartiq):
 
 @pytest.mark.parametrize(
     "extra",
-    [{"provider_type": "fal_standard"}, {"fallback_provider_type": "vertex"}],
+    [
+        {"provider_type": "fal_standard"},
+        {"fallback_provider_type": "vertex"},
+        {"webhook_url": "https://x.io/h"},
+    ],
 )
-def test_a_provider_is_not_faked(sartiq, extra):
+def test_a_provider_or_a_webhook_is_not_faked(sartiq, extra):
     resp = sartiq.post("/api/v1/tasks/", adjuster(**extra), format="json")
     assert resp.status_code == 501 and set(resp.json()) == {"detail"}
 

@@ -210,6 +210,8 @@ def plan_for(task_type: str, fields: dict[str, Any]) -> Plan:
     for name in ("provider_type", "fallback_provider_type"):
         if fields.get(name) not in LOCAL_PROVIDERS:
             raise refused(f"Provider {fields[name]} is not available on this server yet")
+    if fields.get("webhook_url"):
+        raise refused("Task webhooks are not available on this server yet: poll GET /api/v1/tasks/{task_id}")
     missing = {need for name, need in NEEDS.get(task_type, {}).items() if fields.get(name) is not None}
     if task_type == "REFINE" and fields.get("face_detail_enabled"):
         missing.add("a face model (face_detail_enabled)")

@@ -182,8 +182,8 @@ class TaskListView(SartiqView):
         "upscaling (Real-ESRGAN: upscale_factor 2, 3, 4 or 8, any other factor up to 8 as the next of "
         "those then a Lanczos resize, or target_width/target_height; upscale_prompt, steps, denoise and "
         "seed do not apply to it; `config.upscale_model` picks the network), with no provider or `local`. "
-        "The other types, a provider other than `local`, REFINE's face details and IMAGE_ADJUSTER's "
-        "margins are answered 501 until this server has what they need.",
+        "The other types, a provider other than `local`, REFINE's face details and `webhook_url` (task "
+        "webhooks) are answered 501 until this server has what they need.",
         request=S.TaskData,
         responses={
             200: S.TaskResponse,
