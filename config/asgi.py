@@ -3,8 +3,6 @@
 import os
 from http import HTTPStatus
 
-from django.core.asgi import get_asgi_application
-
 try:  # daphne (Twisted) answers "422 Unknown Status" for codes its table lacks; give it every standard phrase
     from twisted.web import http as twisted_http
 
@@ -14,7 +12,9 @@ except ImportError:  # served by another ASGI server
     pass
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+from config.asgi_handler import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()  # request threads (and their database connections) are reused
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

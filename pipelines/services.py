@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import copy
-import functools
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -237,34 +235,47 @@ def resolve_session_key(raw: str) -> tuple[Pipeline, PublishedVersion]:
     return key.pipeline, version
 
 
-@functools.lru_cache(maxsize=256)
-def _published_version(pk: int, created_at: Any) -> PublishedVersion:
-    return PublishedVersion.objects.get(pk=pk, created_at=created_at)
+_VERSIONS: dict[tuple[int, int, Any], PublishedVersion] = {}
 
 
-def published_version(pk: int, created_at: Any) -> PublishedVersion:
-    """A published version by id and creation time. Versions never change once published, so each process
-    keeps the ones it read last (a FractalQ call then costs one query to resolve its key); the creation time
-    keeps a reused id from ever reading another version. Callers get their own copy."""
-    return copy.deepcopy(_published_version(pk, created_at))
+def latest_version(pipeline_id: int) -> PublishedVersion | None:
+    """The pipeline's latest published version. Versions never change once published: each process keeps
+    the ones it read (the newest 256), so only their id, number and date are read per call; the date keeps
+    an id reused by another database (a test's) from ever answering with another version."""
+    head = (
+        PublishedVersion.objects.filter(pipeline_id=pipeline_id)
+        .order_by("-number")
+        .values_list("pk", "number", "created_at")
+        .first()
+    )
+    if head is None:
+        return None
+    version = _VERSIONS.get(head)
+    if version is None:
+        version = PublishedVersion.objects.get(pk=head[0])
+        if len(_VERSIONS) >= 256:
+            _VERSIONS.pop(next(iter(_VERSIONS)))
+        _VERSIONS[head] = version
+    # each caller its own copy of what it may change (the graph goes on into the run)
+    mine = copy.copy(version)
+    mine.graph, mine.input_schema = copy.deepcopy(version.graph), copy.deepcopy(version.input_schema)
+    return mine
 
 
 def resolve_key(raw: str) -> tuple[SessionKey, PublishedVersion]:
     """The active session key ``raw`` (with its pipeline) and the latest published version; NotFound
     otherwise."""
     if raw.startswith(SESSION_KEY_PREFIX):
-        latest = PublishedVersion.objects.filter(pipeline=OuterRef("pipeline")).order_by("-number")
         key = (
             SessionKey.objects.select_related("pipeline", "pipeline__owner")
+            .defer("pipeline__graph")  # the draft: a call runs the published version
             .filter(key_hash=hash_secret(raw), revoked_at__isnull=True)
-            .annotate(
-                latest_version_id=Subquery(latest.values("pk")[:1]),
-                latest_version_at=Subquery(latest.values("created_at")[:1]),
-            )
             .first()
         )
-        if key is not None and key.latest_version_id is not None and key.pipeline.owner.is_active:
-            return key, published_version(key.latest_version_id, key.latest_version_at)
+        if key is not None and key.pipeline.owner.is_active:
+            version = latest_version(key.pipeline_id)
+            if version is not None:
+                return key, version
     raise NotFound("API key not found or session not published", code="NOT_FOUND")
 
 

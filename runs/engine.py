@@ -449,7 +449,8 @@ class RunExecutor:
         """Write the run's end, and keep ``self.run`` as the database then has it."""
         fields["finished_at"] = timezone.now()
         fields["current_node"] = ""
-        Run.objects.filter(pk=self.run.pk).update(credits_used=F("credits_used") + used, **fields)
+        if not self.run._state.adding:  # an inline run is not written yet: it is inserted ended
+            Run.objects.filter(pk=self.run.pk).update(credits_used=F("credits_used") + used, **fields)
         for name, value in fields.items():
             setattr(self.run, name, value)
         self.run.credits_used += used
@@ -494,14 +495,17 @@ def execute_inline(run: Run) -> None:
 
     Nothing is written until the end: node runs, events and the final state go in a few statements, and
     ``run`` is left as the database then has it (ended), so the caller need not read it again."""
-    if run.status != RunStatus.RUNNING:  # submit_run creates it running
+    if run.status != RunStatus.RUNNING:  # submit_run makes it running
         now = timezone.now()
-        Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, attempts=1)
+        if not run._state.adding:
+            Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, attempts=1)
         run.status, run.started_at, run.attempts = RunStatus.RUNNING, now, 1
     executor = RunExecutor(run, inline_node_runs=node_runs_for(run))
     executor.emit("run.queued", "", {"credits_reserved": run.credits_reserved})
     executor.emit("run.started", "", {"attempt": 1})
     executor.execute()
+    if run._state.adding:  # created by submit_run and written here once, ended (its artifacts, node runs and
+        run.save(force_insert=True)  # events refer to it: the foreign keys are checked at the commit)
     executor.flush()
 
 

@@ -36,6 +36,8 @@ def base_url_of(run: Run) -> BaseURL:
 def image_outputs(run: Run, request: Any) -> dict[str, dict[str, Any]]:
     """Artifact descriptions (with absolute URLs) for the image outputs of ``run``, by output key."""
     ids = [v["artifact_id"] for v in run.outputs.values() if v.get("type") == "image"]
+    if not ids:
+        return {}
     by_id = {a.id: a for a in Artifact.objects.filter(pk__in=ids)}
     return {
         key: artifacts.describe(by_id[v["artifact_id"]], request)

@@ -244,7 +244,12 @@ class ExecuteView(FractalQView):
             webhook_url=callback,
             options=base_url_option(request),
             sync=not is_async,
-            check_spend=lambda credits: spending.check_caps(key, credits),
+            # a key without caps has nothing to check (nor to lock the owner's balance for)
+            check_spend=(
+                (lambda credits: spending.check_caps(key, credits))
+                if key.daily_credit_cap is not None or key.monthly_credit_cap is not None
+                else None
+            ),
         )
         run = submission.run
         extra = {"ignoredInputs": ignored} if ignored else {}
