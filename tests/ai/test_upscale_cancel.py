@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 import time
 
 import pytest
-from django.db import connection
 from PIL import Image
 
 from accounts.models import User
 from pipelines import services as pipeline_services
 from runs import services
-from runs.engine import execute_run
 from runs.models import NodeRun, Run, RunEvent
+from tests.background import execute_in_background
 
 pytest.importorskip("torch")
 
@@ -48,16 +46,7 @@ def test_a_cancelled_upscale_stops_mid_tile_and_is_not_charged(make_user, upscal
         inputs={"image_url": data_uri((48, 48))}, enqueue=False,  # one tile: seconds of CPU
     ).run
     before = User.objects.get(pk=user.pk).credit_balance
-    result = {}
-
-    def work():
-        try:
-            result["status"] = execute_run(run.pk)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=work)
-    worker.start()
+    worker, result = execute_in_background(run.pk)
     deadline = time.monotonic() + 60
     while not RunEvent.objects.filter(run=run, type="node.progress", node_id="up").exists():
         assert time.monotonic() < deadline and worker.is_alive(), "the upscale node never reported progress"

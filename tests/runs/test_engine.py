@@ -5,7 +5,6 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
@@ -14,6 +13,7 @@ from pipelines.nodes.base import NodeError, NodeType, PipelineBlocked, Port, reg
 from runs import recovery, services
 from runs.engine import execute_run
 from runs.models import NodeRun, Run, RunEvent
+from tests.background import execute_in_background
 
 GATE_EVENT = threading.Event()
 FLAKY_CALLS = {"n": 0}
@@ -146,16 +146,7 @@ def test_cancel_running_refunds_only_unrun_nodes(make_user):
     user = make_user(credits_amount=100)
     run = submit(user, chain("TEST__WAIT", "TEST__FLAKY"))  # 4 + 3 credits
     assert balance(user) == 93
-    result = {}
-
-    def work():
-        try:
-            result["status"] = execute_run(run.pk)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=work)
-    worker.start()
+    worker, result = execute_in_background(run.pk)
     deadline = time.time() + 10
     while NodeRun.objects.get(run=run, node_id="n0").status != "running" and time.time() < deadline:
         time.sleep(0.02)

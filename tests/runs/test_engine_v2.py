@@ -5,7 +5,6 @@ import threading
 import time
 
 import pytest
-from django.db import connection
 from PIL import Image
 
 from accounts.models import User
@@ -15,6 +14,7 @@ from pipelines.nodes.base import ImageValue, NodeError, NodeType, Port, register
 from runs import cache, services
 from runs.engine import execute_run
 from runs.models import NodeOutput, NodeRun, Run, RunEvent
+from tests.background import execute_in_background
 
 CALLS: dict[str, int] = {}
 ACTIVE = {"now": 0, "max": 0}
@@ -280,16 +280,7 @@ def test_cancel_stops_a_long_node_at_its_next_step_and_refunds_it(make_user):
     user = make_user(credits_amount=100)
     run = submit(user, line(node("s", "TEST2__STEPS", params={"steps": 500})))  # 10 s of steps
     assert balance(user) == 95
-    result = {}
-
-    def work():
-        try:
-            result["status"] = execute_run(run.pk)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=work)
-    worker.start()
+    worker, result = execute_in_background(run.pk)
     deadline = time.monotonic() + 10
     while NodeRun.objects.get(run=run, node_id="s").progress < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -505,15 +496,7 @@ def test_resume_of_a_cancelled_run_does_not_charge_twice(make_user):
         "s",
     )
     run = submit(user, g)  # 4 + 2 + 5
-
-    def work():
-        try:
-            execute_run(run.pk)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=work)
-    worker.start()
+    worker, _ = execute_in_background(run.pk)
     deadline = time.monotonic() + 10
     while statuses(run)["s"] != "running" and time.monotonic() < deadline:
         time.sleep(0.05)
