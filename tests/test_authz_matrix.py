@@ -74,6 +74,7 @@ from accounts.models import ApiKey, ApiKeyKind, ProviderKey, Tier, User
 from accounts.scopes import Scope
 from pipelines import services as pipeline_services
 from pipelines.models import Pipeline, PublishedVersion, SessionKey
+from runs.api.sartiq.models import SartiqTask
 from runs.models import Artifact, Run, RunStatus
 from shaders import desires as desire_services
 from shaders import services as shader_services
@@ -247,6 +248,7 @@ class World:
             "studio_run",
             "output_url_of_studio_run",
             "fizzly_run",
+            "sartiq_task",
             "queued_run",
             "fluxara_job",
             "fractalq_job",
@@ -310,6 +312,26 @@ class World:
         url = resp.json()["outputs"]["result_url"]["url"]
         self.secret(url)
         return url
+
+    @cached_property
+    def sartiq_task(self) -> str:
+        """A completed Sartiq Compute task of A (input: A's image URL), with its result file."""
+        origin = f"alice-origin-{self.tag}"
+        resp = self.client(token=self.alice_token).post(
+            "/api/v1/tasks/",
+            {
+                "task_type": "IMAGE_ADJUSTER",
+                "origin_instance": origin,
+                "input_image": self.image_url,
+                "mode": "crop",
+                "aspect_ratio": 1.0,
+            },
+            format="json",
+        )
+        assert resp.status_code == 200 and resp.json()["status"] == "COMPLETED", resp.content
+        self.secret(origin)
+        self._note_run(Run.objects.get(sartiq_task__id=resp.json()["id"]).pk)
+        return resp.json()["id"]
 
     @cached_property
     def fizzly_run(self) -> str:
@@ -429,6 +451,9 @@ def snapshot(world: World) -> dict[str, Any]:
             .values_list("pk", "status", "cancel_requested")
         ),
         "artifacts": list(Artifact.objects.filter(owner=a).order_by("pk").values_list("pk")),
+        "sartiq_tasks": list(
+            SartiqTask.objects.filter(owner=a).order_by("pk").values_list("pk", "priority", "is_deleted")
+        ),
         "shaders": list(
             Shader.objects.filter(owner=a)
             .order_by("pk")
@@ -476,6 +501,8 @@ def assert_shape(surface: str, resp: Any, status: int) -> None:
         assert body["error"]["code"] == FLUXARA_CODES[status] and body["error"]["message"], body
     elif surface == "fractalq":
         assert body["success"] is False and body["error"] and body["code"], body
+    elif surface == "sartiq":
+        assert set(body) == {"detail"} and isinstance(body["detail"], str), body
     else:  # pragma: no cover - a row names an unknown surface
         raise AssertionError(surface)
 
@@ -519,6 +546,7 @@ def studio(path: str) -> Url:
 P = "pipelines/{w.pipeline.pk}"
 FIZ = "/workflows/alice/{w.pipeline.slug}/requests"
 RUN_READ, RUN_WRITE = Scope.RUNS_READ.value, Scope.PIPELINES_RUN.value
+SARTIQ = Scope.SARTIQ.value
 SH_READ, SH_WRITE = Scope.SHADERS_READ.value, Scope.SHADERS_WRITE.value
 
 
@@ -808,6 +836,28 @@ ROWS = [
         NO_KEYS,
         ok=204,
     ),
+    # Sartiq Compute: a task is its creator's only (404 to anyone else, FastAPI's {"detail"})
+    Row("sartiq task", "sartiq", "GET", fmt("/api/v1/tasks/{w.sartiq_task}"), SARTIQ),
+    Row(
+        "sartiq task update",
+        "sartiq",
+        "PUT",
+        fmt("/api/v1/tasks/{w.sartiq_task}"),
+        SARTIQ,
+        body=lambda w: {"priority": 9, "status": "CANCELLED"},
+        body_a=lambda w: {"priority": 9},
+    ),
+    Row("sartiq task cancel", "sartiq", "POST", fmt("/api/v1/tasks/{w.sartiq_task}/cancel"), SARTIQ, ok=409),
+    Row("sartiq task cleanup", "sartiq", "POST", fmt("/api/v1/tasks/{w.sartiq_task}/cleanup"), SARTIQ),
+    Row("sartiq task delete", "sartiq", "DELETE", fmt("/api/v1/tasks/{w.sartiq_task}"), SARTIQ),
+    Row(
+        "sartiq generation task",
+        "sartiq",
+        "GET",
+        fmt("/api/v1/tasks/generation/{w.sartiq_task}"),
+        SARTIQ,
+        ok=404,  # an IMAGE_ADJUSTER task is no generation task, for A either
+    ),
 ]
 
 
@@ -924,6 +974,7 @@ LIST_ROWS = [
     ListRow("personal feed", fmt("/api/v1/feed"), lambda w: w.draft_shader.title, a_sees=False),
     ListRow("api keys", fmt("/api/v1/me/api-keys"), lambda w: w.alice_api_key.prefix),
     ListRow("byok keys", fmt("/api/v1/me/ai-keys"), lambda w: w.provider),
+    ListRow("sartiq tasks", fmt("/api/v1/tasks/"), lambda w: w.sartiq_task),
     ListRow("public profile", fmt("/api/v1/users/alice"), lambda w: w.alice.email, a_sees=False),
 ]
 

@@ -1,8 +1,9 @@
 """Sartiq Compute's HTTP surface (seed 002): FastAPI's shapes on our views.
 
 Authentication is ``Authorization: Bearer`` with our JWT access tokens, or an API key with the ``sartiq``
-scope. Errors: ``{"detail": "…"}`` for 401/403/404/409/429/501, and FastAPI's 422 list
-``{"detail": [{"loc", "msg", "type"}]}`` for every body, query and path error, malformed JSON included.
+scope (``Bearer`` or our ``Key`` header). Errors: ``{"detail": "…"}`` for 401/403/404/409/429/501, and
+FastAPI's 422 list ``{"detail": [{"loc", "msg", "type"}]}`` for every body, query and path error, malformed
+JSON included.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.authentication import BearerAuthentication
+from accounts.authentication import BearerAuthentication, KeyHeaderAuthentication
 from accounts.errors import normalize
 from accounts.ratelimit import RateLimitHeadersMixin, SlidingWindowThrottle
 from accounts.scopes import Scope
@@ -87,7 +88,8 @@ def sartiq_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
 
 
 class SartiqView(RateLimitHeadersMixin, APIView):
-    authentication_classes = [BearerAuthentication]
+    # The seed's HTTPBearer (JWT or API key), and our own ``Key`` header for API keys, as on every surface.
+    authentication_classes = [BearerAuthentication, KeyHeaderAuthentication]
     parser_classes = [SafeJSONParser]  # bodies are JSON, as FastAPI's
     permission_classes = [IsAuthenticated]
     key_scope = Scope.SARTIQ
