@@ -206,6 +206,7 @@ def test_local_provider_is_ours(sartiq):
         (background_fix(strategy="paint"), ["body", "strategy"], "enum"),
         (adjuster(margin_top=0.6, margin_bottom=0.5), ["body"], "value_error"),
         (adjuster(margin_left=-0.1), ["body", "margin_left"], "greater_than_equal"),
+        (adjuster(origin_instance="x" * 201), ["body", "origin_instance"], "string_too_long"),
     ],
 )
 def test_body_errors_are_fastapi_lists(sartiq, body, loc, type_):
@@ -233,6 +234,7 @@ def test_malformed_json_and_non_objects_are_422(sartiq):
     ("query", "loc"),
     [
         ("limit=abc", ["query", "limit"]),
+        ("limit=99999999999999999999", ["query", "limit"]),
         ("skip=-1", ["query", "skip"]),
         ("status=DONE", ["query", "status"]),
         ("task_type=X", ["query", "task_type"]),

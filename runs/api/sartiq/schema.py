@@ -34,13 +34,18 @@ class SartiqModel(BaseModel):
 
 
 class TaskCreateBase(SartiqModel):
-    origin_instance: str = Field(description="Identifier for the instance that created this task")
-    origin_zone: str | None = Field(
-        default=None, description="Environment/zone identifier (e.g., 'eu', 'us')"
+    origin_instance: str = Field(
+        max_length=200, description="Identifier for the instance that created this task"
     )
-    origin_tenant_id: str | None = Field(default=None, description="Optional tenant/organization identifier")
+    origin_zone: str | None = Field(
+        default=None, max_length=100, description="Environment/zone identifier (e.g., 'eu', 'us')"
+    )
+    origin_tenant_id: str | None = Field(
+        default=None, max_length=200, description="Optional tenant/organization identifier"
+    )
     origin_reference: str | None = Field(
         default=None,
+        max_length=512,
         description="Optional field that can be used to map an id or a reference string from the origin "
         "(such as prediction id in the external backend)",
     )
@@ -51,7 +56,9 @@ class TaskCreateBase(SartiqModel):
         default=None, description="Provider-specific configuration"
     )
     queue_name: str | None = Field(
-        default=None, description="Optional queue override. If not specified, determined by provider_type"
+        default=None,
+        max_length=100,
+        description="Optional queue override. If not specified, determined by provider_type",
     )
     active_provider_capabilities: list[str] | None = Field(
         default=None, description="List of active capabilities for this task"
@@ -106,7 +113,7 @@ class CreateEditingTask(TaskCreateBase):
     reference_images: list[str] | None = Field(
         default=None, description="List of reference images (base64, data URLs, or remote URLs)"
     )
-    workflow_id: str | None = Field(default=None, description="Workflow ID")
+    workflow_id: str | None = Field(default=None, max_length=64, description="Workflow ID")
     fal_app_id: str | None = Field(default=None, description="FAL app ID for task execution")
     base_image_data: str | None = Field(default=None, description="DEPRECATED: Use base_image instead.")
     base_image_url: str | None = Field(default=None, description="DEPRECATED: Use base_image instead.")
@@ -323,7 +330,7 @@ class GenerationTaskPublic(TaskPublicBase, FalIds):
     width: int | None = None
     height: int | None = None
     seed: int | None = None
-    workflow_id: UUID | None = None
+    workflow_id: str | None = None
     result_image_path: str | None = None
     reference_image_path: str | None = None
     reference_image_strength: float | None = None
@@ -347,7 +354,7 @@ class EditingTaskPublic(TaskPublicBase, FalIds):
     reference_image_path: str | None = None
     reference_images: list[str] | None = None
     result_image_path: str | None = None
-    workflow_id: UUID | None = None
+    workflow_id: str | None = None
 
 
 class RefineTaskPublic(TaskPublicBase, FalIds):
@@ -474,8 +481,8 @@ class TaskPublicUpdate(SartiqModel):
 
     config: dict[str, Any] | None = None
     errors: list[str] | None = None
-    executor_instance: str | None = None
-    executor_type: str | None = None
+    executor_instance: str | None = Field(default=None, max_length=200)
+    executor_type: str | None = Field(default=None, max_length=100)
     priority: int | None = None
     status: TaskStatus | None = None
 
@@ -512,10 +519,10 @@ class GenerationTaskUpdate(TaskPublicUpdate):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     task_type: TaskType | None = None
-    origin_instance: str | None = None
-    origin_zone: str | None = None
-    origin_tenant_id: str | None = None
-    origin_reference: str | None = None
+    origin_instance: str | None = Field(default=None, max_length=200)
+    origin_zone: str | None = Field(default=None, max_length=100)
+    origin_tenant_id: str | None = Field(default=None, max_length=200)
+    origin_reference: str | None = Field(default=None, max_length=512)
     started_at: datetime | None = None
     completed_at: datetime | None = None
     celery_task_id: str | None = None
@@ -525,7 +532,7 @@ class GenerationTaskUpdate(TaskPublicUpdate):
     is_resumed: bool | None = None
     provider_type: ProviderType | None = None
     active_provider_capabilities: list[str] | None = None
-    queue_name: str | None = None
+    queue_name: str | None = Field(default=None, max_length=100)
     fallback_provider_type: ProviderType | None = None
     fallback_provider_config: dict[str, Any] | None = None
     fallback_provider_capabilities: list[str] | None = None
@@ -639,8 +646,8 @@ class HTTPError(BaseModel):
 
 
 class TaskListQuery(SartiqModel):
-    limit: int = Field(default=100, ge=0, description="Maximum number of tasks to return")
-    skip: int = Field(default=0, ge=0, description="Number of tasks to skip")
+    limit: int = Field(default=100, ge=0, le=2**31 - 1, description="Maximum number of tasks to return")
+    skip: int = Field(default=0, ge=0, le=2**31 - 1, description="Number of tasks to skip")
     status: TaskStatus | None = Field(default=None, description="Filter by task status")
     task_type: TaskType | None = Field(default=None, description="Filter by task type")
     origin_instance: str | None = Field(default=None, description="Filter by origin instance")
