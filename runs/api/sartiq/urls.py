@@ -1,4 +1,4 @@
-"""Sartiq Compute's routes at the seed's own paths.
+"""Sartiq Compute's routes at the seed's own paths (tasks, storage).
 
 ``tasks/generation…`` comes before ``tasks/{task_id}`` (it would be taken for a task id). The seed writes
 ``/api/v1/tasks/`` with a slash and ``/api/v1/tasks/generation`` without; both spellings of each are routed
@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from runs.api.common import unmatched_view
-from runs.api.sartiq import views
+from runs.api.sartiq import storage, views
 
 Unmatched = unmatched_view(views.SartiqView, "Not Found")
 # The other spelling of a path: the same operation, documented once.
@@ -37,4 +37,9 @@ urlpatterns = [
     path("api/v1/tasks/<str:task_id>/cleanup", views.TaskCleanupView.as_view(), name="sartiq-task-cleanup"),
     path("api/v1/tasks/<str:task_id>/cancel", views.TaskCancelView.as_view(), name="sartiq-task-cancel"),
     re_path(r"^api/v1/tasks/", Unmatched.as_view(), name="sartiq-unmatched"),
+    path("api/v1/storage/images", storage.ImageListView.as_view(), name="sartiq-storage-images"),
+    re_path(
+        r"^api/v1/storage/images/(?P<path>.+)$", storage.ImageView.as_view(), name="sartiq-storage-image"
+    ),
+    re_path(r"^api/v1/storage/", Unmatched.as_view(), name="sartiq-storage-unmatched"),
 ]
