@@ -80,6 +80,7 @@ def test_upscale_factors_map_to_real_esrgan_passes():
         ({"upscale_factor": 9}, ["body", "upscale_factor"]),
         ({"upscale_factor": None}, ["body"]),
         ({"target_width": 10}, ["body"]),
+        ({"upscale_factor": None, "target_width": 10**6, "target_height": 10}, ["body", "target_width"]),
         ({"config": {"upscale_model": "nope"}}, ["body", "config", "upscale_model"]),
         ({"upscale_steps": None}, ["body", "upscale_steps"]),
         ({"face_detail_enabled": "maybe"}, ["body", "face_detail_enabled"]),

@@ -207,6 +207,7 @@ def test_local_provider_is_ours(sartiq):
         (adjuster(margin_top=0.6, margin_bottom=0.5), ["body"], "value_error"),
         (adjuster(margin_left=-0.1), ["body", "margin_left"], "greater_than_equal"),
         (adjuster(origin_instance="x" * 201), ["body", "origin_instance"], "string_too_long"),
+        (adjuster(priority=2**40), ["body", "priority"], "less_than_equal"),
     ],
 )
 def test_body_errors_are_fastapi_lists(sartiq, body, loc, type_):

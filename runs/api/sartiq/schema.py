@@ -49,7 +49,7 @@ class TaskCreateBase(SartiqModel):
         description="Optional field that can be used to map an id or a reference string from the origin "
         "(such as prediction id in the external backend)",
     )
-    priority: int = Field(default=0, description="Task priority (higher = more)")
+    priority: int = Field(default=0, ge=-(2**31), le=2**31 - 1, description="Task priority (higher = more)")
     config: dict[str, Any] | None = Field(default=None, description="Flexible configuration storage")
     provider_type: ProviderType | None = Field(default=None, description="Provider type for task execution")
     provider_config: dict[str, Any] | None = Field(
@@ -124,8 +124,12 @@ class CreateEditingTask(TaskCreateBase):
 class CreateRefineTask(TaskCreateBase):
     task_type: Literal["REFINE"] = "REFINE"
     base_image_url: str = Field(description="Base image URL")
-    target_width: int | None = Field(default=None, description="Target output width in pixels")
-    target_height: int | None = Field(default=None, description="Target output height in pixels")
+    target_width: int | None = Field(
+        default=None, ge=1, le=16384, description="Target output width in pixels"
+    )
+    target_height: int | None = Field(
+        default=None, ge=1, le=16384, description="Target output height in pixels"
+    )
     upscale_enabled: bool = Field(description="Whether to upscale the image")
     upscale_factor: float | None = Field(
         default=None,
@@ -483,7 +487,7 @@ class TaskPublicUpdate(SartiqModel):
     errors: list[str] | None = None
     executor_instance: str | None = Field(default=None, max_length=200)
     executor_type: str | None = Field(default=None, max_length=100)
-    priority: int | None = None
+    priority: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
     status: TaskStatus | None = None
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from config import media
 from config.errors import CanvasflowError, Conflict, NotFound
-from pipelines.graph import ensure_valid
+from pipelines.graph import GraphInvalid, ensure_valid
 from pipelines.models import Pipeline
 from runs import services, tasks
 from runs.api.sartiq.enums import ErrorCategory, TaskStatus
@@ -95,7 +95,15 @@ def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> Sa
     plan = plan_for(task_type, fields)
     inputs = {name: image_input(name, fields[name]) for name in plan.images}
     graph = plan.graph()
-    ensure_valid(graph)
+    try:
+        ensure_valid(graph)
+    except GraphInvalid as exc:  # a field out of what its node takes (the params are named as the fields)
+        raise RequestInvalid(
+            [
+                {"loc": ["body", *([e.port] if e.port else [])], "msg": e.message, "type": "value_error"}
+                for e in exc.errors
+            ]
+        ) from None
     own = {k: v for k, v in fields.items() if k not in COMMON_FIELDS and k != "task_type"}
     with transaction.atomic():
         submission = services.submit_run(
