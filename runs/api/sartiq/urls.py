@@ -1,4 +1,4 @@
-"""Sartiq Compute's routes at the seed's own paths (tasks, storage).
+"""Sartiq Compute's routes at the seed's own paths (tasks, storage, LoRA files).
 
 ``tasks/generation…`` comes before ``tasks/{task_id}`` (it would be taken for a task id). The seed writes
 ``/api/v1/tasks/`` with a slash and ``/api/v1/tasks/generation`` without; both spellings of each are routed
@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from runs.api.common import unmatched_view
-from runs.api.sartiq import storage, views
+from runs.api.sartiq import lora, storage, views
 
 Unmatched = unmatched_view(views.SartiqView, "Not Found")
 # The other spelling of a path: the same operation, documented once.
@@ -42,4 +42,7 @@ urlpatterns = [
         r"^api/v1/storage/images/(?P<path>.+)$", storage.ImageView.as_view(), name="sartiq-storage-image"
     ),
     re_path(r"^api/v1/storage/", Unmatched.as_view(), name="sartiq-storage-unmatched"),
+    path("api/v1/lora/upload", lora.UserUploadView.as_view(), name="sartiq-lora-upload"),
+    path("api/v1/admin/lora/upload", lora.AdminUploadView.as_view(), name="sartiq-admin-lora-upload"),
+    path("api/v1/admin/lora", lora.AdminDeleteView.as_view(), name="sartiq-admin-lora"),
 ]
