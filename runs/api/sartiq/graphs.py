@@ -45,37 +45,48 @@ def invalid(loc: Iterable[str | int], msg: str, type_: str = "value_error") -> R
 
 @dataclass
 class Plan:
-    """The graph of one task: its image fields (body field -> the first step's input port) and its steps."""
+    """The graph of one task: its image and text fields (body field -> the first step's input port), its
+    steps (each one's ``link`` output feeds the next; the last one's is the task's ``result``), and the first
+    step's ``fallback`` (the engine's: another node type or other params once it has given up)."""
 
     images: dict[str, str]
     steps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    link: str = "image"
+    result: str = "result_image"
+    fallback: dict[str, Any] | None = None
 
     def node_types(self) -> list[str]:
-        return [node_type for node_type, _ in self.steps]
+        types = [node_type for node_type, _ in self.steps]
+        return types + ([self.fallback["type"]] if self.fallback and "type" in self.fallback else [])
 
     def graph(self) -> dict[str, Any]:
-        nodes: list[dict[str, Any]] = [
-            {
-                "id": f"in_{name}",
-                "type": "INPUT__IMAGE",
-                "params": {"name": name},
-                "position": {"x": 0, "y": i * 150},
-            }
-            for i, name in enumerate(self.images)
-        ]
+        inputs = [(name, "INPUT__IMAGE", "image", port) for name, port in self.images.items()]
+        inputs += [(name, "INPUT__TEXT", "text", port) for name, port in self.texts.items()]
+        nodes: list[dict[str, Any]] = []
         edges: list[dict[str, Any]] = []
+        for i, (name, input_type, out_port, port) in enumerate(inputs):
+            params = {"name": name, **({"max_length": 100_000} if input_type == "INPUT__TEXT" else {})}
+            nodes.append(
+                {"id": f"in_{name}", "type": input_type, "params": params, "position": {"x": 0, "y": i * 150}}
+            )
+            target = (TASK_NODE, port) if self.steps else ("out", self.result)
+            edges.append(_edge(f"in_{name}", target, out_port))
         ids = [TASK_NODE, *(f"step{i}" for i in range(2, len(self.steps) + 1))]
         for i, (node_id, (node_type, params)) in enumerate(zip(ids, self.steps, strict=True)):
-            nodes.append(
-                {"id": node_id, "type": node_type, "params": params, "position": {"x": 250 * (i + 1), "y": 0}}
-            )
-        for name, port in self.images.items():
-            target = (TASK_NODE, port) if self.steps else ("out", "result_image")
-            edges.append(_edge(f"in_{name}", target))
+            node = {
+                "id": node_id,
+                "type": node_type,
+                "params": params,
+                "position": {"x": 250 * (i + 1), "y": 0},
+            }
+            if node_id == TASK_NODE and self.fallback:
+                node["fallback"] = self.fallback
+            nodes.append(node)
         for before, after in zip(ids, ids[1:]):
-            edges.append(_edge(before, (after, "image")))
+            edges.append(_edge(before, (after, self.link), self.link))
         if self.steps:
-            edges.append(_edge(ids[len(self.steps) - 1], ("out", "result_image")))
+            edges.append(_edge(ids[len(self.steps) - 1], ("out", self.result), self.link))
         nodes.append(
             {
                 "id": "out",
@@ -87,10 +98,10 @@ class Plan:
         return {"nodes": nodes, "edges": edges}
 
 
-def _edge(source: str, target: tuple[str, str]) -> dict[str, Any]:
+def _edge(source: str, target: tuple[str, str], port: str = "image") -> dict[str, Any]:
     return {
         "id": f"{source}-{target[0]}",
-        "from": {"node": source, "port": "image"},
+        "from": {"node": source, "port": port},
         "to": {"node": target[0], "port": target[1]},
     }
 
@@ -195,10 +206,49 @@ def refine(fields: dict[str, Any]) -> Plan:
     return Plan({"base_image_url": "image"}, steps)
 
 
-PLANS = {"IMAGE_ADJUSTER": image_adjuster, "BACKGROUND_FIX": background_fix, "REFINE": refine}
+def ai_core_params(config: Any, loc: str) -> dict[str, Any]:
+    """TEXT__LLM params from an AiCoreProviderConfig (``ai_provider``, ``model``, ``temperature``,
+    ``max_tokens``); only OpenAI has an adapter here."""
+    config = config if isinstance(config, dict) else {}
+    provider = config.get("ai_provider", "openai")
+    if provider != "openai":
+        raise refused(f"The ai_provider {provider!r} is not available on this server yet (openai is)")
+    params = {k: config[k] for k in ("model", "temperature", "max_tokens") if config.get(k) is not None}
+    for name, kind in (("model", str), ("temperature", (int, float)), ("max_tokens", int)):
+        if name in params and (not isinstance(params[name], kind) or isinstance(params[name], bool)):
+            raise invalid(
+                ["body", loc, name], f"Input should be a valid {'string' if kind is str else 'number'}"
+            )
+    return params
+
+
+def llm_interaction(fields: dict[str, Any]) -> Plan:
+    if not fields["prompt"].strip():
+        raise invalid(["body", "prompt"], "String should have at least 1 character", "string_too_short")
+    params = ai_core_params(fields.get("provider_config"), "provider_config")
+    if fields.get("system_prompt"):
+        params["system"] = fields["system_prompt"]
+    plan = Plan({}, [("TEXT__LLM", params)], texts={"prompt": "prompt"}, link="text", result="result_text")
+    if fields.get("fallback_provider_type") is not None:
+        fallback = ai_core_params(fields.get("fallback_provider_config"), "fallback_provider_config")
+        plan.fallback = {"params": fallback}
+    return plan
+
+
+PLANS = {
+    "IMAGE_ADJUSTER": image_adjuster,
+    "BACKGROUND_FIX": background_fix,
+    "REFINE": refine,
+    "LLM_INTERACTION": llm_interaction,
+}
+# Providers each type can run on here (None: no provider named).
+PROVIDERS = {"LLM_INTERACTION": (None, "ai_core")}
 
 # Fields an executable type takes that need what this server does not have yet.
-NEEDS = {"REFINE": {"fal_app_id": "the fal provider"}}
+NEEDS = {
+    "REFINE": {"fal_app_id": "the fal provider"},
+    "LLM_INTERACTION": {"input_images": "image inputs to a language model"},
+}
 
 
 def plan_for(task_type: str, fields: dict[str, Any]) -> Plan:
@@ -208,8 +258,8 @@ def plan_for(task_type: str, fields: dict[str, Any]) -> Plan:
             f"Task type {task_type} is not available on this server yet: it needs a provider adapter"
         )
     for name in ("provider_type", "fallback_provider_type"):
-        if fields.get(name) not in LOCAL_PROVIDERS:
-            raise refused(f"Provider {fields[name]} is not available on this server yet")
+        if fields.get(name) not in PROVIDERS.get(task_type, LOCAL_PROVIDERS):
+            raise refused(f"Provider {fields[name]} is not available on this server yet for {task_type}")
     if fields.get("webhook_url"):
         raise refused("Task webhooks are not available on this server yet: poll GET /api/v1/tasks/{task_id}")
     missing = {need for name, need in NEEDS.get(task_type, {}).items() if fields.get(name) is not None}

@@ -93,7 +93,8 @@ def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> Sa
     task_type = data.task_type
     fields = data.model_dump()
     plan = plan_for(task_type, fields)
-    inputs = {name: image_input(name, fields[name]) for name in plan.images}
+    inputs = {name: image_input(name, fields[name]) for name in plan.images if fields.get(name) is not None}
+    inputs.update({name: fields[name] for name in plan.texts})
     graph = plan.graph()
     try:
         ensure_valid(graph)
@@ -121,7 +122,8 @@ def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> Sa
         stored = stored_paths(run.inputs)
         for name in plan.images:
             own[name] = None  # the image itself is not kept twice; its stored path is
-            own[f"{name}_path"] = stored.get(run.inputs[name], run.inputs[name])
+            if name in run.inputs:
+                own[f"{name}_path"] = stored.get(run.inputs[name], run.inputs[name])
         task = SartiqTask.objects.create(
             run=run,
             owner=user,
@@ -202,8 +204,11 @@ def error_category(run: Run) -> str | None:
         return None
     if run.status == RunStatus.BLOCKED:
         return ErrorCategory.BLOCKED.value
-    if "TIME" in str(run.error.get("code", "")):
+    code = str(run.error.get("code", ""))
+    if "TIME" in code:
         return ErrorCategory.TIMEOUT.value
+    if code.startswith("PROVIDER"):
+        return ErrorCategory.PROVIDER_ERROR.value
     return (
         ErrorCategory.VALIDATION_ERROR.value
         if int(run.error.get("status", 500)) < 500
@@ -247,6 +252,9 @@ def public(task: SartiqTask, results: dict[str, str]) -> dict[str, Any]:
         "executor_instance": task.executor_instance,
         "workflow_id": task.workflow_id,
         "result_image_path": results.get(result["artifact_id"]) if result else None,
+        "result_text": (run.outputs.get("result_text") or {}).get("value")
+        if run.status == RunStatus.COMPLETED
+        else None,
         "fallback_used": bool(node_run.fallback_used) if node_run is not None else False,
         "fal_app_id": (task.provider_config or {}).get("fal_app_id") or task.params.get("fal_app_id"),
         "fal_request_id": (task.provider_config or {}).get("fal_request_id"),

@@ -69,6 +69,9 @@ def sartiq_exception_handler(exc: Exception, context: dict[str, Any]) -> Respons
             "unhandled error in %s", context.get("view"), exc_info=exc
         )
         err = CanvasflowError("Internal Server Error", code="INTERNAL_ERROR", status=500)
+    if err.status == 400:
+        # what the core calls a bad request (an input it cannot take) is a validation error to FastAPI
+        err = CanvasflowError(err.message, code=err.code, status=422, details=err.details)
     if err.status == 422:
         errors = err.details.get("errors")
         if not isinstance(errors, list):
