@@ -6,10 +6,12 @@ task's ``retry_count`` and ``fallback_used``.
 
 Executed here: IMAGE_ADJUSTER (``IMAGE__ADJUST``, Pillow), BACKGROUND_FIX (``IMAGE__BACKGROUND_FIX``,
 numpy/scipy) and REFINE with upscaling (``IMAGE__UPSCALE``, our Real-ESRGAN engine, then ``IMAGE__SCALE`` or
-``IMAGE__ADJUST`` for the rest of the factor or the target size). Every other type, a provider other than
-``local``, and a field that needs what this server lacks (a face model, fal) is refused with 501 before
-anything is stored: never a fake result. IMAGE_ADJUSTER's margins find the subject on a plain backdrop
-(``pipelines.nodes.backdrop``); a margin needs numpy/scipy on the worker.
+``IMAGE__ADJUST`` for the rest of the factor or the target size), and LLM_INTERACTION on OpenAI
+(``TEXT__LLM`` with the user's stored key; a fallback provider config becomes the task node's fallback).
+Every other type, a provider other than these, and a field that needs what this server lacks (a face model,
+fal, image inputs to an LLM) is refused with 501 before anything is stored: never a fake result.
+IMAGE_ADJUSTER's margins find the subject on a plain backdrop (``pipelines.nodes.backdrop``); a margin needs
+numpy/scipy on the worker.
 """
 
 from __future__ import annotations

@@ -186,9 +186,12 @@ class TaskListView(SartiqView):
         "`task_type`. This server executes IMAGE_ADJUSTER (Pillow), BACKGROUND_FIX (numpy) and REFINE with "
         "upscaling (Real-ESRGAN: upscale_factor 2, 3, 4 or 8, any other factor up to 8 as the next of "
         "those then a Lanczos resize, or target_width/target_height; upscale_prompt, steps, denoise and "
-        "seed do not apply to it; `config.upscale_model` picks the network), with no provider or `local`. "
-        "The other types, a provider other than `local`, REFINE's face details and `webhook_url` (task "
-        "webhooks) are answered 501 until this server has what they need.",
+        "seed do not apply to it; `config.upscale_model` picks the network), with no provider or `local`; "
+        "and LLM_INTERACTION on OpenAI (`provider_type` ai_core, `provider_config` ai_provider openai, "
+        "model, temperature, max_tokens; the fallback provider config is tried when the primary fails on "
+        "the provider's side) with the OpenAI key you stored (PUT /api/v1/me/ai-keys). The other types, "
+        "other providers, REFINE's face details, image inputs to an LLM and `webhook_url` (task webhooks) "
+        "are answered 501 until this server has what they need.",
         request=S.TaskData,
         responses={
             200: S.TaskResponse,
