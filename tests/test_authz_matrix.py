@@ -249,6 +249,7 @@ class World:
             "output_url_of_studio_run",
             "fizzly_run",
             "sartiq_task",
+            "sartiq_image",
             "queued_run",
             "fluxara_job",
             "fractalq_job",
@@ -332,6 +333,25 @@ class World:
         self.secret(origin)
         self._note_run(Run.objects.get(sartiq_task__id=resp.json()["id"]).pk)
         return resp.json()["id"]
+
+    @cached_property
+    def sartiq_image(self) -> str:
+        """An image in A's Sartiq storage space."""
+        path = f"alice-{self.tag}/secret.png"
+        upload = io.BytesIO(png_bytes())
+        upload.name = "secret.png"
+        resp = self.client(token=self.alice_token).post(
+            f"/api/v1/storage/images/{path}", {"file": upload}, format="multipart"
+        )
+        assert resp.status_code == 200, resp.content
+        return path
+
+    @cached_property
+    def sartiq_result_path(self) -> str:
+        """The storage path of A's Sartiq task's result (its ``result_image_path``)."""
+        self.sartiq_task  # noqa: B018
+        result = Artifact.objects.get(run__sartiq_task__id=self.sartiq_task, output_key="result_image")
+        return result.file.name
 
     @cached_property
     def fizzly_run(self) -> str:
@@ -547,6 +567,7 @@ P = "pipelines/{w.pipeline.pk}"
 FIZ = "/workflows/alice/{w.pipeline.slug}/requests"
 RUN_READ, RUN_WRITE = Scope.RUNS_READ.value, Scope.PIPELINES_RUN.value
 SARTIQ = Scope.SARTIQ.value
+STORED = "/api/v1/storage/images/"
 SH_READ, SH_WRITE = Scope.SHADERS_READ.value, Scope.SHADERS_WRITE.value
 
 
@@ -850,6 +871,9 @@ ROWS = [
     Row("sartiq task cancel", "sartiq", "POST", fmt("/api/v1/tasks/{w.sartiq_task}/cancel"), SARTIQ, ok=409),
     Row("sartiq task cleanup", "sartiq", "POST", fmt("/api/v1/tasks/{w.sartiq_task}/cleanup"), SARTIQ),
     Row("sartiq task delete", "sartiq", "DELETE", fmt("/api/v1/tasks/{w.sartiq_task}"), SARTIQ),
+    Row("sartiq stored image", "sartiq", "GET", fmt(STORED + "{w.sartiq_image}"), SARTIQ),
+    Row("sartiq stored image delete", "sartiq", "DELETE", fmt(STORED + "{w.sartiq_image}"), SARTIQ),
+    Row("sartiq task result file", "sartiq", "GET", fmt(STORED + "{w.sartiq_result_path}"), SARTIQ),
     Row(
         "sartiq generation task",
         "sartiq",
@@ -975,6 +999,7 @@ LIST_ROWS = [
     ListRow("api keys", fmt("/api/v1/me/api-keys"), lambda w: w.alice_api_key.prefix),
     ListRow("byok keys", fmt("/api/v1/me/ai-keys"), lambda w: w.provider),
     ListRow("sartiq tasks", fmt("/api/v1/tasks/"), lambda w: w.sartiq_task),
+    ListRow("sartiq stored images", fmt("/api/v1/storage/images"), lambda w: w.sartiq_image),
     ListRow("public profile", fmt("/api/v1/users/alice"), lambda w: w.alice.email, a_sees=False),
 ]
 
