@@ -131,3 +131,12 @@ def test_query_errors(sartiq):
     resp = sartiq.get(f"{BASE}?limit=x")
     assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["query", "limit"]
     assert sartiq.get(f"{BASE}?prefix=../").status_code == 422
+
+
+def test_with_a_bucket_get_redirects_to_the_storages_url(sartiq, settings):
+    """On S3 (STORAGE_BUCKET set) the bytes are not proxied: a redirect to the storage's presigned URL (here
+    the local storage's signed URL stands in for it; S3 itself is not exercised by this test)."""
+    save(sartiq, "r.png")
+    settings.STORAGE_BUCKET = "bucket"
+    resp = sartiq.get(f"{BASE}/r.png")
+    assert resp.status_code == 302 and "signature=" in resp["Location"]
