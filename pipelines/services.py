@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -262,21 +262,65 @@ def latest_version(pipeline_id: int) -> PublishedVersion | None:
     return mine
 
 
+# The objects a FractalQ call needs, by key hash, with the state they were read in (bounded).
+_KEYS: dict[str, tuple[tuple, SessionKey, PublishedVersion]] = {}
+
+
+def _key_state(key_hash: str) -> tuple | None:
+    """What a call must see fresh, in one indexed query: the key (active, its caps), its pipeline (changed
+    since?), the owner (active, tier) and the latest version's id and date. None: no active key."""
+    k, p, u, v = (m._meta.db_table for m in (SessionKey, Pipeline, Pipeline.owner.field.related_model,
+                                               PublishedVersion))
+    latest = f"FROM {v} v WHERE v.pipeline_id = p.id ORDER BY v.number DESC LIMIT 1"
+    sql = (
+        f"SELECT k.id, k.daily_credit_cap, k.monthly_credit_cap, p.id, p.updated_at, u.id, u.is_active, u.tier, "
+        f"u.username, (SELECT v.id {latest}), (SELECT v.created_at {latest}) "
+        f"FROM {k} k JOIN {p} p ON p.id = k.pipeline_id JOIN {u} u ON u.id = p.owner_id "
+        "WHERE k.key_hash = %s AND k.revoked_at IS NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    return tuple(row) if row is not None else None
+
+
 def resolve_key(raw: str) -> tuple[SessionKey, PublishedVersion]:
-    """The active session key ``raw`` (with its pipeline) and the latest published version; NotFound
-    otherwise."""
+    """The active session key ``raw`` (with its pipeline and owner) and the latest published version;
+    NotFound otherwise.
+
+    A FractalQ call pays this on every request, so the state that decides it (the key active and its caps,
+    the owner active and its tier, the pipeline's last change, the latest version) is read fresh in one small
+    query, and the objects are taken from this process's memory when that state is the one they were read
+    in. Each caller gets its own copies."""
     if raw.startswith(SESSION_KEY_PREFIX):
-        key = (
-            SessionKey.objects.select_related("pipeline", "pipeline__owner")
-            .defer("pipeline__graph")  # the draft: a call runs the published version
-            .filter(key_hash=hash_secret(raw), revoked_at__isnull=True)
-            .first()
-        )
-        if key is not None and key.pipeline.owner.is_active:
-            version = latest_version(key.pipeline_id)
-            if version is not None:
-                return key, version
+        key_hash = hash_secret(raw)
+        state = _key_state(key_hash)
+        if state is not None and state[6] and state[9] is not None:
+            cached = _KEYS.get(key_hash)
+            if cached is None or cached[0] != state:
+                key = (
+                    SessionKey.objects.select_related("pipeline", "pipeline__owner")
+                    .defer("pipeline__graph")  # the draft: a call runs the published version
+                    .get(pk=state[0])
+                )
+                version = PublishedVersion.objects.get(pk=state[9])
+                if len(_KEYS) >= 1024:
+                    _KEYS.pop(next(iter(_KEYS)))
+                cached = _KEYS[key_hash] = (state, key, version)
+            return _own_copies(cached[1], cached[2])
     raise NotFound("API key not found or session not published", code="NOT_FOUND")
+
+
+def _own_copies(key: SessionKey, version: PublishedVersion) -> tuple[SessionKey, PublishedVersion]:
+    owner = copy.copy(key.pipeline.owner)
+    pipeline = copy.copy(key.pipeline)
+    pipeline.owner = owner
+    pipeline.presets = copy.deepcopy(pipeline.presets)
+    key = copy.copy(key)
+    key.pipeline = pipeline
+    mine = copy.copy(version)
+    mine.graph, mine.input_schema = copy.deepcopy(version.graph), copy.deepcopy(version.input_schema)
+    return key, mine
 
 
 def restore_version(pipeline: Pipeline, number: int) -> Pipeline:

@@ -158,15 +158,12 @@ class _Watch:
         """Whether a state newer than version ``seen`` came within ``timeout`` seconds."""
         if self.version > seen:
             return True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._next), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+        done, _ = await asyncio.wait({self._next}, timeout=timeout)
+        return bool(done)
 
     async def run(self) -> None:
-        read_state = sync_to_async(_state)
-        recover = sync_to_async(_recover)
+        read_state = _database(_state)
+        recover = _database(_recover)
         poll_min = settings.RUN_FOLLOW_POLL_MIN
         stale_after = timedelta(seconds=settings.STALE_RUN_SECONDS)
         layer = _push_layer()
@@ -213,10 +210,7 @@ class _Watch:
                 else:
                     wait = min([delay, *self.poll_caps])
                     delay = min(settings.RUN_FOLLOW_POLL_MAX, delay * 1.5)  # back to poll_min on a change
-                try:
-                    await asyncio.wait_for(self.woke.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
+                await _woken(self.woke, wait)
         finally:
             if receiver is not None:
                 receiver.cancel()
@@ -254,6 +248,34 @@ def _leave(watch: _Watch, poll_cap: float) -> None:
             watch.task.cancel()
 
 
+def _database(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``sync_to_async(fn)`` that honours a cancellation which arrives while ``fn`` runs in its thread: asgiref
+    waits for the thread and may hand back its result with the task's cancellation swallowed, and a watch
+    that goes on after that keeps its event loop from ever closing (asyncio.run cancels every task and waits
+    for them)."""
+    call = sync_to_async(fn)
+
+    async def run(*args: Any) -> Any:
+        result = await call(*args)
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        return result
+
+    return run
+
+
+async def _woken(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds pass. Not ``asyncio.wait_for``: on Python 3.11, a
+    task cancelled while in ``wait_for`` at the moment its event loop shuts down (``asyncio.run`` cancelling
+    every task at once) can wait forever for its inner task, and the loop never closes."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+
+
 async def _wake_on_push(layer: Any, channel: str, woke: asyncio.Event) -> None:
     while True:
         try:
@@ -287,7 +309,7 @@ async def follow(
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     poll_cap = settings.RUN_FOLLOW_POLL_MAX if poll_max is None else poll_max
-    read_events = sync_to_async(events_after)
+    read_events = _database(events_after)
     watch = _join(run_id, poll_cap)
     seen = watch.version
     last_out = loop.time()
