@@ -235,33 +235,6 @@ def resolve_session_key(raw: str) -> tuple[Pipeline, PublishedVersion]:
     return key.pipeline, version
 
 
-_VERSIONS: dict[tuple[int, int, Any], PublishedVersion] = {}
-
-
-def latest_version(pipeline_id: int) -> PublishedVersion | None:
-    """The pipeline's latest published version. Versions never change once published: each process keeps
-    the ones it read (the newest 256), so only their id, number and date are read per call; the date keeps
-    an id reused by another database (a test's) from ever answering with another version."""
-    head = (
-        PublishedVersion.objects.filter(pipeline_id=pipeline_id)
-        .order_by("-number")
-        .values_list("pk", "number", "created_at")
-        .first()
-    )
-    if head is None:
-        return None
-    version = _VERSIONS.get(head)
-    if version is None:
-        version = PublishedVersion.objects.get(pk=head[0])
-        if len(_VERSIONS) >= 256:
-            _VERSIONS.pop(next(iter(_VERSIONS)))
-        _VERSIONS[head] = version
-    # each caller its own copy of what it may change (the graph goes on into the run)
-    mine = copy.copy(version)
-    mine.graph, mine.input_schema = copy.deepcopy(version.graph), copy.deepcopy(version.input_schema)
-    return mine
-
-
 # The objects a FractalQ call needs, by key hash, with the state they were read in (bounded).
 _KEYS: dict[str, tuple[tuple, SessionKey, PublishedVersion]] = {}
 

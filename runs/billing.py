@@ -39,19 +39,16 @@ def run_price(graph: dict, version: Any = None) -> int:
     return sum(node_prices(graph, version).values())
 
 
-def billable(node_run: NodeRun) -> bool:
-    """The one rule: a node that delivered (completed, or a gate that blocked) and that no charge paid yet."""
-    return node_run.status in BILLED and not node_run.cached and not node_run.paid
+def billable(node_run: NodeRun, outcomes: Iterable[str] = BILLED) -> bool:
+    """The one rule: a node that delivered (completed, or a gate that blocked; a cancel also keeps the ones
+    still running until they stop) and that no charge, nor the cache, paid for yet."""
+    return node_run.status in outcomes and not node_run.cached and not node_run.paid
 
 
-def charge(node_runs: Iterable[NodeRun]) -> int:
-    return sum(nr.credit_cost for nr in node_runs if billable(nr))
-
-
-def unpaid(node_runs: Iterable[NodeRun], statuses: Iterable[str]) -> int:
-    """What the nodes in ``statuses`` would cost if they delivered now (a cancel keeps the running ones)."""
-    statuses = set(statuses)
-    return sum(nr.credit_cost for nr in node_runs if nr.status in statuses and not nr.cached and not nr.paid)
+def charge(node_runs: Iterable[NodeRun], outcomes: Iterable[str] = BILLED) -> int:
+    """What the billable nodes of ``node_runs`` cost."""
+    outcomes = set(outcomes)
+    return sum(nr.credit_cost for nr in node_runs if billable(nr, outcomes))
 
 
 def reference(run: Run) -> str:
@@ -74,13 +71,15 @@ def refund(run: Run, amount: int, note: str) -> int:
 
 def settle(run: Run, node_runs: list[NodeRun], delivered: bool) -> int:
     """Close the run's reservation: keep the price of the billable nodes when it ``delivered`` (completed,
-    blocked or cancelled with work done), nothing when it failed. Marks the charged nodes paid (the caller
-    saves them) and returns the credits charged by this settlement."""
-    used = charge(node_runs) if delivered else 0
+    blocked or cancelled with work done), nothing when it failed. Marks the charged nodes paid (the saved
+    ones in the database too; an inline run's are written later) and returns the credits charged."""
+    paying = [nr for nr in node_runs if delivered and billable(nr)]
+    used = sum(nr.credit_cost for nr in paying)
     if run.credits_reserved:
         credits.settle(run.billed_to, reference(run), used)
-    if delivered:
-        for nr in node_runs:
-            if billable(nr):
-                nr.paid = True
+    for nr in paying:
+        nr.paid = True
+    saved = [nr.pk for nr in paying if nr.pk is not None]
+    if saved:
+        NodeRun.objects.filter(pk__in=saved).update(paid=True)
     return used

@@ -438,12 +438,7 @@ class RunExecutor:
     # -- endings ------------------------------------------------------------------------------------
 
     def _settle(self, delivered: bool) -> int:
-        runs = list(self.node_runs.values())
-        paying = [nr.pk for nr in runs if delivered and billing.billable(nr)]
-        used = billing.settle(self.run, runs, delivered)
-        if paying and not self.inline:
-            NodeRun.objects.filter(pk__in=paying).update(paid=True)
-        return used
+        return billing.settle(self.run, list(self.node_runs.values()), delivered)
 
     def _record_end(self, used: int, **fields: Any) -> None:
         """Write the run's end, and keep ``self.run`` as the database then has it."""

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from runs import billing, cache, jobs, limits, tasks, webhooks
 from runs.events import emit
-from runs.models import NodeRun, NodeStatus, Run, RunStatus
+from runs.models import NodeStatus, Run, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -115,10 +115,7 @@ def _recover(run_id: str, cutoff: Any) -> str | None:
 
 
 def _settle(run: Run, delivered: bool) -> int:
-    node_runs = list(run.node_runs.all())
-    used = billing.settle(run, node_runs, delivered)
-    NodeRun.objects.bulk_update(node_runs, ["paid"])
-    return used
+    return billing.settle(run, list(run.node_runs.all()), delivered)
 
 
 def _fail_stale(run: Run, code: str, message: str, status: int) -> None:

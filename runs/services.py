@@ -260,7 +260,7 @@ def cancel_run(run: Run) -> CancelResult:
         else:
             # What the nodes that delivered or are running now would cost is kept until the run ends (a node
             # the cancellation stops mid-way is returned then); the rest is returned now.
-            keep = billing.unpaid(
+            keep = billing.charge(
                 run.node_runs.all(), [NodeStatus.COMPLETED, NodeStatus.RUNNING, NodeStatus.BLOCKED]
             )
             refunded = max(0, billing.outstanding(run) - keep)
