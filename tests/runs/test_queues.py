@@ -21,6 +21,7 @@ from django_q.tasks import async_task
 
 from pipelines import services as pipeline_services
 from runs import tasks
+from tests.background import worker_env
 from tests.runs.conftest import resize_graph
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,30 +115,6 @@ def test_submitted_runs_land_on_their_cluster_list(
     [cpu_task], [gpu_task] = queued(cpu), queued(gpu)
     assert cpu_task["func"] == gpu_task["func"] == "runs.engine.execute_run"
     assert (cpu_task["args"], gpu_task["args"]) == ((cpu_run,), (gpu_run,))
-
-
-def worker_env(**extra: str) -> dict:
-    """A qcluster process against this test's database (SQLite file or PostgreSQL) and broker."""
-    from django.db import connection
-
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        env["SQLITE_PATH"] = str(db["NAME"])
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
-            f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    env.update(
-        FETCH_ALLOW_LOOPBACK="1",
-        Q_WORKERS="1",
-        Q_POLL="0.05",
-        DJANGO_SETTINGS_MODULE="config.settings",
-        PYTHONUNBUFFERED="1",
-        **extra,
-    )
-    return env
 
 
 def start_cluster(name: str, log: Path, **env: str) -> subprocess.Popen:

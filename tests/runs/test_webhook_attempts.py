@@ -23,8 +23,9 @@ from django_q.signing import SignedPackage
 from rest_framework.test import APIClient
 
 from config.queues import OrmBroker, async_task_later
-from runs import tasks, webhooks
+from runs import webhooks
 from runs.models import Run
+from tests.background import worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DELAYS = (1.0, 2.0, 4.0)  # the Fizzly seed's backoff
@@ -203,28 +204,6 @@ def test_async_task_later_holds_the_task_until_due(own_queue, settings):
     assert before.timestamp() + 2.5 <= due <= timezone.now().timestamp() + 2.5 + 0.001
     assert own_queue.queue_size() == 0  # not takeable yet
     assert own_queue.dequeue() in (None, [])
-
-
-def worker_env() -> dict:
-    from django.db import connection
-
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        env["SQLITE_PATH"] = str(db["NAME"])
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
-            f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    env.update(
-        FETCH_ALLOW_LOOPBACK="1",
-        Q_WORKERS="1",
-        Q_POLL="0.05",
-        DJANGO_SETTINGS_MODULE="config.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,43 +8,22 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from pipelines import services as pipeline_services
 from runs import recovery, services
 from runs.models import Run
+from tests.background import worker_env
 from tests.runs.conftest import resize_graph
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def worker_env(settings) -> dict:
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        env["SQLITE_PATH"] = str(db["NAME"])
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER'] or ''}{':' + db['PASSWORD'] if db['PASSWORD'] else ''}"
-            f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    env.update(
-        FETCH_ALLOW_LOOPBACK="1",
-        Q_WORKERS="1",
-        RUN_HEARTBEAT_SECONDS="0.3",
-        Q_POLL="0.05",
-        DJANGO_SETTINGS_MODULE="config.settings",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
 def start_worker(settings):
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
-        env=worker_env(settings),
+        env=worker_env(RUN_HEARTBEAT_SECONDS="0.3"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
