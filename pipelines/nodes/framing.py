@@ -37,6 +37,8 @@ POSITIONS = (
     "bottom_right",
 )
 RESAMPLING = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")
+MODES = ("auto", "crop", "pad", "scale")
+PROPORTIONS = ("height", "width", "fit", "fill")
 
 
 def _anchor(position: str) -> tuple[float, float]:
@@ -231,7 +233,7 @@ class AdjustImage(NodeType):
     params_schema = {
         "type": "object",
         "properties": {
-            "mode": {"type": "string", "enum": ["auto", "crop", "pad", "scale"], "default": "auto"},
+            "mode": {"type": "string", "enum": list(MODES), "default": "auto"},
             "target_width": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_SIDE, "default": None},
             "target_height": {
                 "type": ["integer", "null"],
@@ -248,11 +250,7 @@ class AdjustImage(NodeType):
             },
             "cropping_position": {"type": "string", "enum": list(POSITIONS), "default": "center"},
             "resampling": {"type": "string", "enum": list(RESAMPLING), "default": "lanczos"},
-            "scaling_proportions": {
-                "type": "string",
-                "enum": ["height", "width", "fit", "fill"],
-                "default": "fit",
-            },
+            "scaling_proportions": {"type": "string", "enum": list(PROPORTIONS), "default": "fit"},
             "tolerance": {"type": "number", "minimum": 0, "maximum": 1, "default": 0},
             **{
                 name: {

@@ -64,20 +64,3 @@ class BackgroundFixStrategy(str, Enum):
 
     COLOR_SHIFT = "color_shift"
     REPLACE = "replace"
-
-
-# IMAGE_ADJUSTER's closed sets. ``mode`` is listed by the seed; the other values are ours.
-ADJUSTER_MODES = ("auto", "crop", "pad", "scale")
-CROPPING_POSITIONS = (
-    "center",
-    "top",
-    "bottom",
-    "left",
-    "right",
-    "top_left",
-    "top_right",
-    "bottom_left",
-    "bottom_right",
-)
-RESAMPLING = ("nearest", "box", "bilinear", "hamming", "bicubic", "lanczos")
-SCALING_PROPORTIONS = ("height", "width", "fit", "fill")

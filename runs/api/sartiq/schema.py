@@ -15,6 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
+from pipelines.nodes import framing
 from runs.api.sartiq.enums import (
     BackgroundFixStrategy,
     ErrorCategory,
@@ -218,7 +219,7 @@ class CreateBackgroundFixTask(TaskCreateBase):
 class CreateImageAdjusterTask(TaskCreateBase):
     task_type: Literal["IMAGE_ADJUSTER"] = "IMAGE_ADJUSTER"
     input_image: str = Field(description="Input image as base64, data URL (data:image/...) or remote URL")
-    mode: Literal["auto", "crop", "pad", "scale"] = Field(
+    mode: Literal[framing.MODES] = Field(
         description="Resize mode: 'auto' pads when the aspect ratios differ by more than 5% and crops "
         "otherwise, 'crop' removes pixels, 'pad' adds padding, 'scale' resizes based on proportions"
     )
@@ -227,16 +228,11 @@ class CreateImageAdjusterTask(TaskCreateBase):
     aspect_ratio: float | None = Field(
         default=None, gt=0, le=100, description="Target aspect ratio (width/height)"
     )
-    cropping_position: (
-        Literal[
-            "center", "top", "bottom", "left", "right", "top_left", "top_right", "bottom_left", "bottom_right"
-        ]
-        | None
-    ) = Field(default=None, description="Position to crop from (only used when mode='crop'); center if null")
-    resampling: Literal["nearest", "box", "bilinear", "hamming", "bicubic", "lanczos"] | None = Field(
+    cropping_position: Literal[framing.POSITIONS] | None = Field(default=None, description="Position to crop from (only used when mode='crop'); center if null")
+    resampling: Literal[framing.RESAMPLING] | None = Field(
         default=None, description="Resampling filter to use (lanczos if null)"
     )
-    scaling_proportions: Literal["height", "width", "fit", "fill"] | None = Field(
+    scaling_proportions: Literal[framing.PROPORTIONS] | None = Field(
         default=None,
         description="Scaling proportions mode. 'height' matches the target height exactly (may crop "
         "horizontally), 'width' the target width, 'fit' fits inside, 'fill' covers the target",
