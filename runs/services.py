@@ -304,7 +304,8 @@ def resume_run(run: Run) -> Run:
             )
         node_runs = list(run.node_runs.all())
         reused = cache.prepare_rerun(node_runs, run.billed_to_id)
-        amount = sum(nr.credit_cost for nr in node_runs if not nr.paid and not nr.cached)
+        # what runs again and what is reused but unpaid: every node by the one rule, whatever its status now
+        amount = billing.charge(node_runs, NodeStatus.values)
         run.resumes += 1
         run.status, run.error, run.progress, run.current_node = RunStatus.QUEUED, None, 0, ""
         run.cancel_requested, run.attempts, run.credits_reserved = False, 0, amount
