@@ -418,6 +418,27 @@ FRACTALQ_RATE_LIMIT = (env_int("FRACTALQ_RATE_LIMIT_PER_MINUTE", 120), 60)
 # Nodes that call a provider (pipelines/providers/) use the key the run's payer stored, never one of ours.
 # OPENAI_BASE_URL: an OpenAI-compatible server instead of the SDK's default (https://api.openai.com/v1).
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+# ANTHROPIC_BASE_URL: another server for the Anthropic SDK (default https://api.anthropic.com).
+ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "")
+# FAL_BASE_URL: send every request fal-client makes to fal's hosts (queue.fal.run, rest.fal.ai, …) to this
+# server instead (scheme://host:port); empty: fal itself. A fal request is polled every FAL_POLL_SECONDS and
+# given up (and cancelled at fal) after FAL_MAX_WAIT_SECONDS.
+FAL_BASE_URL = os.environ.get("FAL_BASE_URL", "")
+FAL_POLL_SECONDS = float(os.environ.get("FAL_POLL_SECONDS", "1.0"))
+FAL_MAX_WAIT_SECONDS = float(os.environ.get("FAL_MAX_WAIT_SECONDS", "600"))
+# Sartiq tasks (runs/api/sartiq/graphs.py): the fal app of a type when the task names none ("TYPE:variant"
+# for a variant: with LoRAs, from a reference image), and the model of an ai_core provider config without one.
+SARTIQ_FAL_APPS = {
+    "GENERATION": "fal-ai/flux/dev",
+    "GENERATION:image": "fal-ai/flux/dev/image-to-image",
+    "GENERATION:lora": "fal-ai/flux-lora",
+    "EDITING": "fal-ai/nano-banana/edit",
+    "VIDEO_GENERATION": "fal-ai/kling-video/v2.1/master/text-to-video",
+    "VIDEO_GENERATION:image": "fal-ai/kling-video/v2.1/master/image-to-video",
+    "REFINE": "fal-ai/clarity-upscaler",
+    "FACE_ENHANCER": "fal-ai/codeformer",
+}
+SARTIQ_DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
 # Each call waits at most this long per attempt and is retried this often (connection errors, 429, 5xx).
 PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROVIDER_TIMEOUT_SECONDS", "60"))
 PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 2)

@@ -37,6 +37,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.services import read_provider_key
+from pipelines import loras
 from pipelines.nodes.base import ImageValue, NodeContext, NodeType, get_node_type
 from runs import billing, cache, execution, jobs, limits, outputs, webhooks
 from runs import inputs as run_inputs
@@ -258,6 +259,9 @@ class RunExecutor:
             options=self.run.options,
             provider_key=lambda provider: self._on_main(read_provider_key, self.run.billed_to, provider),
             cancelled=self.cancel.is_set,
+            lora_url=lambda name: loras.url_for(
+                self.run.billed_to_id, name, self.run.options.get("_base_url", "")
+            ),
         )
         return ctx
 

@@ -286,6 +286,7 @@ class RunEvent(models.Model):
 class WebhookKind(models.TextChoices):
     FIZZLY = "fizzly", "Fizzly webhook"
     FRACTALQ = "fractalq", "FractalQ callback"
+    SARTIQ = "sartiq", "Sartiq task webhook"
 
 
 class WebhookDelivery(models.Model):

@@ -1,7 +1,8 @@
-"""Webhook (Fizzly) and callback (FractalQ) delivery with the Fizzly retry policy.
+"""Webhook (Fizzly, Sartiq tasks) and callback (FractalQ) delivery with the Fizzly retry policy.
 
 POST JSON with each surface's own identity (``User-Agent: Fizzly-Webhook/1.0`` and ``X-Fizzly-Request-ID``;
-``User-Agent: FractalQ-Callback/1.0`` and ``X-FractalQ-Job-ID``), a 30 s timeout, up to 3 retries after 1, 2
+``User-Agent: FractalQ-Callback/1.0`` and ``X-FractalQ-Job-ID``; ``User-Agent: Sartiq-Webhook/1.0`` and
+``X-Sartiq-Task-ID``), a 30 s timeout, up to 3 retries after 1, 2
 and 4 seconds; a 4xx answer other than 429 is final. Each attempt is a django-q2 task of its own: a failed
 attempt queues the next one as a task the broker holds until it is due (config.queues), so no worker waits out
 a backoff. Each attempt is recorded on the WebhookDelivery, which the status responses show to the caller
@@ -31,7 +32,11 @@ USER_AGENT = "Fizzly-Webhook/1.0"
 IDENTITY = {
     WebhookKind.FIZZLY: (USER_AGENT, "X-Fizzly-Request-ID"),
     WebhookKind.FRACTALQ: ("FractalQ-Callback/1.0", "X-FractalQ-Job-ID"),
+    WebhookKind.SARTIQ: ("Sartiq-Webhook/1.0", "X-Sartiq-Task-ID"),
 }
+# The payload field whose value that header carries, where the surface names the run by an id of its own
+# (a Sartiq task's UUID); otherwise the run id.
+ID_FIELD = {WebhookKind.SARTIQ: "task_id"}
 
 
 def check_webhook_url(url: str) -> None:
@@ -91,7 +96,12 @@ def attempt_delivery(delivery_id: int, number: int) -> str:
     if not claimed:
         return delivery.status
     user_agent, id_header = IDENTITY[delivery.kind]
-    headers = {"User-Agent": user_agent, id_header: delivery.run_id, "Content-Type": "application/json"}
+    named = delivery.payload.get(ID_FIELD[delivery.kind]) if delivery.kind in ID_FIELD else None
+    headers = {
+        "User-Agent": user_agent,
+        id_header: str(named or delivery.run_id),
+        "Content-Type": "application/json",
+    }
     final = False
     try:
         status = _post(delivery.url, json.dumps(delivery.payload).encode(), headers)

@@ -162,6 +162,9 @@ class NodeContext:
     # Whether the run was cancelled; a long node calls check_cancelled() between its steps (report_progress
     # does it too) and stops there.
     cancelled: Callable[[], bool] = lambda: False
+    # A URL a provider can fetch the LoRA file of this name from, among those the user billed for the run may
+    # use (pipelines.loras); None when there is no such file.
+    lora_url: Callable[[str], str | None] = lambda name: None
 
     def check_cancelled(self) -> None:
         if self.cancelled():

@@ -1,8 +1,9 @@
-"""TEXT__LLM: a prompt in, a language model's answer out, on the OpenAI key of the account billed for the run.
+"""TEXT__LLM: a prompt in, a language model's answer out, on the provider key of the account billed for the run.
 
-The node holds no key and knows no user: it hands the run's key lookup (``NodeContext.provider_key``) to the
-provider, which reads the payer's stored key at the call (BYOK, ``PUT /api/v1/me/ai-keys``). OpenAI bills that
-key for the tokens; ``credit_cost`` is the platform's fee for the run.
+``provider`` picks OpenAI (the default) or Anthropic. The node holds no key and knows no user: it hands the
+run's key lookup (``NodeContext.provider_key``) to the provider module, which reads the payer's stored key at
+the call (BYOK, ``PUT /api/v1/me/ai-keys``). The provider bills that key for the tokens; ``credit_cost`` is
+the platform's fee for the run.
 """
 
 from __future__ import annotations
@@ -10,29 +11,36 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pipelines.nodes.base import NodeContext, NodeError, NodeType, Port, register
-from pipelines.providers import openai as provider
+from pipelines.providers import anthropic, openai
 from pipelines.providers.base import ProviderError
+
+PROVIDERS = {openai.NAME: openai, anthropic.NAME: anthropic}
 
 
 @register
 class Llm(NodeType):
     type = "TEXT__LLM"
     family = "llm"
-    title = "LLM (OpenAI)"
+    title = "LLM (OpenAI, Anthropic)"
     description = (
-        "Sends the prompt to an OpenAI chat model and returns its answer. Uses the OpenAI API key stored by "
-        "the account billed for the run (PUT /api/v1/me/ai-keys, provider \"openai\"): the pipeline owner "
-        "on FractalQ, the caller elsewhere. OpenAI bills that key; the credits are the platform's fee."
+        "Sends the prompt to an OpenAI or Anthropic chat model and returns its answer. Uses the API key of "
+        "that provider stored by the account billed for the run (PUT /api/v1/me/ai-keys, provider \"openai\" "
+        "or \"anthropic\"): the pipeline owner on FractalQ, the caller elsewhere. The provider bills that "
+        "key; the credits are the platform's fee."
     )
     inputs = (Port("prompt", "text", "The message sent to the model"),)
     outputs = (Port("text", "text", "The model's answer"),)
     params_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
+            "provider": {
+                "type": "string", "enum": list(PROVIDERS), "default": "openai",
+                "description": "Whose model: openai or anthropic (the key stored for that provider is used).",
+            },
             "model": {
                 "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$", "default": "gpt-4o-mini",
-                "description": "OpenAI chat model the key may use.",
-                "examples": ["gpt-4o-mini", "gpt-4.1"],
+                "description": "Chat model of the provider that the key may use.",
+                "examples": ["gpt-4o-mini", "gpt-4.1", "claude-sonnet-4-5"],
             },
             "system": {
                 "type": "string", "maxLength": 20000, "default": "",
@@ -61,7 +69,7 @@ class Llm(NodeType):
         if not isinstance(prompt, str) or not prompt.strip():
             raise NodeError("The prompt is empty", code="INVALID_INPUT")
         try:
-            answer = provider.chat(
+            answer = PROVIDERS[params["provider"]].chat(
                 ctx.provider_key,
                 model=params["model"],
                 prompt=prompt,

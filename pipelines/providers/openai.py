@@ -13,7 +13,7 @@ from __future__ import annotations
 import openai
 from django.conf import settings
 
-from pipelines.providers.base import KEYS_ENDPOINT, KeyLookup, ProviderError, require_key
+from pipelines.providers.base import KeyLookup, ProviderError, classify_sdk_error, require_key
 
 NAME = "openai"
 TITLE = "OpenAI"
@@ -57,36 +57,4 @@ def _client(key: str) -> openai.OpenAI:
 
 
 def _classified(exc: openai.APIError, model: str, key: str) -> ProviderError:
-    """Our error for an SDK error; the provider's own words only where they help the caller, never the key."""
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderError(
-            f"{TITLE} did not answer within {settings.PROVIDER_TIMEOUT_SECONDS:g} seconds",
-            "PROVIDER_UNAVAILABLE",
-            server_fault=True,
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderError(f"{TITLE} could not be reached", "PROVIDER_UNAVAILABLE", server_fault=True)
-    if not isinstance(exc, openai.APIStatusError):  # an answer the SDK could not read
-        return ProviderError(f"{TITLE} answered something unreadable", "PROVIDER_FAILED", server_fault=True)
-    status = exc.status_code
-    if status >= 500:
-        return ProviderError(
-            f"{TITLE} is failing (HTTP {status}); try again later", "PROVIDER_UNAVAILABLE", server_fault=True
-        )
-    if status == 401:
-        return ProviderError(
-            f"{TITLE} rejected the API key of the account billed for this run (HTTP 401): store a valid one "
-            f'with {KEYS_ENDPOINT} {{"provider": "{NAME}", "key": "…"}}.',
-            "PROVIDER_KEY_REJECTED",
-        )
-    said = exc.body.get("message") if isinstance(exc.body, dict) else None
-    said = str(said).replace(key, "…")[:500] if said else ""
-    if status == 429:
-        return ProviderError(
-            f"{TITLE} refused the call for the key's rate limit or quota (HTTP 429){': ' + said if said else ''}",
-            "PROVIDER_RATE_LIMITED",
-        )
-    return ProviderError(
-        f"{TITLE} refused the request for model {model!r} (HTTP {status}){': ' + said if said else ''}",
-        "PROVIDER_REQUEST_REJECTED",
-    )
+    return classify_sdk_error(openai, exc, TITLE, NAME, model, key)

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class SurfacesConfig(AppConfig):
-    """The public API surfaces (FractalQ, Fluxara, Fizzly, studio) as an app of their own, so that every
+    """The public API surfaces (FractalQ, Fluxara, Fizzly, Sartiq, studio) as an app of their own, so that every
     process — web and queue worker alike — has them registered with the engine before any run ends."""
 
     name = "runs.api"
@@ -15,6 +15,9 @@ class SurfacesConfig(AppConfig):
 
         webhooks.register_payload(Surface.FRACTALQ, WebhookKind.FRACTALQ, fractalq.callback_payload)
         webhooks.register_payload(Surface.FIZZLY, WebhookKind.FIZZLY, fizzly.webhook_payload)
+        from runs.api.sartiq import tasks as sartiq_tasks
+
+        webhooks.register_payload(Surface.SARTIQ, WebhookKind.SARTIQ, sartiq_tasks.webhook_payload)
 
         from pipelines.views import PIPELINE_LIST_ANNOTATIONS
         from runs.api.studio import annotate_last_run

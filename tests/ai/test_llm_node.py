@@ -185,7 +185,7 @@ def test_node_is_in_the_studio_catalog(owner):
     llm = types["TEXT__LLM"]
     assert llm["inputs"][0]["name"] == "prompt" and llm["outputs"][0]["name"] == "text"
     assert llm["credit_cost"] >= 1 and llm["resource_class"] == "cpu" and llm["base_seconds"] > 0
-    assert set(llm["params_schema"]["properties"]) == {"model", "system", "temperature", "max_tokens"}
+    assert set(llm["params_schema"]["properties"]) == {"provider", "model", "system", "temperature", "max_tokens"}
 
 
 def test_fractalq_calls_openai_with_the_owners_key(fake_openai, llm_pipeline, owner, caller):

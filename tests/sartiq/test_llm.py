@@ -123,7 +123,7 @@ def test_a_request_the_provider_refuses_is_not_retried_elsewhere(sartiq, fake_op
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"provider_config": {"ai_provider": "anthropic", "model": "claude"}},
+        {"provider_config": {"ai_provider": "ollama", "model": "llama"}},
         {"input_images": ["https://example.com/a.png"]},
         {"provider_type": "vertex"},
     ],

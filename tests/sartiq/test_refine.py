@@ -92,7 +92,6 @@ def test_refine_input_errors_are_422(sartiq, overrides, loc):
     assert resp.json()["detail"][0]["loc"] == loc
 
 
-@pytest.mark.parametrize("overrides", [{"face_detail_enabled": True}, {"fal_app_id": "fal-ai/x"}])
-def test_what_needs_a_face_model_or_fal_is_501(sartiq, overrides):
-    resp = sartiq.post("/api/v1/tasks/", refine(**overrides), format="json")
+def test_face_details_need_a_face_model_so_are_501(sartiq):
+    resp = sartiq.post("/api/v1/tasks/", refine(face_detail_enabled=True), format="json")
     assert resp.status_code == 501 and set(resp.json()) == {"detail"}

@@ -64,3 +64,53 @@ class BackgroundFixStrategy(str, Enum):
 
     COLOR_SHIFT = "color_shift"
     REPLACE = "replace"
+
+
+class EventType(str, Enum):
+    """The kind of a webhook event (the seed names the event schemas, not their values)."""
+
+    TASK_CREATED = "TASK_CREATED"
+    TASK_STATUS = "TASK_STATUS"
+    INFERENCE_STATUS = "INFERENCE_STATUS"
+    TRAINING_STATUS = "TRAINING_STATUS"
+    PREPROCESSING_STATUS = "PREPROCESSING_STATUS"
+
+
+# -- evaluation (runs/api/sartiq/evaluation.py) ---------------------------------------------------------
+
+
+class Framing(str, Enum):
+    """How much of the body the frame holds, named by its lowest part in frame. The seed shows only
+    ``full_body`` (its first member); the other three are ours."""
+
+    FULL_BODY = "full_body"  # to the feet
+    THREE_QUARTER = "three_quarter"  # to the hips or thighs
+    HALF_BODY = "half_body"  # to the waist
+    CLOSE_UP = "close_up"  # head, shoulders, chest
+
+
+class ViewAngle(str, Enum):
+    """Which side of the subject faces the camera. The seed shows only ``front`` (its first member)."""
+
+    FRONT = "front"
+    BACK = "back"
+    SIDE = "side"
+
+
+class Gender(str, Enum):
+    """The seed shows ``FEMALE`` (EvaluationRequest's default); ``MALE`` is the other face class of the
+    detector."""
+
+    FEMALE = "FEMALE"
+    MALE = "MALE"
+
+
+class AnatomyIssue(str, Enum):
+    """The seed lists no value. These are our guesses at its names; this server has no anatomy detector and
+    never reports one (EvaluationResponse.anatomy_issues is always null)."""
+
+    EXTRA_LIMBS = "extra_limbs"
+    MISSING_LIMBS = "missing_limbs"
+    MALFORMED_HANDS = "malformed_hands"
+    DISTORTED_FACE = "distorted_face"
+    UNNATURAL_POSE = "unnatural_pose"

@@ -2,16 +2,18 @@
 
 A task's graph is its image inputs (one ``INPUT__IMAGE`` per image field, named after the field), a chain of
 node steps, and ``OUTPUT__`` (``result_image``). The first step's node is ``task``: its attempts give the
-task's ``retry_count`` and ``fallback_used``.
+task's ``retry_count`` and ``fallback_used``; its fallback (the engine's) is the same step on the task's
+fallback provider.
 
 Executed here: IMAGE_ADJUSTER (``IMAGE__ADJUST``, Pillow), BACKGROUND_FIX (``IMAGE__BACKGROUND_FIX``,
 numpy/scipy) and REFINE with upscaling (``IMAGE__UPSCALE``, our Real-ESRGAN engine, then ``IMAGE__SCALE`` or
-``IMAGE__ADJUST`` for the rest of the factor or the target size), and LLM_INTERACTION on OpenAI
-(``TEXT__LLM`` with the user's stored key; a fallback provider config becomes the task node's fallback).
-Every other type, a provider other than these, and a field that needs what this server lacks (a face model,
-fal, image inputs to an LLM) is refused with 501 before anything is stored: never a fake result.
-IMAGE_ADJUSTER's margins find the subject on a plain backdrop (``pipelines.nodes.backdrop``); a margin needs
-numpy/scipy on the worker.
+``IMAGE__ADJUST`` for the rest of the factor or the target size). On fal (``FAL__RUN``: fal-client with the
+user's stored fal key): GENERATION, EDITING, VIDEO_GENERATION, EXPERIMENTAL_FAL and DETAIL_ENHANCER (types no
+model of ours does), and FACE_ENHANCER and REFINE when the task names fal; fal's whole answer is kept as the
+``provider_result`` output (its request id, its file URLs). LLM_INTERACTION on OpenAI or Anthropic
+(``TEXT__LLM``). A provider without an adapter, and a field that needs what this server lacks (a face model
+for REFINE's face details, image inputs to an LLM) is refused with 501 before anything is stored: never a fake
+result. IMAGE_ADJUSTER's margins find the subject on a plain backdrop (``pipelines.nodes.backdrop``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from config.errors import CanvasflowError
+from pipelines import loras
 from pipelines.nodes.base import get_node_type
 
 TASK_NODE = "task"
@@ -57,6 +62,10 @@ class Plan:
     link: str = "image"
     result: str = "result_image"
     fallback: dict[str, Any] | None = None
+    # Input values that are not a body field of the same name (an item of a list field), by input name.
+    values: dict[str, Any] = field(default_factory=dict)
+    # More outputs of the first step: output name -> its port (a provider's whole answer).
+    also: dict[str, str] = field(default_factory=dict)
 
     def node_types(self) -> list[str]:
         types = [node_type for node_type, _ in self.steps]
@@ -89,6 +98,8 @@ class Plan:
             edges.append(_edge(before, (after, self.link), self.link))
         if self.steps:
             edges.append(_edge(ids[len(self.steps) - 1], ("out", self.result), self.link))
+        for name, port in self.also.items():
+            edges.append({**_edge(TASK_NODE, ("out", name), port), "id": f"{TASK_NODE}-out-{name}"})
         nodes.append(
             {
                 "id": "out",
@@ -208,19 +219,27 @@ def refine(fields: dict[str, Any]) -> Plan:
     return Plan({"base_image_url": "image"}, steps)
 
 
+AI_PROVIDERS = ("openai", "anthropic")
+
+
 def ai_core_params(config: Any, loc: str) -> dict[str, Any]:
     """TEXT__LLM params from an AiCoreProviderConfig (``ai_provider``, ``model``, ``temperature``,
-    ``max_tokens``); only OpenAI has an adapter here."""
+    ``max_tokens``); OpenAI and Anthropic have adapters here."""
     config = config if isinstance(config, dict) else {}
     provider = config.get("ai_provider", "openai")
-    if provider != "openai":
-        raise refused(f"The ai_provider {provider!r} is not available on this server yet (openai is)")
+    if provider not in AI_PROVIDERS:
+        raise refused(
+            f"The ai_provider {provider!r} is not available on this server ({' and '.join(AI_PROVIDERS)} are)"
+        )
     params = {k: config[k] for k in ("model", "temperature", "max_tokens") if config.get(k) is not None}
     for name, kind in (("model", str), ("temperature", (int, float)), ("max_tokens", int)):
         if name in params and (not isinstance(params[name], kind) or isinstance(params[name], bool)):
             raise invalid(
                 ["body", loc, name], f"Input should be a valid {'string' if kind is str else 'number'}"
             )
+    # both named, so that a fallback on another provider inherits neither from the primary
+    params["provider"] = provider
+    params.setdefault("model", settings.SARTIQ_DEFAULT_MODELS[provider])
     return params
 
 
@@ -237,45 +256,257 @@ def llm_interaction(fields: dict[str, Any]) -> Plan:
     return plan
 
 
+# -- fal ------------------------------------------------------------------------------------------------
+
+FAL_PROVIDERS = ("fal_standard", "fal_shootify_refiner", "fal_garment_fixer")
+PROVIDER_RESULT = "provider_result"  # the output holding fal's whole answer (its request id, its file URLs)
+LORA_SLOTS = ("subject", "product", "style", "product2")
+REFERENCE_PORTS = ("reference", "reference2", "reference3")
+
+
+def fal_app(fields: dict[str, Any], config: Any, task_type: str, loc: str, variant: str = "") -> str:
+    """The fal app of a task: ``fal_app_id`` of the body, else of the provider config, else this server's
+    default for the type (``SARTIQ_FAL_APPS``); 422 when there is none."""
+    config = config if isinstance(config, dict) else {}
+    app = fields.get("fal_app_id") if loc == "provider_config" else None
+    app = app or config.get("fal_app_id")
+    defaults = settings.SARTIQ_FAL_APPS
+    app = app or defaults.get(f"{task_type}:{variant}") or defaults.get(task_type)
+    if not app:
+        raise invalid(["body", loc, "fal_app_id"], f"Field required: {task_type} on fal needs a fal app", "missing")
+    node_type = get_node_type("FAL__RUN")
+    pattern = node_type.params_schema["properties"]["app_id"]["pattern"] if node_type else ".*"
+    if not isinstance(app, str) or not re.fullmatch(pattern, app):
+        raise invalid(["body", loc, "fal_app_id"], "Input should be a fal app id such as fal-ai/flux/dev")
+    return app
+
+
+def fal_step(fields: dict[str, Any], config: Any, task_type: str, loc: str, **params: Any) -> dict[str, Any]:
+    variant = params.pop("variant", "")
+    config = config if isinstance(config, dict) else {}
+    arguments = {k: v for k, v in params.pop("arguments", {}).items() if v is not None}
+    extra = config.get("additional_static_params")
+    if isinstance(extra, dict):
+        arguments.update(extra)
+    return {"app_id": fal_app(fields, config, task_type, loc, variant), "arguments": arguments, **params}
+
+
+def first_given(fields: dict[str, Any], *names: str) -> str | None:
+    return next((name for name in names if fields.get(name) is not None), None)
+
+
+def fal_generation(fields: dict[str, Any], config: Any, loc: str) -> Plan:
+    reference = first_given(fields, "reference_image_data", "reference_image_url")
+    loras = []
+    for slot in LORA_SLOTS:
+        name = fields.get(f"{slot}_model_path")
+        if name:
+            weight = fields.get(f"{slot}_lora_weight")
+            loras.append({"name": lora_name(name, f"{slot}_model_path"), "scale": 1.0 if weight is None else weight})
+    size = {"width": fields["width"], "height": fields["height"]} if fields.get("width") and fields.get("height") else None
+    strength = fields.get("reference_image_strength")
+    params = fal_step(
+        fields, config, "GENERATION", loc,
+        variant="lora" if loras else "image" if reference else "",
+        arguments={
+            "image_size": size,
+            "seed": fields.get("seed"),
+            "strength": strength / 100 if reference and strength is not None else None,
+        },
+        inputs={"prompt": "prompt", **({"image": "image_url"} if reference else {})},
+        loras=loras,
+    )
+    return Plan({reference: "image"} if reference else {}, [("FAL__RUN", params)], texts={"prompt": "prompt"})
+
+
+def fal_editing(fields: dict[str, Any], config: Any, loc: str) -> Plan:
+    base = first_given(fields, "base_image", "base_image_data", "base_image_url")
+    references = list(fields.get("reference_images") or [])
+    legacy = first_given(fields, "reference_image_data", "reference_image_url")
+    if legacy:
+        references.insert(0, fields[legacy])
+    if len(references) > len(REFERENCE_PORTS):
+        raise invalid(["body", "reference_images"], f"List should have at most {len(REFERENCE_PORTS)} items",
+                      "too_long")
+    images = {base: "image"} if base else {}
+    values = {}
+    for i, (value, port) in enumerate(zip(references, REFERENCE_PORTS)):
+        images[f"reference_images_{i}"] = port
+        values[f"reference_images_{i}"] = value
+    params = fal_step(
+        fields, config, "EDITING", loc,
+        arguments={"image_size": {"width": fields["width"], "height": fields["height"]}, "seed": fields.get("seed")},
+        inputs={"prompt": "prompt", **{port: "image_urls[]" for port in images.values()}},
+    )
+    return Plan(images, [("FAL__RUN", params)], texts={"prompt": "prompt"}, values=values)
+
+
+def fal_video(fields: dict[str, Any], config: Any, loc: str) -> Plan:
+    image = first_given(fields, "input_image_data", "input_image_url")
+    params = fal_step(
+        fields, config, "VIDEO_GENERATION", loc,
+        variant="image" if image else "",
+        arguments={
+            "negative_prompt": fields.get("negative_prompt"),
+            "cfg_scale": fields.get("cfg_scale"),
+            "duration": str(fields["duration_seconds"]),
+        },
+        inputs={"prompt": "prompt", **({"image": "image_url"} if image else {})},
+        output="video",
+    )
+    return Plan({image: "image"} if image else {}, [("FAL__RUN", params)], texts={"prompt": "prompt"},
+                link="result", result=PROVIDER_RESULT)
+
+
+def fal_experimental(fields: dict[str, Any], config: Any, loc: str) -> Plan:
+    arguments = fields.get("fal_parameters") or {}
+    if not isinstance(arguments, dict):
+        raise invalid(["body", "fal_parameters"], "Input should be a valid dictionary", "dict_type")
+    params = fal_step({"fal_app_id": fields["fal_app_id"]}, config, "EXPERIMENTAL_FAL", "provider_config",
+                      arguments=arguments, inputs={}, output="json")
+    return Plan({}, [("FAL__RUN", params)], link="result", result=PROVIDER_RESULT)
+
+
+def fal_refine(fields: dict[str, Any], config: Any, loc: str) -> Plan:
+    factor = fields.get("upscale_factor")
+    params = fal_step(
+        fields, config, "REFINE", loc,
+        arguments={
+            "upscale_factor": factor if fields.get("upscale_enabled") else 1,
+            "prompt": fields.get("upscale_prompt"),
+            "seed": fields.get("upscale_seed"),
+            "num_inference_steps": fields.get("upscale_steps"),
+            "creativity": fields.get("upscale_denoise"),
+        },
+        inputs={"image": "image_url"},
+    )
+    steps: list[tuple[str, dict[str, Any]]] = [("FAL__RUN", params)]
+    if fields.get("target_width") is not None and fields.get("target_height") is not None:
+        steps.append(("IMAGE__ADJUST", {"mode": "scale", "target_width": fields["target_width"],
+                                        "target_height": fields["target_height"], "scaling_proportions": "fill"}))
+    return Plan({"base_image_url": "image"}, steps)
+
+
+def fal_face_enhancer(fields: dict[str, Any], config: Any, loc: str) -> Plan:
+    params = fal_step(fields, config, "FACE_ENHANCER", loc, inputs={"image": "image_url"})
+    return Plan({"input_image": "image"}, [("FAL__RUN", params)])
+
+
+def fal_detail_enhancer(fields: dict[str, Any], config: Any, loc: str) -> Plan:
+    params = fal_step(
+        fields, config, "DETAIL_ENHANCER", loc,
+        arguments={"detail_label": fields.get("detail_label")},
+        inputs={"image": "image_url", "reference": "reference_image_url"},
+    )
+    return Plan({"base_image": "image", "reference_image": "reference"}, [("FAL__RUN", params)])
+
+
+def lora_name(value: str, field_name: str) -> str:
+    """A LoRA named as upload answered it (``identities/x.safetensors``), or by the path upload gave."""
+    name = value.strip()
+    for prefix in ("/data/models/loras/", "models/loras/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if not loras.NAME.match(name) or ".." in name or not name.lower().endswith(loras.EXTENSIONS):
+        raise invalid(["body", field_name], "Input should be a LoRA as upload returned it, e.g. "
+                      "identities/anna.safetensors")
+    return name
+
+
+# Types on fal: the plan from the task's fields, the provider config and where that config came from.
+FAL_PLANS = {
+    "GENERATION": fal_generation,
+    "EDITING": fal_editing,
+    "VIDEO_GENERATION": fal_video,
+    "EXPERIMENTAL_FAL": fal_experimental,
+    "REFINE": fal_refine,
+    "FACE_ENHANCER": fal_face_enhancer,
+    "DETAIL_ENHANCER": fal_detail_enhancer,
+}
+# Types that only a provider executes: with no provider named, fal.
+PROVIDER_ONLY = ("GENERATION", "EDITING", "VIDEO_GENERATION", "EXPERIMENTAL_FAL", "DETAIL_ENHANCER")
+
 PLANS = {
     "IMAGE_ADJUSTER": image_adjuster,
     "BACKGROUND_FIX": background_fix,
     "REFINE": refine,
     "LLM_INTERACTION": llm_interaction,
 }
-# Providers each type can run on here (None: no provider named).
-PROVIDERS = {"LLM_INTERACTION": (None, "ai_core")}
+
+
+def on_fal(task_type: str, provider: str | None, fields: dict[str, Any], config: Any) -> bool:
+    if provider in FAL_PROVIDERS:
+        return True
+    if provider not in LOCAL_PROVIDERS or task_type not in FAL_PLANS:
+        return False
+    if task_type in PROVIDER_ONLY:
+        return provider is None
+    # a local type runs on fal when the task names a fal app and no provider
+    return provider is None and bool(fields.get("fal_app_id") or (isinstance(config, dict) and config.get("fal_app_id")))
+
+
+def provider_plan(task_type: str, fields: dict[str, Any], provider: str | None, config: Any, loc: str) -> Plan:
+    """The plan of ``task_type`` on ``provider`` (None: the type's own default), or 501."""
+    if task_type == "LLM_INTERACTION":
+        if provider not in (None, "ai_core"):
+            raise refused(f"Provider {provider} does not run LLM_INTERACTION (ai_core does)")
+        return llm_interaction(fields)
+    if on_fal(task_type, provider, fields, config):
+        if task_type not in FAL_PLANS:
+            raise refused(f"Task type {task_type} is not available on fal on this server yet")
+        return FAL_PLANS[task_type](fields, config, loc)
+    if provider not in LOCAL_PROVIDERS:
+        raise refused(
+            f"Provider {provider} is not available on this server: it has adapters for fal "
+            f"({', '.join(FAL_PROVIDERS)}), ai_core (OpenAI, Anthropic) and local"
+        )
+    if task_type not in PLANS:
+        raise refused(
+            f"Task type {task_type} has no model on this server: name a provider (provider_type "
+            f"{FAL_PROVIDERS[0]} with a fal_app_id)"
+        )
+    return PLANS[task_type](fields)
+
 
 # Fields an executable type takes that need what this server does not have yet.
 NEEDS = {
-    "REFINE": {"fal_app_id": "the fal provider"},
     "LLM_INTERACTION": {"input_images": "image inputs to a language model"},
 }
 
 
 def plan_for(task_type: str, fields: dict[str, Any]) -> Plan:
     """The task's plan; 501 when this server cannot execute it, 422 for fields its executor refuses."""
-    if task_type not in PLANS:
-        raise refused(
-            f"Task type {task_type} is not available on this server yet: it needs a provider adapter"
-        )
-    for name in ("provider_type", "fallback_provider_type"):
-        if fields.get(name) not in PROVIDERS.get(task_type, LOCAL_PROVIDERS):
-            raise refused(f"Provider {fields[name]} is not available on this server yet for {task_type}")
-    if fields.get("webhook_url"):
-        raise refused("Task webhooks are not available on this server yet: poll GET /api/v1/tasks/{task_id}")
     missing = {need for name, need in NEEDS.get(task_type, {}).items() if fields.get(name) is not None}
     if task_type == "REFINE" and fields.get("face_detail_enabled"):
         missing.add("a face model (face_detail_enabled)")
     if missing:
         raise refused(f"This task needs {', '.join(sorted(missing))}, which this server does not have yet")
-    plan = PLANS[task_type](fields)
+    plan = provider_plan(task_type, fields, fields.get("provider_type"), fields.get("provider_config"),
+                         "provider_config")
+    if fields.get("fallback_provider_type") is not None and task_type != "LLM_INTERACTION":
+        plan.fallback = fallback_step(task_type, fields, plan)
+    fal_first = bool(plan.steps) and plan.steps[0][0] == "FAL__RUN"
+    if fal_first or (plan.fallback or {}).get("type") == "FAL__RUN":
+        if plan.result != PROVIDER_RESULT:
+            plan.also = {**plan.also, PROVIDER_RESULT: "result"}
     unavailable = sorted({t for t in plan.node_types() if get_node_type(t) is None})
     if unavailable:
         raise refused(
             f"Task type {task_type} is not available on this server ({', '.join(unavailable)} missing)"
         )
     return plan
+
+
+def fallback_step(task_type: str, fields: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    """The engine's fallback for the task node: the first step of the plan on the fallback provider (the
+    primary's fields, the fallback provider's config). Both plans must be one step on the same inputs."""
+    other = provider_plan(task_type, fields, fields.get("fallback_provider_type"),
+                          fields.get("fallback_provider_config"), "fallback_provider_config")
+    if len(plan.steps) != 1 or len(other.steps) != 1 or set(other.images.values()) - set(plan.images.values()):
+        raise refused(f"A fallback provider for this {task_type} task is not available on this server: the "
+                      "primary and the fallback must each be one step on the same images")
+    node_type, params = other.steps[0]
+    return {"params": params} if node_type == plan.steps[0][0] else {"type": node_type, "params": params}
 
 
 def refused(message: str) -> CanvasflowError:

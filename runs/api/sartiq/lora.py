@@ -31,13 +31,12 @@ from rest_framework.response import Response
 from config.errors import Conflict, Forbidden, NotFound, PayloadTooLarge
 from config.parsers import SafeJSONParser
 from config.timefmt import iso_z
+from pipelines.loras import EXTENSIONS, ROOT, user_folder
 from runs.api.sartiq import schema as S
 from runs.api.sartiq.graphs import RequestInvalid, invalid
 from runs.api.sartiq.views import SartiqView, fastapi_errors
 
-ROOT = "models/loras/"
 BIN = "bin/"
-EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 USER_ENTITIES = ("clothes", "identities", "product", "styles")
 ADMIN_ENTITIES = (*USER_ENTITIES, "faces")
 NO_TYPE = "no_type_provided"
@@ -237,7 +236,7 @@ class UserUploadView(UploadBase):
     openapi_error_statuses = (401, 403, 429)
 
     def folder(self, request: Request, entity: str) -> tuple[str, str]:
-        own = f"{ROOT}users/{request.user.pk}/"
+        own = user_folder(request.user.pk)
         return own, own
 
     @extend_schema(

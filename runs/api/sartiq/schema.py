@@ -382,7 +382,9 @@ class ExperimentalFalTaskPublic(TaskPublicBase):
 class VideoGenerationTaskPublic(TaskPublicBase):
     task_type: Literal["VIDEO_GENERATION"] = "VIDEO_GENERATION"
     prompt: str
-    input_image_path: str
+    input_image_path: str | None = Field(
+        default=None, description="Where the input image is stored (null: text to video, no input image)"
+    )
     cfg_scale: float
     duration_seconds: int
     negative_prompt: str | None = None

@@ -21,12 +21,15 @@ from config import media
 from config.errors import CanvasflowError, Conflict, NotFound
 from pipelines.graph import GraphInvalid, ensure_valid
 from pipelines.models import Pipeline
+from pipelines.nodes.base import NodeError
+from pipelines.providers import fal
 from runs import services, tasks
-from runs.api.sartiq.enums import ErrorCategory, TaskStatus
-from runs.api.sartiq.graphs import TASK_NODE, RequestInvalid, image_input, invalid, plan_for
+from runs.api.sartiq.enums import ErrorCategory, EventType, TaskStatus
+from runs.api.sartiq.graphs import PROVIDER_RESULT, TASK_NODE, RequestInvalid, image_input, invalid, plan_for
 from runs.api.sartiq.models import SartiqTask
 from runs.api.sartiq.schema import ENGINE_FIELDS, TaskCreateBase
 from runs.models import TERMINAL, Artifact, NodeOutput, Run, RunStatus, Surface
+from runs.webhooks import check_webhook_url
 
 PIPELINE_SLUG = "sartiq-compute"
 PIPELINE_NAME = "Sartiq Compute tasks"
@@ -93,7 +96,13 @@ def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> Sa
     task_type = data.task_type
     fields = data.model_dump()
     plan = plan_for(task_type, fields)
-    inputs = {name: image_input(name, fields[name]) for name in plan.images if fields.get(name) is not None}
+    if fields.get("webhook_url"):
+        try:
+            check_webhook_url(fields["webhook_url"])
+        except NodeError as exc:
+            raise invalid(["body", "webhook_url"], f"Value error, {exc.message}") from None
+    given = {**fields, **plan.values}
+    inputs = {name: image_input(name, given[name]) for name in plan.images if given.get(name) is not None}
     inputs.update({name: fields[name] for name in plan.texts})
     graph = plan.graph()
     try:
@@ -116,14 +125,20 @@ def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> Sa
             surface=Surface.SARTIQ,
             inputs=inputs,
             options=base_url,
+            webhook_url=fields.get("webhook_url") or "",
             enqueue=False,
         )
         run = submission.run
         stored = stored_paths(run.inputs)
+        for name in plan.values:  # items of a list field (EDITING's reference_images): where each is stored
+            own[name.rsplit("_", 1)[0]] = []
         for name in plan.images:
+            if name in plan.values:
+                own[name.rsplit("_", 1)[0]].append(stored.get(run.inputs[name], run.inputs[name]))
+                continue
             own[name] = None  # the image itself is not kept twice; its stored path is
             if name in run.inputs:
-                own[f"{name}_path"] = stored.get(run.inputs[name], run.inputs[name])
+                own[path_field(name)] = stored.get(run.inputs[name], run.inputs[name])
         task = SartiqTask.objects.create(
             run=run,
             owner=user,
@@ -135,6 +150,14 @@ def create_task(user: Any, data: TaskCreateBase, base_url: dict[str, str]) -> Sa
     tasks.enqueue_run(run)
     run.refresh_from_db()  # an eager run (tests) has already ended
     return task
+
+
+def path_field(name: str) -> str:
+    """The public field of where an image field's image is stored: ``input_image`` -> ``input_image_path``,
+    ``reference_image_data`` and ``reference_image_url`` -> ``reference_image_path``."""
+    for suffix in ("_data", "_url"):
+        name = name.removesuffix(suffix)
+    return f"{name}_path"
 
 
 def stored_paths(values: dict[str, Any]) -> dict[str, str]:
@@ -256,8 +279,7 @@ def public(task: SartiqTask, results: dict[str, str]) -> dict[str, Any]:
         if run.status == RunStatus.COMPLETED
         else None,
         "fallback_used": bool(node_run.fallback_used) if node_run is not None else False,
-        "fal_app_id": (task.provider_config or {}).get("fal_app_id") or task.params.get("fal_app_id"),
-        "fal_request_id": (task.provider_config or {}).get("fal_request_id"),
+        **provider_fields(task, run),
         **{k: getattr(task, k) for k in COMMON_FIELDS if k != "webhook_url"},
     }
     if task.task_type == "BACKGROUND_FIX" and data.get("strategy") is None:
@@ -267,6 +289,63 @@ def public(task: SartiqTask, results: dict[str, str]) -> dict[str, Any]:
         for name in ("upscale_seed", "face_detail_seed"):
             data.setdefault(name, 0)
     return data
+
+
+def webhook_payload(run: Run) -> dict[str, Any]:
+    """The seed's ``TaskStatusEvent`` for a task whose run has ended: what the task's ``webhook_url`` gets
+    (``runs.webhooks``: ``User-Agent: Sartiq-Webhook/1.0``, ``X-Sartiq-Task-ID``, the Fizzly retry policy).
+    ``metadata`` carries the rest of the task a receiver acts on: its tenant, reference and results."""
+    task = SartiqTask.objects.select_related("run").get(run=run)
+    body = public(task, result_paths([task]))
+    message = (run.error or {}).get("message") if run.status != RunStatus.COMPLETED else None
+    stamp = (run.finished_at or timezone.now()).isoformat()
+    return {
+        "event_type": EventType.TASK_STATUS.value,
+        "task_id": str(task.id),
+        "status": body["status"],
+        "timestamp": stamp,
+        "entity_id": None,
+        "origin_instance": task.origin_instance,
+        "origin_zone": task.origin_zone,
+        "origin_version": None,
+        "metadata": {
+            "origin_tenant_id": task.origin_tenant_id,
+            "origin_reference": task.origin_reference,
+            "workflow_id": task.workflow_id,
+            "retry_count": body["retry_count"],
+            "fallback_used": body["fallback_used"],
+            **{
+                name: body[name]
+                for name in ("result_image_path", "result_text", "result_url", "result_video_path")
+                if body.get(name) is not None
+            },
+        },
+        "task_type": task.task_type,
+        "progress": body["progress"],
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "completed_at": run.finished_at.isoformat() if run.finished_at else None,
+        "error_message": message,
+        "error_category": body["error_category"],
+    }
+
+
+def provider_fields(task: SartiqTask, run: Run) -> dict[str, Any]:
+    """What a task that ran on fal shows of it: the app and request that made the result (the fallback's
+    when the fallback made it), the result's file URLs (``result_url``: the first; ``result_video_path``: the
+    first video, on fal's CDN), and the app asked for while nothing has answered yet."""
+    answer = (
+        (run.outputs.get(PROVIDER_RESULT) or {}).get("value") if run.status == RunStatus.COMPLETED else None
+    )
+    answer = answer if isinstance(answer, dict) else {}
+    media = fal.media_urls({k: v for k, v in answer.items() if not k.startswith("_")})
+    asked = (task.provider_config or {}).get("fal_app_id") or task.params.get("fal_app_id")
+    return {
+        "fal_app_id": answer.get("_fal_app_id") or asked,
+        "fal_request_id": answer.get("_fal_request_id") or (task.provider_config or {}).get("fal_request_id"),
+        "fal_parameters": task.params.get("fal_parameters"),
+        "result_url": media[0][1] if media else None,
+        "result_video_path": next((url for kind, url in media if kind == "video"), None),
+    }
 
 
 # -- change ------------------------------------------------------------------------------------------

@@ -183,15 +183,20 @@ class TaskListView(SartiqView):
         tags=["sartiq"],
         summary="Create Task",
         description="Create and start a new task. The body is one of the 11 task bodies, chosen by its "
-        "`task_type`. This server executes IMAGE_ADJUSTER (Pillow), BACKGROUND_FIX (numpy) and REFINE with "
+        "`task_type`. Executed here, offline: IMAGE_ADJUSTER (Pillow), BACKGROUND_FIX (numpy) and REFINE with "
         "upscaling (Real-ESRGAN: upscale_factor 2, 3, 4 or 8, any other factor up to 8 as the next of "
-        "those then a Lanczos resize, or target_width/target_height; upscale_prompt, steps, denoise and "
-        "seed do not apply to it; `config.upscale_model` picks the network), with no provider or `local`; "
-        "and LLM_INTERACTION on OpenAI (`provider_type` ai_core, `provider_config` ai_provider openai, "
-        "model, temperature, max_tokens; the fallback provider config is tried when the primary fails on "
-        "the provider's side) with the OpenAI key you stored (PUT /api/v1/me/ai-keys). The other types, "
-        "other providers, REFINE's face details, image inputs to an LLM and `webhook_url` (task webhooks) "
-        "are answered 501 until this server has what they need.",
+        "those then a Lanczos resize, or target_width/target_height; `config.upscale_model` picks the "
+        "network), with no provider or `local`. On fal (`provider_type` fal_standard, fal_shootify_refiner "
+        "or fal_garment_fixer, or no provider for the types only a provider runs), with the fal key you "
+        "stored (PUT /api/v1/me/ai-keys, provider \"fal\"): GENERATION (LoRAs by the name upload gave: "
+        "`subject_model_path`…), EDITING, VIDEO_GENERATION, EXPERIMENTAL_FAL, DETAIL_ENHANCER (needs a "
+        "`fal_app_id`), FACE_ENHANCER, and REFINE with a `fal_app_id`; the app is `fal_app_id` or "
+        "`provider_config.fal_app_id`, else this server's default for the type. LLM_INTERACTION on ai_core: "
+        "OpenAI or Anthropic (`provider_config.ai_provider`). A fallback provider runs when the primary "
+        "fails on its side after its retries (`retry_count`, `errors`, `fallback_used`). `webhook_url` "
+        "(public HTTPS) receives a TaskStatusEvent when the task ends (`User-Agent: Sartiq-Webhook/1.0`, "
+        "`X-Sartiq-Task-ID`; retried after 1, 2 and 4 s). Other providers, REFINE's face details and "
+        "image inputs to an LLM are answered 501.",
         request=S.TaskData,
         responses={
             200: S.TaskResponse,
