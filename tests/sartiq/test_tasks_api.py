@@ -506,3 +506,15 @@ def test_generation_list_validates_its_query(sartiq):
 
 def test_client_for_is_a_fresh_session(make_user, eager):
     assert client_for(make_user()).get("/api/v1/tasks/").json() == []
+
+# -- admin ----------------------------------------------------------------------------------------------
+
+
+def test_sartiq_tasks_are_listed_in_admin(sartiq, make_user, client):
+    task = sartiq.post("/api/v1/tasks/", adjuster(), format="json").json()
+    admin = make_user(is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    resp = client.get("/admin/surfaces/sartiqtask/?task_type=IMAGE_ADJUSTER")
+    assert resp.status_code == 200 and task["id"] in resp.content.decode()
+    resp = client.get(f"/admin/surfaces/sartiqtask/{task['id']}/change/")
+    assert resp.status_code == 200
