@@ -17,11 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from pipelines.nodes import framing
 from runs.api.sartiq.enums import (
+    AnatomyIssue,
     BackgroundFixStrategy,
     ErrorCategory,
+    Framing,
+    Gender,
     ProviderType,
     TaskStatus,
     TaskType,
+    ViewAngle,
 )
 
 Percent = Field(default=None, ge=0.0, le=1.0)
@@ -656,3 +660,97 @@ class TaskListQuery(SartiqModel):
     origin_zone: str | None = Field(default=None, description="Filter by origin zone")
     origin_tenant_id: str | None = Field(default=None, description="Filter by origin tenant ID")
     workflow_id: str | None = Field(default=None, description="Filter by workflow ID")
+
+
+# -- evaluation (runs/api/sartiq/evaluation.py) ---------------------------------------------------------
+
+
+class EvaluationQuery(SartiqModel):
+    provider: Literal["local"] | None = Field(
+        default=None,
+        description="The evaluator: `local`, this server's own detector (the default and the only one)",
+    )
+
+
+class EvaluationRequest(SartiqModel):
+    """Schema for evaluation API requests."""
+
+    image_data: str | None = Field(
+        default=None, description="Base64-encoded image data (data:image/jpeg;base64,... format)"
+    )
+    image_url: str | None = Field(
+        default=None, description="URL to image file (a public http(s) URL, or one of your uploads' art_ id)"
+    )
+    expected_framing: Framing = Field(description="Expected framing type for the image")
+    expected_view_angle: ViewAngle = Field(description="Expected view angle for the image")
+    expected_gender: Gender | None = Field(default="FEMALE", description="Expected gender for the image")
+    custom_instructions: str | None = Field(
+        default=None, description="Custom instructions for the evaluation (not used by this server's detector)"
+    )
+    include_descriptions: bool = Field(
+        default=False,
+        description="Include garment and subject descriptions (this server has no captioning model: they "
+        "stay null)",
+    )
+
+    @model_validator(mode="after")
+    def one_image(self) -> EvaluationRequest:
+        if not self.image_data and not self.image_url:
+            raise ValueError("Provide image_data or image_url")
+        if self.image_data and self.image_url:
+            raise ValueError("Provide image_data or image_url, not both")
+        return self
+
+
+class EvaluationResponse(SartiqModel):
+    """Schema for evaluation API responses."""
+
+    success: bool = Field(description="Whether the evaluation was successful")
+    detected_framing: Framing | None = Field(default=None, description="Detected framing type")
+    detected_view_angle: ViewAngle | None = Field(default=None, description="Detected view angle")
+    shot_type_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Confidence score for shot type detection"
+    )
+    matches_expected: bool | None = Field(
+        default=None, description="Whether detected shot type matches expected"
+    )
+    human_detected: bool | None = Field(default=None, description="Whether humans were detected in the image")
+    number_of_people: int | None = Field(default=None, description="Number of people detected")
+    human_presence_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Confidence score for human detection"
+    )
+    anatomy_correct: bool | None = Field(default=None, description="Whether anatomy appears correct")
+    anatomy_issues: list[AnatomyIssue] | None = Field(
+        default=None, description="List of detected anatomy issues"
+    )
+    anatomy_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Confidence score for anatomy analysis"
+    )
+    detected_gender: Gender | None = Field(default=None, description="Detected gender")
+    gender_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Confidence score for gender detection"
+    )
+    garment_description: str | None = Field(default=None, description="Description of garments in the image")
+    subject_description: str | None = Field(default=None, description="Description of the subject")
+    scene_description: str | None = Field(default=None, description="Description of the scene")
+    collage_detected: bool | None = Field(
+        default=None, description="Whether a collage or stitched image was detected"
+    )
+    error: str | None = Field(default=None, description="Error message if evaluation failed")
+    evaluation_time_ms: float | None = Field(
+        default=None, description="Time taken for evaluation in milliseconds"
+    )
+    confidence_summary: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Average confidence across all evaluations"
+    )
+
+
+class HealthStatus(SartiqModel):
+    """Schema for evaluator health status."""
+
+    is_healthy: bool = Field(description="Whether the evaluator is healthy")
+    health_score: float = Field(ge=0.0, le=1.0, description="Health score (0.0-1.0)")
+    total_evaluations: int = Field(description="Total number of evaluations performed")
+    success_rate: float = Field(ge=0.0, le=1.0, description="Success rate (0.0-1.0)")
+    average_response_time: float = Field(description="Average response time in seconds")
+    circuit_breaker_state: str = Field(description="Circuit breaker state (closed, open or half_open)")

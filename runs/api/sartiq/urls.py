@@ -17,6 +17,8 @@ Unmatched = unmatched_view(views.SartiqView, "Not Found")
 # The other spelling of a path: the same operation, documented once.
 TaskListAlias = type("TaskListAlias", (views.TaskListView,), {"schema": None})
 GenerationListAlias = type("GenerationListAlias", (views.GenerationTaskListView,), {"schema": None})
+EvaluationAlias = type("EvaluationAlias", (views.EvaluationView,), {"schema": None})
+EvaluationHealthAlias = type("EvaluationHealthAlias", (views.EvaluationHealthView,), {"schema": None})
 
 urlpatterns = [
     path("api/v1/tasks/", views.TaskListView.as_view(), name="sartiq-tasks"),
@@ -42,6 +44,11 @@ urlpatterns = [
         r"^api/v1/storage/images/(?P<path>.+)$", storage.ImageView.as_view(), name="sartiq-storage-image"
     ),
     re_path(r"^api/v1/storage/", Unmatched.as_view(), name="sartiq-storage-unmatched"),
+    path("api/v1/evaluation/", views.EvaluationView.as_view(), name="sartiq-evaluation"),
+    path("api/v1/evaluation", EvaluationAlias.as_view(), name="sartiq-evaluation-noslash"),
+    path("api/v1/evaluation/health", views.EvaluationHealthView.as_view(), name="sartiq-evaluation-health"),
+    path("api/v1/evaluation/health/", EvaluationHealthAlias.as_view(), name="sartiq-evaluation-health-slash"),
+    re_path(r"^api/v1/evaluation/", Unmatched.as_view(), name="sartiq-evaluation-unmatched"),
     path("api/v1/lora/upload", lora.UserUploadView.as_view(), name="sartiq-lora-upload"),
     path("api/v1/admin/lora/upload", lora.AdminUploadView.as_view(), name="sartiq-admin-lora-upload"),
     path("api/v1/admin/lora", lora.AdminDeleteView.as_view(), name="sartiq-admin-lora"),

@@ -28,7 +28,10 @@ from accounts.scopes import Scope
 from config.errors import CanvasflowError, RateLimited
 from config.parsers import SafeJSONParser
 from runs.api.common import base_url_option
-from runs.api.sartiq import openapi  # noqa: F401  (pydantic models in OpenAPI 3.0 terms)
+from runs.api.sartiq import (
+    evaluation,
+    openapi,  # noqa: F401  (pydantic models in OpenAPI 3.0 terms)
+)
 from runs.api.sartiq import schema as S
 from runs.api.sartiq import tasks as T
 from runs.api.sartiq.enums import TaskType
@@ -372,3 +375,59 @@ class GenerationTaskCancelView(SartiqView):
     def post(self, request: Request, task_id: str) -> Response:
         task = T.cancel_task(T.get_task(request.user, task_id, GENERATION))
         return Response(self.render_one(task))
+
+
+# -- evaluation ------------------------------------------------------------------------------------------
+
+PROVIDER = OpenApiParameter(
+    "provider",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    required=False,
+    enum=["local"],
+    description="The evaluator: `local`, this server's own detector (the default and the only one)",
+)
+UNAVAILABLE = OpenApiResponse(
+    S.HTTPError, description="The evaluation failed on our side, or the circuit breaker is open"
+)
+
+
+class EvaluationView(SartiqView):
+    openapi_error_statuses = (401, 403, 429)
+
+    @extend_schema(
+        operation_id="sartiq_evaluation_evaluate",
+        tags=["sartiq"],
+        summary="Evaluate Image",
+        description="Evaluate an image for shot analysis: human presence and number of people, framing and "
+        "view angle (from the boxes of a face and body-part detector), a gender estimate from the face, a "
+        "collage check. The image is `image_data` (a data URL or base64) or `image_url` (a public http(s) URL "
+        "or one of your art_ upload ids). What this server cannot measure (anatomy, descriptions) is null. "
+        "503 when the evaluation fails on our side or the circuit breaker is open.",
+        parameters=[PROVIDER],
+        request=S.EvaluationRequest,
+        responses={200: S.EvaluationResponse, 422: INVALID, 503: UNAVAILABLE},
+    )
+    def post(self, request: Request) -> Response:
+        self.validated_query(request, S.EvaluationQuery)
+        body = self.validated_body(request, S.EvaluationRequest)
+        result = evaluation.evaluate(request.user, body)
+        return Response(S.EvaluationResponse.model_validate(result).model_dump(mode="json"))
+
+
+class EvaluationHealthView(SartiqView):
+    openapi_error_statuses = (401, 403, 429)
+
+    @extend_schema(
+        operation_id="sartiq_evaluation_health",
+        tags=["sartiq"],
+        summary="Get Evaluator Health",
+        description="Evaluator health status and metrics: evaluations so far, success rate, mean time per "
+        "evaluation (seconds), and the circuit breaker (closed, open after repeated failures, half_open "
+        "once its cool-down has passed).",
+        parameters=[PROVIDER],
+        responses={200: S.HealthStatus, 422: INVALID},
+    )
+    def get(self, request: Request) -> Response:
+        self.validated_query(request, S.EvaluationQuery)
+        return Response(S.HealthStatus.model_validate(evaluation.health()).model_dump(mode="json"))
