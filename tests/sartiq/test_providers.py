@@ -267,19 +267,24 @@ def test_face_and_detail_enhancers_go_to_fal_when_asked(sartiq, fake_fal):
     assert task["status"] == "COMPLETED" and fake_fal.submits[-1][0] == "fal-ai/codeformer"
 
 
-def test_detail_enhancer_without_an_app_is_422(sartiq, fake_fal):
-    resp = sartiq.post(
-        "/api/v1/tasks/",
+def test_detail_enhancer_without_an_app_runs_here_on_real_esrgan(sartiq, fake_fal):
+    task = create(
+        sartiq,
         {
             "task_type": "DETAIL_ENHANCER",
             "origin_instance": "t",
-            "base_image": data_url(png()),
-            "reference_image": data_url(png()),
+            "base_image": data_url(png((24, 16))),
+            "reference_image": data_url(png((8, 8), subject=False)),
+            "config": {"upscale_model": "realesr-animevideov3"},
         },
-        format="json",
     )
-    assert resp.status_code == 422
-    assert resp.json()["detail"][0]["loc"] == ["body", "provider_config", "fal_app_id"]
+    assert task["status"] == "COMPLETED", task
+    assert fake_fal.submits == [] and task["fallback_used"] is False
+    assert task["base_image_path"] and task["reference_image_path"] and task["result_image_path"]
+    row = SartiqTask.objects.get(pk=task["id"])
+    result = row.run.outputs["result_image"]
+    assert (result["width"], result["height"]) == (24, 16)  # enhanced at the same size
+    assert row.run.outputs["reference_image"]["width"] == 8  # kept with the task, read by no step
 
 
 @pytest.mark.parametrize(

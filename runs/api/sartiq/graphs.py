@@ -32,6 +32,7 @@ from pipelines import loras
 from pipelines.nodes.base import get_node_type
 
 TASK_NODE = "task"
+KEPT = "out:"  # an image port naming an output instead: the input is kept (stored) but no step reads it
 LOCAL_PROVIDERS = (None, "local")
 UPSCALE_SCALES = (2, 3, 4)
 MAX_UPSCALE_FACTOR = 8.0
@@ -82,6 +83,8 @@ class Plan:
                 {"id": f"in_{name}", "type": input_type, "params": params, "position": {"x": 0, "y": i * 150}}
             )
             target = (TASK_NODE, port) if self.steps else ("out", self.result)
+            if port.startswith(KEPT):  # stored with the run, read by no step
+                target = ("out", port.removeprefix(KEPT))
             edges.append(_edge(f"in_{name}", target, out_port))
         ids = [TASK_NODE, *(f"step{i}" for i in range(2, len(self.steps) + 1))]
         for i, (node_id, (node_type, params)) in enumerate(zip(ids, self.steps, strict=True)):
@@ -187,14 +190,7 @@ def refine(fields: dict[str, Any]) -> Plan:
         raise invalid(
             ["body"], "Value error, upscaling needs upscale_factor or target_width and target_height"
         )
-    model = {}
-    upscale_model = (fields.get("config") or {}).get("upscale_model")
-    if upscale_model is not None:
-        node_type = get_node_type("IMAGE__UPSCALE")
-        allowed = node_type.params_schema["properties"]["model"]["enum"] if node_type else []
-        if upscale_model not in allowed:
-            raise invalid(["body", "config", "upscale_model"], f"Input should be one of {allowed}", "enum")
-        model["model"] = upscale_model
+    model = upscale_model(fields)
     steps: list[tuple[str, dict[str, Any]]] = []
     if fields["upscale_enabled"]:
         steps = (
@@ -220,6 +216,29 @@ def refine(fields: dict[str, Any]) -> Plan:
 
 
 AI_PROVIDERS = ("openai", "anthropic")
+
+
+def upscale_model(fields: dict[str, Any]) -> dict[str, Any]:
+    """``config.upscale_model`` as IMAGE__UPSCALE's ``model`` (422 for a network it does not have)."""
+    model = (fields.get("config") or {}).get("upscale_model")
+    if model is None:
+        return {}
+    node_type = get_node_type("IMAGE__UPSCALE")
+    allowed = node_type.params_schema["properties"]["model"]["enum"] if node_type else []
+    if model not in allowed:
+        raise invalid(["body", "config", "upscale_model"], f"Input should be one of {allowed}", "enum")
+    return {"model": model}
+
+
+def detail_enhancer(fields: dict[str, Any]) -> Plan:
+    """Detail enhancement here: a Real-ESRGAN pass at 2x, brought back to the base image's size (Lanczos),
+    which restores fine detail and removes compression noise at the same size. The reference image is kept with
+    the task but not used here: no model of ours transfers detail from a reference (name a fal app in
+    ``provider_config.fal_app_id`` for that)."""
+    return Plan(
+        {"base_image": "image", "reference_image": f"{KEPT}reference_image"},
+        [("IMAGE__UPSCALE", {**upscale_model(fields), "scale": 2}), ("IMAGE__SCALE", {"factor": 0.5})],
+    )
 
 
 def ai_core_params(config: Any, loc: str) -> dict[str, Any]:
@@ -424,9 +443,10 @@ FAL_PLANS = {
     "DETAIL_ENHANCER": fal_detail_enhancer,
 }
 # Types that only a provider executes: with no provider named, fal.
-PROVIDER_ONLY = ("GENERATION", "EDITING", "VIDEO_GENERATION", "EXPERIMENTAL_FAL", "DETAIL_ENHANCER")
+PROVIDER_ONLY = ("GENERATION", "EDITING", "VIDEO_GENERATION", "EXPERIMENTAL_FAL")
 
 PLANS = {
+    "DETAIL_ENHANCER": detail_enhancer,
     "IMAGE_ADJUSTER": image_adjuster,
     "BACKGROUND_FIX": background_fix,
     "REFINE": refine,
