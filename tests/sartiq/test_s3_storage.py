@@ -156,7 +156,10 @@ def test_save_head_get_list_delete_on_s3(sartiq, s3):
     assert [i["path"] for i in sartiq.get(f"{BASE}?prefix=refines").json()["images"]] == ["refines/r1.png"]
     assert sartiq.get(f"{BASE}?prefix=nothing/").json() == {"images": [], "count": 0}
     limited = sartiq.get(f"{BASE}?limit=2").json()
-    assert [i["path"] for i in limited["images"]] == ["generations/abc/result.png", "generations/def/result.png"]
+    assert [i["path"] for i in limited["images"]] == [
+        "generations/abc/result.png",
+        "generations/def/result.png",
+    ]
     assert sartiq.get(f"{BASE}?limit=0").json() == {"images": [], "count": 0}
 
     resp = sartiq.delete(f"{BASE}/generations/abc/result.png")
@@ -307,6 +310,8 @@ def test_lora_admin_upload_and_delete_to_the_bin_on_s3(admin, s3):
     # the same name deleted again lands beside the first in the bin, both intact
     lora_upload(admin, route="/api/v1/admin/lora/upload", entity_type="faces", data=safetensors(2))
     again = admin.delete("/api/v1/admin/lora", {"partial_path": body["partial_path"]}, format="json").json()
-    assert again["bin_path"] != deleted["bin_path"] and again["bin_path"].startswith("bin/models/loras/faces/")
+    assert again["bin_path"] != deleted["bin_path"] and again["bin_path"].startswith(
+        "bin/models/loras/faces/"
+    )
     assert keys(s3) == sorted([deleted["bin_path"], again["bin_path"]])
     assert body_of(s3, again["bin_path"]) == safetensors(2) and body_of(s3, deleted["bin_path"]) == data
