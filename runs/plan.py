@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.graph import topological_order
+from pipelines.graph import after_of, topological_order
 
 
 @dataclass
@@ -33,6 +33,10 @@ class Plan:
             plan.upstream[dst].add(src)
             plan.downstream[src].add(dst)
             plan.wires[dst].append((edge["to"]["port"], src, edge["from"]["port"]))
+        for node_id, node in nodes.items():
+            for dep in after_of(node):  # an ordering without a value
+                plan.upstream[node_id].add(dep)
+                plan.downstream[dep].add(node_id)
         return plan
 
     def ready(self, finished: set[str], started: set[str]) -> list[str]:

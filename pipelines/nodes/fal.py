@@ -69,7 +69,16 @@ class FalRun(NodeType):
     )
     outputs = (
         Port("image", "image", "The first image of fal's result (when output is image)"),
-        Port("result", "json", "fal's result as it answered (file URLs on fal's CDN)"),
+        Port(
+            "result",
+            "json",
+            "fal's result as it answered (file URLs on fal's CDN)",
+            schema={
+                "type": "object",
+                "description": "The app's own answer, plus _fal_request_id and _fal_app_id",
+                "additionalProperties": True,
+            },
+        ),
     )
     params_schema: ClassVar[dict[str, Any]] = {
         "type": "object",

@@ -15,9 +15,9 @@ class SurfacesConfig(AppConfig):
 
         webhooks.register_payload(Surface.FRACTALQ, WebhookKind.FRACTALQ, fractalq.callback_payload)
         webhooks.register_payload(Surface.FIZZLY, WebhookKind.FIZZLY, fizzly.webhook_payload)
-        from runs.api.sartiq import tasks as sartiq_tasks
+        from runs.api.sartiq import events as sartiq_events
 
-        webhooks.register_payload(Surface.SARTIQ, WebhookKind.SARTIQ, sartiq_tasks.webhook_payload)
+        webhooks.register_payload(Surface.SARTIQ, WebhookKind.SARTIQ, sartiq_events.payload)
 
         from pipelines.views import PIPELINE_LIST_ANNOTATIONS
         from runs.api.studio import annotate_last_run

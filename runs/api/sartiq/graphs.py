@@ -7,10 +7,12 @@ fallback provider.
 
 Executed here: IMAGE_ADJUSTER (``IMAGE__ADJUST``, Pillow), BACKGROUND_FIX (``IMAGE__BACKGROUND_FIX``,
 numpy/scipy) and REFINE with upscaling (``IMAGE__UPSCALE``, our Real-ESRGAN engine, then ``IMAGE__SCALE`` or
-``IMAGE__ADJUST`` for the rest of the factor or the target size). On fal (``FAL__RUN``: fal-client with the
-user's stored fal key): GENERATION, EDITING, VIDEO_GENERATION, EXPERIMENTAL_FAL and DETAIL_ENHANCER (types no
-model of ours does), and FACE_ENHANCER and REFINE when the task names fal; fal's whole answer is kept as the
-``provider_result`` output (its request id, its file URLs). LLM_INTERACTION on OpenAI or Anthropic
+``IMAGE__ADJUST`` for the rest of the factor or the target size), DETAIL_ENHANCER (a Real-ESRGAN pass at the
+same size), BACKGROUND_REMOVAL (MediaPipe's person segmentation, one chain per image of the batch) and
+FACE_ENHANCER (BlazeFace and Real-ESRGAN on each face). On fal (``FAL__RUN``: fal-client with the
+user's stored fal key): GENERATION, EDITING and VIDEO_GENERATION (no model of ours does them) and
+EXPERIMENTAL_FAL, and DETAIL_ENHANCER, FACE_ENHANCER and REFINE when the task names fal; fal's whole answer
+is kept as the ``provider_result`` output (its request id, its file URLs). LLM_INTERACTION on OpenAI or Anthropic
 (``TEXT__LLM``). A provider without an adapter, and a field that needs what this server lacks (a face model
 for REFINE's face details, image inputs to an LLM) is refused with 501 before anything is stored: never a fake
 result. IMAGE_ADJUSTER's margins find the subject on a plain backdrop (``pipelines.nodes.backdrop``).
@@ -445,12 +447,88 @@ FAL_PLANS = {
 # Types that only a provider executes: with no provider named, fal.
 PROVIDER_ONLY = ("GENERATION", "EDITING", "VIDEO_GENERATION", "EXPERIMENTAL_FAL")
 
+# -- on the models our packages ship (pipelines.nodes.cutout, pipelines.nodes.faces) ----------------------
+
+MAX_BATCH = 16
+FACE_FIELDS = ("face_detected", "fallback_used", "attempts_used", "final_ssim_score")
+
+
+@dataclass
+class BatchPlan(Plan):
+    """A task whose image field is a list (a batch): one chain of ``steps`` per image, the first image's on
+    the task node (``task``, then ``task_1``, ...). Its images are the inputs ``{field}_{i}`` (their values in
+    ``values``), its results the outputs ``{result}_{i}``."""
+
+    def graph(self) -> dict[str, Any]:
+        nodes: list[dict[str, Any]] = []
+        edges: list[dict[str, Any]] = []
+        for i, (name, port) in enumerate(self.images.items()):
+            node = {"id": f"in_{name}", "type": "INPUT__IMAGE", "params": {"name": name}}
+            nodes.append({**node, "position": {"x": 0, "y": i * 150}})
+            chain = [TASK_NODE if i == 0 else f"{TASK_NODE}_{i}"]
+            chain += [f"step{j}_{i}" for j in range(2, len(self.steps) + 1)]
+            for x, (node_id, (node_type, params)) in enumerate(zip(chain, self.steps, strict=True)):
+                position = {"x": 250 * (x + 1), "y": i * 150}
+                nodes.append({"id": node_id, "type": node_type, "params": params, "position": position})
+            edges.append(_edge(f"in_{name}", (chain[0], port)))
+            for before, after in zip(chain, chain[1:]):
+                edges.append(_edge(before, (after, self.link), self.link))
+            edges.append(_edge(chain[-1], ("out", f"{self.result}_{i}"), self.link))
+        position = {"x": 250 * (len(self.steps) + 1), "y": 0}
+        nodes.append({"id": "out", "type": "OUTPUT__", "params": {}, "position": position})
+        return {"nodes": nodes, "edges": edges}
+
+
+def background_removal(fields: dict[str, Any]) -> Plan:
+    """IMAGE__REMOVE_BACKGROUND (MediaPipe's person segmentation) on each image of the batch."""
+    images = list(fields.get("input_image_paths") or [])
+    if not images:
+        message = "List should have at least 1 item after validation, not 0"
+        raise invalid(["body", "input_image_paths"], message, "too_short")
+    if len(images) > MAX_BATCH:
+        message = f"List should have at most {MAX_BATCH} items after validation, not {len(images)}"
+        raise invalid(["body", "input_image_paths"], message, "too_long")
+    for i, value in enumerate(images):
+        try:
+            image_input("input_image_paths", value)
+        except RequestInvalid as exc:
+            raise invalid(["body", "input_image_paths", i], exc.details["errors"][0]["msg"]) from None
+    names = [f"input_image_paths_{i}" for i in range(len(images))]
+    return BatchPlan({name: "image" for name in names}, [("IMAGE__REMOVE_BACKGROUND", {})],
+                     values=dict(zip(names, images)))
+
+
+def face_enhancer(fields: dict[str, Any]) -> Plan:
+    """IMAGE__FACE_ENHANCE (BlazeFace, Real-ESRGAN on each face, SSIM-checked); its ``face`` output gives the
+    task's face_detected, fallback_used, attempts_used and final_ssim_score."""
+    return Plan({"input_image": "image"}, [("IMAGE__FACE_ENHANCE", {})], also={"face": "face"})
+
+
+def public_outputs(task_type: str, outputs: dict[str, Any], results: dict[str, str]) -> dict[str, Any]:
+    """The public fields a completed task's own outputs give beyond ``result_image_path`` (``results``:
+    artifact id -> storage path): BACKGROUND_REMOVAL's ``result_image_paths`` in the order of its inputs,
+    FACE_ENHANCER's face fields."""
+    if task_type == "BACKGROUND_REMOVAL":
+        found = sorted(
+            (int(name.rsplit("_", 1)[1]), value.get("artifact_id"))
+            for name, value in outputs.items()
+            if re.fullmatch(r"result_image_\d+", name) and isinstance(value, dict)
+        )
+        return {"result_image_paths": [results.get(artifact) for _, artifact in found]}
+    if task_type == "FACE_ENHANCER":
+        face = (outputs.get("face") or {}).get("value")
+        return {k: face[k] for k in FACE_FIELDS if k in face} if isinstance(face, dict) else {}
+    return {}
+
+
 PLANS = {
     "DETAIL_ENHANCER": detail_enhancer,
     "IMAGE_ADJUSTER": image_adjuster,
     "BACKGROUND_FIX": background_fix,
     "REFINE": refine,
     "LLM_INTERACTION": llm_interaction,
+    "BACKGROUND_REMOVAL": background_removal,
+    "FACE_ENHANCER": face_enhancer,
 }
 
 

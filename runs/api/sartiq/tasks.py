@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -25,10 +26,18 @@ from pipelines.nodes.base import NodeError
 from pipelines.providers import fal
 from runs import services, tasks
 from runs.api.sartiq.enums import ErrorCategory, EventType, TaskStatus
-from runs.api.sartiq.graphs import PROVIDER_RESULT, TASK_NODE, RequestInvalid, image_input, invalid, plan_for
+from runs.api.sartiq.graphs import (
+    PROVIDER_RESULT,
+    TASK_NODE,
+    RequestInvalid,
+    image_input,
+    invalid,
+    plan_for,
+    public_outputs,
+)
 from runs.api.sartiq.models import SartiqTask
 from runs.api.sartiq.schema import ENGINE_FIELDS, TaskCreateBase
-from runs.models import TERMINAL, Artifact, NodeOutput, Run, RunStatus, Surface
+from runs.models import TERMINAL, Artifact, NodeOutput, NodeStatus, Run, RunStatus, Surface
 from runs.webhooks import check_webhook_url
 
 PIPELINE_SLUG = "sartiq-compute"
@@ -181,7 +190,9 @@ def visible_tasks(user: Any) -> Any:
 
 def filter_tasks(qs: Any, query: Any) -> Any:
     if query.status is not None:
-        qs = qs.filter(run__status__in=RUN_STATUSES[query.status])
+        # a workflow step's status is its nodes' (state): read for the user's steps, which are few
+        steps = [t.pk for t in qs.exclude(prefix="") if state(t).status == query.status]
+        qs = qs.filter(Q(prefix="", run__status__in=RUN_STATUSES[query.status]) | Q(pk__in=steps))
     if getattr(query, "task_type", None) is not None:
         qs = qs.filter(task_type=query.task_type)
     for name in ("origin_instance", "origin_zone", "origin_tenant_id", "workflow_id"):
@@ -206,35 +217,112 @@ def get_task(user: Any, task_id: str, task_type: str | None = None) -> SartiqTas
     return task
 
 
-def _task_node_run(task: SartiqTask) -> Any:
-    return next((nr for nr in task.run.node_runs.all() if nr.node_id == TASK_NODE), None)
+@dataclass
+class TaskState:
+    """Where a task stands, read from the engine: from its run for a task of its own, from its own nodes in
+    the workflow's run for a workflow step. ``outputs`` are shaped as a run's (``result_image`` with its
+    ``artifact_id``, ``result_text``/``provider_result`` with their ``value``), present once it completed."""
+
+    status: str
+    progress: float
+    started_at: Any
+    finished_at: Any
+    node_run: Any  # the task node's run: its attempts, fallback and errors
+    error: dict[str, Any] | None
+    blocked: bool
+    outputs: dict[str, Any]
 
 
-def engine_errors(run: Run, node_run: Any) -> list[str]:
+FAILED_NODES = (NodeStatus.FAILED, NodeStatus.BLOCKED)
+
+
+def state(task: SartiqTask) -> TaskState:
+    run = task.run
+    if not task.prefix:
+        node_run = next((nr for nr in run.node_runs.all() if nr.node_id == TASK_NODE), None)
+        failed = run.status in (RunStatus.FAILED, RunStatus.BLOCKED)
+        return TaskState(
+            STATUS[run.status],
+            float(run.progress),
+            run.started_at,
+            run.finished_at,
+            node_run,
+            run.error if failed else None,
+            run.status == RunStatus.BLOCKED,
+            run.outputs if run.status == RunStatus.COMPLETED else {},
+        )
+    nodes = [nr for nr in run.node_runs.all() if nr.node_id.startswith(task.prefix)]
+    node_run = next((nr for nr in nodes if nr.node_id == task.prefix + TASK_NODE), None)
+    final = next((nr for nr in nodes if nr.node_id == task.final_node), None)
+    failed = next((nr for nr in nodes if nr.status in FAILED_NODES), None)
+    outputs: dict[str, Any] = {}
+    if failed is not None:
+        status = TaskStatus.FAILED.value
+    elif final is not None and final.status == NodeStatus.COMPLETED:
+        status = TaskStatus.COMPLETED.value
+        outputs = step_outputs(final, node_run)
+    elif any(nr.status == NodeStatus.RUNNING for nr in nodes) or (
+        run.status == RunStatus.RUNNING and any(nr.status == NodeStatus.COMPLETED for nr in nodes)
+    ):
+        status = TaskStatus.EXECUTING.value
+    elif run.status in TERMINAL:
+        status = TaskStatus.CANCELLED.value  # the workflow stopped before this step could end
+    else:
+        status = TaskStatus.PENDING.value
+    started = [nr.started_at for nr in nodes if nr.started_at]
+    ended = [nr.finished_at for nr in nodes if nr.finished_at]
+    terminal = status in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
+    return TaskState(
+        status,
+        float(sum(nr.progress for nr in nodes) / len(nodes)) if nodes else 0.0,
+        min(started) if started else None,
+        max(ended) if ended and terminal else None,
+        node_run,
+        (failed.error or {"message": "The step failed", "status": 500}) if failed is not None else None,
+        failed is not None and failed.status == NodeStatus.BLOCKED,
+        outputs,
+    )
+
+
+def step_outputs(final: Any, node_run: Any) -> dict[str, Any]:
+    """A completed step's results as its nodes recorded them (a workflow's run stores every node's images)."""
+    outputs: dict[str, Any] = {}
+    image = final.outputs.get("image")
+    if isinstance(image, dict) and image.get("artifact_id"):
+        outputs["result_image"] = image
+    if isinstance(final.outputs.get("text"), str):
+        outputs["result_text"] = {"type": "text", "value": final.outputs["text"]}
+    answer = (node_run.outputs if node_run is not None else {}).get("result")
+    if isinstance(answer, dict):
+        outputs[PROVIDER_RESULT] = {"type": "json", "value": answer}
+    return outputs
+
+
+def engine_errors(run_error: dict[str, Any] | None, node_run: Any) -> list[str]:
     errors = [
         a["error"]["message"]
         for a in (node_run.attempt_log if node_run is not None else [])
         if a.get("error", {}).get("message")
     ]
-    message = (run.error or {}).get("message")
+    message = (run_error or {}).get("message")
     if message and message not in errors:
         errors.append(message)
     return errors
 
 
-def error_category(run: Run) -> str | None:
-    if not run.error or run.status not in (RunStatus.FAILED, RunStatus.BLOCKED):
+def error_category(st: TaskState) -> str | None:
+    if not st.error or st.status != TaskStatus.FAILED.value:
         return None
-    if run.status == RunStatus.BLOCKED:
+    if st.blocked:
         return ErrorCategory.BLOCKED.value
-    code = str(run.error.get("code", ""))
+    code = str(st.error.get("code", ""))
     if "TIME" in code:
         return ErrorCategory.TIMEOUT.value
     if code.startswith("PROVIDER"):
         return ErrorCategory.PROVIDER_ERROR.value
     return (
         ErrorCategory.VALIDATION_ERROR.value
-        if int(run.error.get("status", 500)) < 500
+        if int(st.error.get("status", 500)) < 500
         else ErrorCategory.PROCESSING_ERROR.value
     )
 
@@ -244,42 +332,40 @@ def result_paths(tasks_: list[SartiqTask]) -> dict[str, str]:
     ids = [
         value["artifact_id"]
         for task in tasks_
-        for value in task.run.outputs.values()
+        for value in state(task).outputs.values()
         if isinstance(value, dict) and value.get("artifact_id")
     ]
     return dict(Artifact.objects.filter(pk__in=ids).values_list("id", "file")) if ids else {}
 
-
 def public(task: SartiqTask, results: dict[str, str]) -> dict[str, Any]:
     """The task as its *TaskPublic shows it (the caller validates and completes it with the model)."""
     run = task.run
-    node_run = _task_node_run(task)
-    errors = engine_errors(run, node_run) + list(task.errors or [])
-    result = run.outputs.get("result_image") if run.status == RunStatus.COMPLETED else None
+    st = state(task)
+    node_run = st.node_run
+    errors = engine_errors(st.error, node_run) + list(task.errors or [])
+    result = st.outputs.get("result_image")
     data: dict[str, Any] = {
         **{k: v for k, v in task.params.items() if v is not None},
         "id": task.id,
         "task_type": task.task_type,
-        "status": STATUS[run.status],
-        "progress": float(run.progress),
+        "status": st.status,
+        "progress": st.progress,
         "created_at": task.created_at,
         "updated_at": max(task.updated_at, run.updated_at),
-        "started_at": run.started_at,
-        "completed_at": run.finished_at,
+        "started_at": st.started_at,
+        "completed_at": st.finished_at,
         "retry_count": max(0, (node_run.attempts if node_run is not None else 0) - 1),
         "errors": errors or None,
-        "error_category": error_category(run),
+        "error_category": error_category(st),
         # the django-q2 task that runs it is named after the run (runs.tasks.enqueue_run)
         "celery_task_id": run.pk,
         "executor_type": task.executor_type,
         "executor_instance": task.executor_instance,
         "workflow_id": task.workflow_id,
         "result_image_path": results.get(result["artifact_id"]) if result else None,
-        "result_text": (run.outputs.get("result_text") or {}).get("value")
-        if run.status == RunStatus.COMPLETED
-        else None,
+        "result_text": (st.outputs.get("result_text") or {}).get("value"),
         "fallback_used": bool(node_run.fallback_used) if node_run is not None else False,
-        **provider_fields(task, run),
+        **provider_fields(task, st.outputs),
         **{k: getattr(task, k) for k in COMMON_FIELDS if k != "webhook_url"},
     }
     if task.task_type == "BACKGROUND_FIX" and data.get("strategy") is None:
@@ -288,14 +374,29 @@ def public(task: SartiqTask, results: dict[str, str]) -> dict[str, Any]:
         # Real-ESRGAN is deterministic: a seed that was not given is reported as 0 (the schema wants one).
         for name in ("upscale_seed", "face_detail_seed"):
             data.setdefault(name, 0)
+    if st.status == TaskStatus.COMPLETED.value:  # what the task's own outputs say (batch results, face fields)
+        own = public_outputs(task.task_type, st.outputs, results)
+        data["fallback_used"] = data["fallback_used"] or bool(own.pop("fallback_used", False))
+        data.update(own)
+    for name, source in (task.params.get("_mapped") or {}).items():
+        # a workflow step's image that another step made: where that step's result is stored
+        data[path_field(name)] = mapped_path(task, source) or ""
     return data
+
+
+def mapped_path(task: SartiqTask, source_node: str) -> str | None:
+    node = next((nr for nr in task.run.node_runs.all() if nr.node_id == source_node), None)
+    image = (node.outputs or {}).get("image") if node is not None else None
+    if not isinstance(image, dict) or not image.get("artifact_id"):
+        return None
+    return Artifact.objects.filter(pk=image["artifact_id"]).values_list("file", flat=True).first()
 
 
 def webhook_payload(run: Run) -> dict[str, Any]:
     """The seed's ``TaskStatusEvent`` for a task whose run has ended: what the task's ``webhook_url`` gets
     (``runs.webhooks``: ``User-Agent: Sartiq-Webhook/1.0``, ``X-Sartiq-Task-ID``, the Fizzly retry policy).
     ``metadata`` carries the rest of the task a receiver acts on: its tenant, reference and results."""
-    task = SartiqTask.objects.select_related("run").get(run=run)
+    task = SartiqTask.objects.select_related("run").get(run=run, prefix="")
     body = public(task, result_paths([task]))
     message = (run.error or {}).get("message") if run.status != RunStatus.COMPLETED else None
     stamp = (run.finished_at or timezone.now()).isoformat()
@@ -329,13 +430,11 @@ def webhook_payload(run: Run) -> dict[str, Any]:
     }
 
 
-def provider_fields(task: SartiqTask, run: Run) -> dict[str, Any]:
+def provider_fields(task: SartiqTask, outputs: dict[str, Any]) -> dict[str, Any]:
     """What a task that ran on fal shows of it: the app and request that made the result (the fallback's
     when the fallback made it), the result's file URLs (``result_url``: the first; ``result_video_path``: the
     first video, on fal's CDN), and the app asked for while nothing has answered yet."""
-    answer = (
-        (run.outputs.get(PROVIDER_RESULT) or {}).get("value") if run.status == RunStatus.COMPLETED else None
-    )
+    answer = (outputs.get(PROVIDER_RESULT) or {}).get("value")
     answer = answer if isinstance(answer, dict) else {}
     media = fal.media_urls({k: v for k, v in answer.items() if not k.startswith("_")})
     asked = (task.provider_config or {}).get("fal_app_id") or task.params.get("fal_app_id")
@@ -351,8 +450,20 @@ def provider_fields(task: SartiqTask, run: Run) -> dict[str, Any]:
 # -- change ------------------------------------------------------------------------------------------
 
 
+def own_run(task: SartiqTask, doing: str) -> None:
+    """409 for a workflow step: its run is the workflow's, which the workflow routes control."""
+    if task.prefix:
+        raise Conflict(
+            f"This task is a step of workflow {task.workflow_id}: {doing} the workflow "
+            f"(/api/v1/workflows/{task.workflow_id})",
+            code="WORKFLOW_STEP",
+        )
+
+
 def change_status(task: SartiqTask, wanted: str) -> None:
     """The status transitions a client may ask for; the engine makes them."""
+    if wanted != state(task).status:
+        own_run(task, "cancel or resume")
     current = STATUS[task.run.status]
     if wanted == current:
         return
@@ -400,6 +511,7 @@ def update_task(task: SartiqTask, changes: dict[str, Any]) -> SartiqTask:
 
 
 def cancel_task(task: SartiqTask) -> SartiqTask:
+    own_run(task, "cancel")
     if task.run.status in TERMINAL:
         raise Conflict(f"Cannot cancel a {STATUS[task.run.status]} task", code="ALREADY_FINISHED")
     services.cancel_run(task.run)
@@ -414,8 +526,12 @@ def task_files(task: SartiqTask) -> tuple[list[Artifact], list[NodeOutput]]:
     """The files of a task: its run's artifacts (results), the input images stored for it that no other run
     of the user refers to, and the node outputs its run stored."""
     run = task.run
-    artifacts = list(Artifact.objects.filter(run=run))
-    input_ids = [v for v in run.inputs.values() if isinstance(v, str) and v.startswith("art_")]
+    artifacts = list(Artifact.objects.filter(run=run, node_id__startswith=task.prefix))
+    input_ids = [
+        v
+        for k, v in run.inputs.items()
+        if k.startswith(task.prefix) and isinstance(v, str) and v.startswith("art_")
+    ]
     for artifact in Artifact.objects.filter(pk__in=input_ids, owner=task.owner, run=None):
         others = (
             Run.objects.filter(Q(billed_to=task.owner) | Q(requested_by=task.owner))
@@ -425,7 +541,7 @@ def task_files(task: SartiqTask) -> tuple[list[Artifact], list[NodeOutput]]:
         )
         if not others.exists():
             artifacts.append(artifact)
-    refs = [nr.output_ref for nr in run.node_runs.all() if nr.output_ref]
+    refs = [nr.output_ref for nr in run.node_runs.all() if nr.output_ref and nr.node_id.startswith(task.prefix)]
     outputs = list(NodeOutput.objects.filter(key__in=refs, owner=task.owner)) if refs else []
     return artifacts, outputs
 
@@ -453,6 +569,7 @@ def stop_if_running(task: SartiqTask, doing: str) -> None:
 
 def cleanup_task(task: SartiqTask) -> SartiqTask:
     """Soft delete: the task is cancelled if it is still going, its files are removed, the record stays."""
+    own_run(task, "clean up")
     with transaction.atomic():
         stop_if_running(task, "clean up")
         remove_files(task)
@@ -464,6 +581,7 @@ def cleanup_task(task: SartiqTask) -> SartiqTask:
 
 def delete_task(task: SartiqTask, render: Callable[[SartiqTask], dict[str, Any]]) -> dict[str, Any]:
     """Hard delete: files, task and run go; answers the task as it was just before."""
+    own_run(task, "delete")
     with transaction.atomic():
         stop_if_running(task, "delete")
         task.run.refresh_from_db()

@@ -12,12 +12,14 @@ from django.urls import path, re_path
 
 from runs.api.common import unmatched_view
 from runs.api.sartiq import lora, storage, views
+from runs.api.sartiq import workflow_views as wv
 
 Unmatched = unmatched_view(views.SartiqView, "Not Found")
 # The other spelling of a path: the same operation, documented once.
 TaskListAlias = type("TaskListAlias", (views.TaskListView,), {"schema": None})
 GenerationListAlias = type("GenerationListAlias", (views.GenerationTaskListView,), {"schema": None})
 EvaluationAlias = type("EvaluationAlias", (views.EvaluationView,), {"schema": None})
+WorkflowListAlias = type("WorkflowListAlias", (wv.WorkflowListView,), {"schema": None})
 EvaluationHealthAlias = type("EvaluationHealthAlias", (views.EvaluationHealthView,), {"schema": None})
 
 urlpatterns = [
@@ -49,6 +51,19 @@ urlpatterns = [
     path("api/v1/evaluation/health", views.EvaluationHealthView.as_view(), name="sartiq-evaluation-health"),
     path("api/v1/evaluation/health/", EvaluationHealthAlias.as_view(), name="sartiq-evaluation-health-slash"),
     re_path(r"^api/v1/evaluation/", Unmatched.as_view(), name="sartiq-evaluation-unmatched"),
+    path("api/v1/workflows/", wv.WorkflowListView.as_view(), name="sartiq-workflows"),
+    path("api/v1/workflows", WorkflowListAlias.as_view(), name="sartiq-workflows-noslash"),
+    path("api/v1/workflows/<str:workflow_id>", wv.WorkflowDetailView.as_view(), name="sartiq-workflow"),
+    path("api/v1/workflows/<str:workflow_id>/start", wv.WorkflowStartView.as_view(), name="sartiq-workflow-start"),
+    path(
+        "api/v1/workflows/<str:workflow_id>/resume", wv.WorkflowResumeView.as_view(), name="sartiq-workflow-resume"
+    ),
+    path(
+        "api/v1/workflows/<str:workflow_id>/cleanup",
+        wv.WorkflowCleanupView.as_view(),
+        name="sartiq-workflow-cleanup",
+    ),
+    re_path(r"^api/v1/workflows/", Unmatched.as_view(), name="sartiq-workflows-unmatched"),
     path("api/v1/lora/upload", lora.UserUploadView.as_view(), name="sartiq-lora-upload"),
     path("api/v1/admin/lora/upload", lora.AdminUploadView.as_view(), name="sartiq-admin-lora-upload"),
     path("api/v1/admin/lora", lora.AdminDeleteView.as_view(), name="sartiq-admin-lora"),
