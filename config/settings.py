@@ -175,6 +175,13 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["broker_class"] = "config.queues.OrmBroker"
+    # The clusters' heartbeats (django-q2's Stat) in a cache every process reads (the default cache is each
+    # process's own here): the workers that GET /api/v1/monitoring/workers lists. With Redis they are in Redis.
+    CACHES["django_q"] = {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "q-stats"),
+    }
+    Q_CLUSTER["cache"] = "django_q"
 
 # --- files ---------------------------------------------------------------------------------------
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
@@ -195,6 +202,9 @@ if STORAGE_BUCKET:
                 "bucket_name": STORAGE_BUCKET,
                 "querystring_auth": True,
                 "querystring_expire": MEDIA_URL_MAX_AGE,
+                # SigV4 presigned URLs: buckets made since 2020 (and R2) refuse the SigV2 boto3 would use in
+                # us-east-1 or with no region set.
+                "signature_version": "s3v4",
             },
         },
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
