@@ -13,4 +13,5 @@ urlpatterns = [
     path("studio/", pages.dashboard, name="studio"),
     path("studio/<int:pipeline_id>/", pages.canvas, name="studio-canvas"),
     path("studio/<int:pipeline_id>/runs/", pages.runs, name="studio-runs"),
+    path("studio/workflows/<uuid:workflow_id>/", pages.workflow, name="studio-workflow"),
 ]

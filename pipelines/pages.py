@@ -77,3 +77,9 @@ def canvas(request: HttpRequest, pipeline_id: int) -> HttpResponse:
 @require_GET
 def runs(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     return _app(request, "runs", "Run history", app_data={"pipeline-id": pipeline_id})
+
+
+@require_GET
+def workflow(request: HttpRequest, workflow_id: str) -> HttpResponse:
+    """A Sartiq workflow as a read-only graph with each step's live status."""
+    return _app(request, "workflow", "Workflow", app_data={"workflow-id": str(workflow_id)})

@@ -10,6 +10,7 @@ import { LoginPage, LogoutPage, SignupPage, UserSlot } from './pages/Auth.jsx'
 import { AccountPage } from './pages/Account.jsx'
 import { DashboardPage } from './pages/Dashboard.jsx'
 import { RunHistoryPage } from './pages/RunHistory.jsx'
+import { WorkflowPage } from './pages/Workflow.jsx'
 import { StudioPage } from './studio/Studio.jsx'
 
 const PAGES = {
@@ -20,6 +21,7 @@ const PAGES = {
   dashboard: { component: DashboardPage, signedIn: true },
   studio: { component: StudioPage, signedIn: true },
   runs: { component: RunHistoryPage, signedIn: true },
+  workflow: { component: WorkflowPage, signedIn: true },
 }
 
 function mountHeader() {

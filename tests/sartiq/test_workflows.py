@@ -270,3 +270,55 @@ def test_the_workflow_webhook_says_how_it_ended(sartiq):
 
 def test_unauthenticated_is_refused(client):
     assert client.get("/api/v1/workflows/").status_code in (401, 403)
+
+
+# -- monitoring (M5–M7) ---------------------------------------------------------------------------------------
+
+
+def test_monitoring_lists_workflows_with_pages_sort_filters_and_search(sartiq, other):
+    done = created(sartiq, workflow(adjust_step(), fix_step(), name="alpha shots"))
+    waiting = [created(sartiq, workflow(adjust_step(), name=f"beta {i}"), "?start=false") for i in range(3)]
+    created(other, workflow(adjust_step(), name="alpha other"), "?start=false")
+    page = sartiq.get("/api/v1/monitoring/workflows", {"page_size": 2}).json()
+    assert page["total"] == 4 and page["pages"] == 2 and page["page"] == 1 and len(page["items"]) == 2
+    assert [i["id"] for i in page["items"]] == [waiting[2]["id"], waiting[1]["id"]]  # newest first
+    last = sartiq.get("/api/v1/monitoring/workflows", {"page_size": 2, "page": 2}).json()
+    assert [i["id"] for i in last["items"]] == [waiting[0]["id"], done["id"]]
+    asc = sartiq.get("/api/v1/monitoring/workflows", {"sort_order": "asc"}).json()
+    assert asc["items"][0]["id"] == done["id"]
+    item = sartiq.get("/api/v1/monitoring/workflows", {"status": "COMPLETED"}).json()["items"]
+    assert [i["id"] for i in item] == [done["id"]]
+    assert item[0]["completed_steps"] == 2 and item[0]["duration_ms"] >= 0 and item[0]["has_error"] is False
+    assert sartiq.get("/api/v1/monitoring/workflows", {"search": "alpha"}).json()["total"] == 1
+    prefix = waiting[1]["id"][:8]
+    assert [i["id"] for i in sartiq.get("/api/v1/monitoring/workflows", {"search": prefix}).json()["items"]] == [
+        waiting[1]["id"]
+    ]
+    by_name = sartiq.get("/api/v1/monitoring/workflows", {"sort_by": "name", "sort_order": "asc"}).json()
+    assert [i["name"] for i in by_name["items"]] == ["alpha shots", "beta 0", "beta 1", "beta 2"]
+    for bad in ({"page": 0}, {"page_size": 500}, {"sort_by": "colour"}, {"sort_order": "up"},
+                {"created_after": "yesterday"}, {"status": "DONE"}):
+        resp = sartiq.get("/api/v1/monitoring/workflows", bad)
+        assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == ["query", next(iter(bad))]
+
+
+def test_monitoring_workflow_stats_count_what_happened(sartiq):
+    created(sartiq, workflow(adjust_step(), fix_step()))
+    created(sartiq, workflow(adjust_step()), "?start=false")
+    stats = sartiq.get("/api/v1/monitoring/workflows/stats").json()
+    assert stats == {"total_workflows": 2, "by_status": {"COMPLETED": 1, "PENDING": 1},
+                     "workflows_last_hour": 2, "workflows_last_24h": 2, "avg_steps_per_workflow": 1.5}
+    assert sartiq.get("/api/v1/monitoring/workflows/stats", {"origin_instance": "nope"}).json()[
+        "total_workflows"] == 0
+
+
+def test_monitoring_workflow_detail_has_steps_in_topological_order(sartiq, other):
+    body = workflow(fix_step("late", source="early"), adjust_step("early"))  # defined out of order
+    wf = created(sartiq, body)
+    detail = sartiq.get(f"/api/v1/monitoring/workflows/{wf['id']}").json()
+    assert [s["step_id"] for s in detail["steps"]] == ["early", "late"]
+    assert detail["status"] == "COMPLETED" and detail["duration_ms"] >= 0
+    assert all(s["duration_ms"] is not None and s["task_id"] for s in detail["steps"])
+    assert "final_step_result" not in detail and "is_deleted" not in detail
+    assert other.get(f"/api/v1/monitoring/workflows/{wf['id']}").status_code == 404
+    assert sartiq.get("/api/v1/monitoring/workflows/xyz").status_code == 404

@@ -64,6 +64,19 @@ urlpatterns = [
         name="sartiq-workflow-cleanup",
     ),
     re_path(r"^api/v1/workflows/", Unmatched.as_view(), name="sartiq-workflows-unmatched"),
+    path(
+        "api/v1/monitoring/workflows", wv.MonitoringWorkflowListView.as_view(), name="sartiq-monitoring-workflows"
+    ),
+    path(
+        "api/v1/monitoring/workflows/stats",
+        wv.MonitoringWorkflowStatsView.as_view(),
+        name="sartiq-monitoring-workflow-stats",
+    ),
+    path(
+        "api/v1/monitoring/workflows/<str:workflow_id>",
+        wv.MonitoringWorkflowDetailView.as_view(),
+        name="sartiq-monitoring-workflow",
+    ),
     path("api/v1/lora/upload", lora.UserUploadView.as_view(), name="sartiq-lora-upload"),
     path("api/v1/admin/lora/upload", lora.AdminUploadView.as_view(), name="sartiq-admin-lora-upload"),
     path("api/v1/admin/lora", lora.AdminDeleteView.as_view(), name="sartiq-admin-lora"),

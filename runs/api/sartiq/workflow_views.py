@@ -141,3 +141,63 @@ class WorkflowCleanupView(SartiqView):
         params = self.validated_query(request, W.CleanupQuery)
         workflow = W.get_workflow(request.user, workflow_id)
         return Response(W.cleanup_workflow(workflow, params.cleanup_tasks))
+
+
+class MonitoringWorkflowListView(SartiqView):
+    openapi_error_statuses = (401, 403, 429)
+
+    @extend_schema(
+        operation_id="sartiq_monitoring_workflows",
+        tags=["sartiq"],
+        summary="List Workflows (monitoring)",
+        description="Your workflows, paginated (page is 1-indexed), sorted and filtered; `search` matches a "
+        "workflow name or an ID prefix.",
+        parameters=[
+            query("page", OpenApiTypes.INT, 1, "Page number (1-indexed)"),
+            query("page_size", OpenApiTypes.INT, 50, "Items per page"),
+            query("sort_by", OpenApiTypes.STR, "created_at", "created_at, started_at, completed_at, name, status, "
+                  "progress"),
+            query("sort_order", OpenApiTypes.STR, "desc", "asc or desc"),
+            query("status", OpenApiTypes.STR, None, "Workflow status"),
+            query("origin_instance", OpenApiTypes.STR, None, "Origin instance"),
+            query("origin_zone", OpenApiTypes.STR, None, "Origin zone"),
+            query("origin_tenant_id", OpenApiTypes.STR, None, "Tenant"),
+            query("created_after", OpenApiTypes.DATETIME, None, "Created after"),
+            query("created_before", OpenApiTypes.DATETIME, None, "Created before"),
+            query("search", OpenApiTypes.STR, None, "Workflow name or ID prefix"),
+        ],
+        responses={200: W.MonitoringWorkflowListResponse, 422: INVALID},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(W.monitoring_list(request.user, self.validated_query(request, W.MonitoringQuery)))
+
+
+class MonitoringWorkflowStatsView(SartiqView):
+    openapi_error_statuses = (401, 403, 429)
+
+    @extend_schema(
+        operation_id="sartiq_monitoring_workflow_stats",
+        tags=["sartiq"],
+        summary="Workflow Stats",
+        description="Counts of your workflows by status, in the last hour and day, and steps per workflow.",
+        parameters=[query("origin_instance", OpenApiTypes.STR, None, "Origin instance"),
+                    query("origin_zone", OpenApiTypes.STR, None, "Origin zone")],
+        responses={200: W.WorkflowAggregateStats, 422: INVALID},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(W.monitoring_stats(request.user, self.validated_query(request, W.OriginQuery)))
+
+
+class MonitoringWorkflowDetailView(SartiqView):
+    openapi_error_statuses = (401, 403, 404, 429)
+
+    @extend_schema(
+        operation_id="sartiq_monitoring_workflow",
+        tags=["sartiq"],
+        summary="Workflow Detail (monitoring)",
+        description="A workflow with its steps in topological order, each with its timings and result.",
+        parameters=[WORKFLOW_ID],
+        responses={200: W.WorkflowDetailResponse},
+    )
+    def get(self, request: Request, workflow_id: str) -> Response:
+        return Response(W.monitoring_detail(W.get_workflow(request.user, workflow_id)))

@@ -15,8 +15,10 @@ in the seed's set but nothing here pauses a workflow.
 
 from __future__ import annotations
 
+import math
 import uuid
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from django.db import transaction
 from django.utils import timezone
@@ -710,3 +712,174 @@ def webhook_payload(workflow: SartiqWorkflow) -> dict[str, Any]:
 
 def step_state(task: SartiqTask) -> str:
     return state(task).status
+
+
+# -- monitoring (M5–M7) -------------------------------------------------------------------------------------
+
+
+class MonitoringQuery(Model):
+    page: int = Field(default=1, ge=1, description="Page number (1-indexed)")
+    page_size: int = Field(default=50, ge=1, le=200, description="Items per page")
+    sort_by: Literal["created_at", "started_at", "completed_at", "name", "status", "progress"] = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    status: Literal["PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"] | None = None
+    origin_instance: str | None = None
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    search: str | None = Field(default=None, max_length=255, description="Workflow name or ID prefix")
+
+
+class OriginQuery(Model):
+    origin_instance: str | None = None
+    origin_zone: str | None = None
+
+
+class WorkflowListItem(Model):
+    id: uuid.UUID
+    name: str
+    description: str | None = None
+    status: str
+    total_steps: int
+    completed_steps: int
+    progress: float
+    current_step: str | None = None
+    final_step_id: str | None = None
+    origin_instance: str
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = None
+    has_error: bool
+
+
+class MonitoringWorkflowListResponse(Model):
+    items: list[WorkflowListItem]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+
+
+class WorkflowAggregateStats(Model):
+    total_workflows: int
+    by_status: dict[str, int] = Field(default_factory=dict)
+    workflows_last_hour: int = 0
+    workflows_last_24h: int = 0
+    avg_steps_per_workflow: float = 0.0
+
+
+class WorkflowStepMonitor(Model):
+    id: uuid.UUID
+    step_id: str
+    task_type: str
+    status: str
+    task_id: uuid.UUID | None = None
+    dependencies: list[str]
+    input_mappings: list[dict[str, Any]]
+    config: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = None
+    error_message: str | None = None
+    retry_count: int
+    max_retries: int
+    result: dict[str, Any] | None = None
+
+
+class WorkflowDetailResponse(Model):
+    id: uuid.UUID
+    name: str
+    description: str | None = None
+    status: str
+    total_steps: int = 0
+    completed_steps: int = 0
+    progress: float = 0.0
+    current_step: str | None = None
+    final_step_id: str | None = None
+    canvas_task_id: str | None = None
+    config: dict[str, Any] | None = None
+    origin_instance: str
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    origin_reference: str | None = None
+    webhook_url: str | None = None
+    error_message: str | None = None
+    errors: list[str] = Field(default_factory=list)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    duration_ms: float | None = None
+    steps: list[WorkflowStepMonitor] = Field(default_factory=list)
+
+
+def duration_ms(started: Any, completed: Any) -> float | None:
+    return round((completed - started).total_seconds() * 1000, 3) if started and completed else None
+
+
+def monitoring_list(user: Any, q: MonitoringQuery) -> dict[str, Any]:
+    qs = visible(user)
+    for name in ("origin_instance", "origin_zone", "origin_tenant_id"):
+        if getattr(q, name) is not None:
+            qs = qs.filter(**{name: getattr(q, name)})
+    if q.created_after is not None:
+        qs = qs.filter(created_at__gt=q.created_after)
+    if q.created_before is not None:
+        qs = qs.filter(created_at__lt=q.created_before)
+    found = list(qs)
+    if q.search:  # the user's workflows are few: name or id prefix, read here on every database alike
+        term = q.search.strip().lower()
+        found = [w for w in found if str(w.pk).startswith(term) or term in w.name.lower()]
+    rows = [render(w) for w in found]
+    if q.status is not None:
+        rows = [r for r in rows if r["status"] == q.status]
+    present = [r for r in rows if r[q.sort_by] is not None]
+    missing = [r for r in rows if r[q.sort_by] is None]
+    present.sort(key=lambda r: r[q.sort_by], reverse=q.sort_order == "desc")
+    rows = present + missing  # unknown values last either way
+    total = len(rows)
+    page = rows[(q.page - 1) * q.page_size : q.page * q.page_size]
+    items = [
+        WorkflowListItem.model_validate(
+            {**r, "duration_ms": duration_ms(r["started_at"], r["completed_at"]),
+             "has_error": bool(r["errors"] or r["error_message"])}
+        ).model_dump(mode="json")
+        for r in page
+    ]
+    return {"items": items, "total": total, "page": q.page, "page_size": q.page_size,
+            "pages": math.ceil(total / q.page_size) if total else 0}
+
+
+def monitoring_stats(user: Any, q: OriginQuery) -> dict[str, Any]:
+    qs = visible(user)
+    for name in ("origin_instance", "origin_zone"):
+        if getattr(q, name) is not None:
+            qs = qs.filter(**{name: getattr(q, name)})
+    now = timezone.now()
+    statuses = [status_of(w) for w in qs]
+    by_status: dict[str, int] = {}
+    for status in statuses:
+        by_status[status] = by_status.get(status, 0) + 1
+    total = len(statuses)
+    steps = SartiqWorkflowStep.objects.filter(workflow__in=qs).count()
+    return {
+        "total_workflows": total,
+        "by_status": by_status,
+        "workflows_last_hour": qs.filter(created_at__gte=now - timedelta(hours=1)).count(),
+        "workflows_last_24h": qs.filter(created_at__gte=now - timedelta(hours=24)).count(),
+        "avg_steps_per_workflow": round(steps / total, 3) if total else 0.0,
+    }
+
+
+def monitoring_detail(workflow: SartiqWorkflow) -> dict[str, Any]:
+    """The workflow with its steps in topological order (the order they were compiled in)."""
+    body = render(workflow)
+    body["duration_ms"] = duration_ms(body["started_at"], body["completed_at"])
+    body["steps"] = [
+        {**s, "duration_ms": duration_ms(s["started_at"], s["completed_at"])} for s in body["steps"]
+    ]
+    return WorkflowDetailResponse.model_validate(body).model_dump(mode="json")
