@@ -30,8 +30,8 @@ from pipelines.graph import GraphInvalid, ensure_valid
 from pipelines.nodes.base import NodeError
 from runs import services
 from runs import tasks as queue
-from runs.api.sartiq import tasks as T
 from runs.api.sartiq import schema as S
+from runs.api.sartiq import tasks as T
 from runs.api.sartiq.enums import EventType, ProviderType, TaskStatus, TaskType
 from runs.api.sartiq.graphs import KEPT, TASK_NODE, RequestInvalid, image_input, plan_for
 from runs.api.sartiq.models import SartiqTask, SartiqWorkflow, SartiqWorkflowStep
