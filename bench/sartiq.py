@@ -9,7 +9,12 @@ The same operation (a 1024x768 PNG cropped to 1:1 around its centre, encoded as 
 (c) a Sartiq task through the API and a django-q2 worker (ORM broker, one worker process): POST, then GET
     every 10 ms until COMPLETED; the figure is create -> completed as the client sees it.
 
-Usage:  .venv/bin/python bench/sartiq.py [--tasks 20]
+Then a workflow: a 5-step chain of IMAGE_ADJUSTER steps (each crops the previous step's result, wired by an
+input mapping), in the request (d) and on the worker (e). Its total (create -> COMPLETED) is set beside the sum
+of its steps' own times (each step's started -> completed, as the workflow reports them): the difference per
+step is what the engine adds around a step (scheduling, storing each step's image, the records).
+
+Usage:  .venv/bin/python bench/sartiq.py [--tasks 20] [--workflows 5]
 """
 
 from __future__ import annotations
@@ -87,9 +92,47 @@ def through_api(client, data: bytes, tasks: int, poll: bool) -> list[float]:
     return times
 
 
+def chain(data: bytes, steps: int = 5) -> dict:
+    image = "data:image/png;base64," + base64.b64encode(data).decode()
+    body = [{"id": "s0", "task_type": "IMAGE_ADJUSTER",
+             "config": {"input_image": image, "mode": "crop", "aspect_ratio": 1.2}}]
+    for i in range(1, steps):
+        body.append({
+            "id": f"s{i}", "task_type": "IMAGE_ADJUSTER", "depends_on": [f"s{i - 1}"],
+            "config": {"mode": "crop", "aspect_ratio": 1.2 if i % 2 == 0 else 1 / 1.2},
+            "input_mappings": [{"from_step": f"s{i - 1}", "from_field": "result_image_path",
+                                "to_field": "input_image"}],
+        })
+    return {"name": "bench chain", "origin_instance": "bench", "steps": body}
+
+
+def workflows(client, data: bytes, count: int, poll: bool) -> tuple[list[float], list[float]]:
+    """(totals, sums of the steps' own times) in ms."""
+    from datetime import datetime
+
+    def ms(a: str, b: str) -> float:
+        return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds() * 1000
+
+    totals, sums = [], []
+    for _ in range(count):
+        started = time.perf_counter()
+        resp = client.post("/api/v1/workflows/", chain(data), format="json")
+        assert resp.status_code == 200, resp.content
+        wf = resp.json()
+        deadline = time.time() + 120
+        while poll and wf["status"] in ("PENDING", "RUNNING") and time.time() < deadline:
+            time.sleep(0.01)
+            wf = client.get(f"/api/v1/workflows/{wf['id']}").json()
+        assert wf["status"] == "COMPLETED", wf
+        totals.append((time.perf_counter() - started) * 1000)
+        sums.append(sum(ms(s["started_at"], s["completed_at"]) for s in wf["steps"]))
+    return totals, sums
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--workflows", type=int, default=5)
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="canvasflow-bench-sartiq-"))
     env = {
@@ -128,6 +171,8 @@ def main() -> None:
         settings.RUNS_EAGER = True
         through_api(client, data, 2, poll=False)  # warm-up
         rows.append(("(b) task, run in the request", through_api(client, data, args.tasks, poll=False)))
+        workflows(client, data, 1, poll=False)  # warm-up
+        flows = [("(d) 5-step workflow, in the request", workflows(client, data, args.workflows, poll=False))]
 
         settings.RUNS_EAGER = False
         log = open(data_dir / "qcluster.log", "w")
@@ -141,11 +186,16 @@ def main() -> None:
         )
         through_api(client, data, 2, poll=True)  # warm-up: the cluster comes up
         rows.append(("(c) task, django-q2 worker", through_api(client, data, args.tasks, poll=True)))
+        flows.append(("(e) 5-step workflow, django-q2 worker", workflows(client, data, args.workflows, poll=True)))
 
         base = percentile(rows[0][1], 0.5)
         for name, times in rows:
             p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
             print(f"{name:32} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   x{p50 / base:6.1f} the direct call")
+        for name, (totals, sums) in flows:
+            total, own = percentile(totals, 0.5), percentile(sums, 0.5)
+            print(f"{name:38} total p50 {total:8.1f} ms   steps' own {own:8.1f} ms   "
+                  f"x{total / own:5.2f}   engine {(total - own) / 5:6.1f} ms per step")
     finally:
         if worker is not None:
             os.killpg(worker.pid, signal.SIGKILL)
