@@ -27,6 +27,7 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
+from django_q.signing import SignedPackage
 from django_q.tasks import async_task, schedule
 
 # Move up to 100 due tasks from the delayed set onto the list, atomically; answer how many moved.
@@ -40,7 +41,27 @@ return #due
 """
 
 
-class OrmBroker(ORM):
+class QueueNamedStats:
+    """Each cluster's heartbeat (django-q2's ``Stat``, saved by its sentinel every guard cycle and kept 3 s)
+    also says which queue the cluster serves, as ``stat.queue``: django-q2 leaves the broker, the one thing
+    that knows it, out of the pickled ``Stat``. Read by the monitoring routes (runs.api.sartiq.monitoring)."""
+
+    def set_stat(self, key: str, value: str, timeout: int):
+        try:
+            stat = SignedPackage.loads(value)
+            stat.queue, stat.broker = self.queue_name, self  # the broker is dropped again when pickled
+            value = SignedPackage.dumps(stat, True)
+        except Exception:  # noqa: BLE001 - a heartbeat is saved as django-q2 made it rather than not at all
+            pass
+        return super().set_stat(key, value, timeout)
+
+    @property
+    def queue_name(self) -> str:
+        """The queue (cluster) name this broker serves, as ``async_task(cluster=…)`` names it."""
+        return self.list_key
+
+
+class OrmBroker(QueueNamedStats, ORM):
     """django-q2's ORM broker, plus :meth:`enqueue_at`."""
 
     def enqueue_at(self, task: str, when: datetime) -> int:
@@ -51,8 +72,13 @@ class OrmBroker(ORM):
         return self.get_connection().filter(key=self.list_key, lock__gt=timezone.now()).count()
 
 
-class RedisBroker(Redis):
+class RedisBroker(QueueNamedStats, Redis):
     """django-q2's Redis broker, plus :meth:`enqueue_at` (a sorted set beside the list)."""
+
+    @property
+    def queue_name(self) -> str:
+        # django-q2's Redis list of queue <name> is django_q:<name>:q
+        return self.list_key.removeprefix("django_q:").removesuffix(":q")
 
     @property
     def delayed_key(self) -> str:

@@ -754,3 +754,183 @@ class HealthStatus(SartiqModel):
     success_rate: float = Field(ge=0.0, le=1.0, description="Success rate (0.0-1.0)")
     average_response_time: float = Field(description="Average response time in seconds")
     circuit_breaker_state: str = Field(description="Circuit breaker state (closed, open or half_open)")
+
+
+# -- monitoring (runs/api/sartiq/monitoring.py) ---------------------------------------------------------
+
+class MonitoringTaskQuery(SartiqModel):
+    page: int = Field(default=1, ge=1, le=2**31 - 1, description="Page number (1-indexed)")
+    page_size: int = Field(default=50, ge=1, le=200, description="Items per page")
+    sort_by: Literal["created_at", "started_at", "completed_at", "status", "task_type", "progress"] = Field(
+        default="created_at", description="Sort field"
+    )
+    sort_order: Literal["asc", "desc"] = Field(default="desc", description="Sort order")
+    status: TaskStatus | None = Field(default=None, description="Filter by status")
+    task_type: TaskType | None = Field(default=None, description="Filter by task type")
+    provider_type: ProviderType | None = Field(default=None, description="Filter by provider type")
+    origin_instance: str | None = Field(default=None, description="Filter by origin instance")
+    origin_zone: str | None = Field(default=None, description="Filter by origin zone")
+    origin_tenant_id: str | None = Field(default=None, description="Filter by origin tenant ID")
+    created_after: datetime | None = Field(
+        default=None, description="Filter tasks created after this datetime"
+    )
+    created_before: datetime | None = Field(
+        default=None, description="Filter tasks created before this datetime"
+    )
+    search: str | None = Field(default=None, description="Search by task ID prefix")
+
+
+class MonitoringStatsQuery(SartiqModel):
+    origin_instance: str | None = Field(default=None, description="Filter by origin instance")
+    origin_zone: str | None = Field(default=None, description="Filter by origin zone")
+
+
+class TaskListItem(SartiqModel):
+    id: UUID
+    task_type: TaskType
+    provider_type: ProviderType | None = None
+    status: TaskStatus
+    progress: float
+    origin_instance: str
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = Field(default=None, description="Duration in milliseconds")
+    has_error: bool
+
+
+class TaskListResponse(SartiqModel):
+    """Paginated task list response."""
+
+    items: list[TaskListItem]
+    total: int = Field(description="Total number of tasks matching filters")
+    page: int = Field(description="Current page number (1-indexed)")
+    page_size: int = Field(description="Number of items per page")
+    pages: int = Field(description="Total number of pages")
+
+
+class TaskDetailResponse(SartiqModel):
+    """Detailed task view with full configuration."""
+
+    id: UUID
+    task_type: TaskType
+    provider_type: ProviderType | None = None
+    status: TaskStatus
+    progress: float = 0.0
+    origin_instance: str
+    origin_zone: str | None = None
+    origin_tenant_id: str | None = None
+    origin_reference: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_ms: float | None = Field(default=None, description="Duration in milliseconds")
+    queue_name: str = Field(default="inference", description="Celery queue name (the django-q2 queue)")
+    priority: int = Field(default=0, description="Task priority (higher = more priority)")
+    celery_task_id: str | None = None
+    service_task_id: str | None = None
+    executor_type: str | None = None
+    executor_instance: str | None = None
+    config: dict[str, Any] | None = None
+    webhook_url: str | None = Field(default=None, description="Webhook URL for notifications")
+    errors: list[str] | None = None
+    retry_count: int = 0
+    is_resumed: bool = Field(default=False, description="Whether task was resumed")
+    resume_attempt_count: int = Field(default=0, description="Number of resume attempts")
+    last_resume_attempt: datetime | None = Field(default=None, description="Timestamp of last resume attempt")
+    service_requests: list[dict[str, Any]] | None = Field(
+        default=None, description="Log of external service requests made during task processing"
+    )
+    task_data: dict[str, Any] = Field(
+        description="Task-type specific fields (prompt, width, height, result_image_path, etc.)"
+    )
+
+
+class MediaItem(SartiqModel):
+    name: str = Field(description="Descriptive name (e.g., 'base_image', 'result_image')")
+    path: str = Field(description="Relative path in storage")
+    url: str = Field(description="Full URL for preview")
+    media_type: str = Field(description="Type of media: 'image' or 'video'")
+
+
+class TaskMediaResponse(SartiqModel):
+    """Input and output media for a task."""
+
+    task_id: UUID
+    inputs: list[MediaItem] = Field(default_factory=list, description="Input media files")
+    outputs: list[MediaItem] = Field(default_factory=list, description="Output media files")
+
+
+class AggregateStats(SartiqModel):
+    """Aggregate statistics for the monitoring dashboard."""
+
+    total_tasks: int = Field(description="Total number of tasks")
+    by_status: dict[str, int] = Field(
+        default_factory=dict,
+        description="Task count by status (PENDING, EXECUTING, COMPLETED, FAILED, CANCELLED)",
+    )
+    by_provider: dict[str, int] = Field(default_factory=dict, description="Task count by provider type")
+    by_task_type: dict[str, int] = Field(default_factory=dict, description="Task count by task type")
+    tasks_last_hour: int = Field(default=0, description="Tasks created in the last hour")
+    tasks_last_24h: int = Field(default=0, description="Tasks created in the last 24 hours")
+
+
+class QueueStats(SartiqModel):
+    name: str = Field(description="Queue name")
+    depth: int = Field(description="Number of pending tasks in queue")
+    active_workers: int = Field(description="Number of workers consuming this queue")
+    active_tasks: int = Field(description="Number of tasks currently being executed")
+    reserved_tasks: int = Field(description="Number of tasks reserved by workers (prefetched)")
+    avg_wait_time_ms: float | None = Field(
+        default=None, description="Average time tasks wait in queue before execution (ms)"
+    )
+    tasks_completed_last_hour: int = Field(description="Number of tasks completed in the last hour")
+
+
+class QueueStatsResponse(SartiqModel):
+    """Response for queue statistics endpoint."""
+
+    queues: list[QueueStats] = Field(default_factory=list, description="Statistics per queue")
+    total_pending: int = Field(default=0, description="Total pending tasks across all queues")
+    total_active: int = Field(default=0, description="Total active tasks across all queues")
+    timestamp: datetime = Field(description="Timestamp when stats were collected")
+
+
+class WorkerInfo(SartiqModel):
+    name: str = Field(description="Worker name (the django-q2 cluster: queue.pid@host)")
+    queues: list[str] = Field(description="Queues this worker consumes")
+    concurrency: int = Field(description="Worker processes of the cluster")
+    active_tasks: int = Field(description="Tasks currently being executed")
+    utilization_pct: float = Field(description="active_tasks / concurrency x 100")
+    has_capacity: bool = Field(description="Whether the worker can take another task")
+    tasks_completed_total: int = Field(description="Tasks completed since the worker started")
+    tasks_per_minute: float = Field(description="Tasks completed per minute (over the last hour at most)")
+    memory_mb: float | None = Field(default=None, description="Memory (RSS) of the cluster's processes")
+
+
+class WorkerStatsResponse(SartiqModel):
+    """Response for worker statistics endpoint."""
+
+    workers: list[WorkerInfo] = Field(default_factory=list, description="Statistics per worker")
+    total_workers: int = Field(default=0, description="Total number of workers")
+    total_capacity: int = Field(default=0, description="Total capacity (sum of all worker concurrency)")
+    total_active: int = Field(default=0, description="Total active tasks across all workers")
+    total_utilization_pct: float = Field(default=0.0, description="Overall utilization percentage")
+    workers_at_capacity: int = Field(default=0, description="Number of workers at full capacity")
+    timestamp: datetime = Field(description="Timestamp when stats were collected")
+
+
+class WorkerHealthResponse(SartiqModel):
+    """Quick health check response for worker availability."""
+
+    healthy: bool = Field(description="Overall health status")
+    total_workers: int = Field(default=0, description="Total number of workers")
+    workers_with_capacity: int = Field(default=0, description="Number of workers with available capacity")
+    queues_with_workers: list[str] = Field(
+        default_factory=list, description="Queues that have at least one worker"
+    )
+    queues_without_workers: list[str] = Field(default_factory=list, description="Queues that have no workers")
+    timestamp: datetime = Field(description="Timestamp when health was checked")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.urls import path, re_path
 
 from runs.api.common import unmatched_view
-from runs.api.sartiq import lora, storage, views
+from runs.api.sartiq import lora, monitoring, storage, views
 from runs.api.sartiq import workflow_views as wv
 
 Unmatched = unmatched_view(views.SartiqView, "Not Found")
@@ -77,6 +77,26 @@ urlpatterns = [
         wv.MonitoringWorkflowDetailView.as_view(),
         name="sartiq-monitoring-workflow",
     ),
+    # monitoring: no trailing slash; workers/health is a route of its own
+    path("api/v1/monitoring/tasks", monitoring.TaskListView.as_view(), name="sartiq-monitoring-tasks"),
+    path(
+        "api/v1/monitoring/tasks/<str:task_id>",
+        monitoring.TaskDetailView.as_view(),
+        name="sartiq-monitoring-task",
+    ),
+    path(
+        "api/v1/monitoring/tasks/<str:task_id>/media",
+        monitoring.TaskMediaView.as_view(),
+        name="sartiq-monitoring-task-media",
+    ),
+    path("api/v1/monitoring/stats", monitoring.StatsView.as_view(), name="sartiq-monitoring-stats"),
+    path("api/v1/monitoring/queues", monitoring.QueuesView.as_view(), name="sartiq-monitoring-queues"),
+    path(
+        "api/v1/monitoring/workers/health",
+        monitoring.WorkersHealthView.as_view(),
+        name="sartiq-monitoring-workers-health",
+    ),
+    path("api/v1/monitoring/workers", monitoring.WorkersView.as_view(), name="sartiq-monitoring-workers"),
     path("api/v1/lora/upload", lora.UserUploadView.as_view(), name="sartiq-lora-upload"),
     path("api/v1/admin/lora/upload", lora.AdminUploadView.as_view(), name="sartiq-admin-lora-upload"),
     path("api/v1/admin/lora", lora.AdminDeleteView.as_view(), name="sartiq-admin-lora"),
