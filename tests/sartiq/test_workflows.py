@@ -322,3 +322,43 @@ def test_monitoring_workflow_detail_has_steps_in_topological_order(sartiq, other
     assert "final_step_result" not in detail and "is_deleted" not in detail
     assert other.get(f"/api/v1/monitoring/workflows/{wf['id']}").status_code == 404
     assert sartiq.get("/api/v1/monitoring/workflows/xyz").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_mid_run_stops_the_running_step_and_its_fal_request(sartiq, settings):
+    """The first step has ended, the second is at fal when the workflow is cancelled: the second stops (its
+    fal request is cancelled too), the third never runs, the first keeps its result."""
+    import time
+
+    from tests.background import execute_in_background
+
+    fake = FakeFal()
+    settings.FAL_BASE_URL, settings.FAL_POLL_SECONDS = fake.base_url, 0.02
+    settings.RUNS_EAGER = False
+    try:
+        store_key(sartiq.user, "fal", FAL_KEY)
+        fake.apps["acme/slow"] = {"polls": 10_000}
+        slow = {"id": "generate", "task_type": "GENERATION", "depends_on": ["adjust"],
+                "config": {"prompt": "a lamp", "fal_app_id": "acme/slow"},
+                "input_mappings": [{"from_step": "adjust", "from_field": "result_image_path",
+                                    "to_field": "reference_image_url"}]}
+        after = {**adjust_step("after"), "depends_on": ["generate"]}
+        wf = created(sartiq, workflow(adjust_step(), slow, after))
+        worker, result = execute_in_background(wf["canvas_task_id"])
+        deadline = time.monotonic() + 30
+        while not fake.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake.requests, "the second step never reached fal"
+        running = sartiq.get(f"/api/v1/workflows/{wf['id']}").json()
+        assert running["status"] == "RUNNING" and running["current_step"] == "generate"
+        assert [s["status"] for s in running["steps"]] == ["COMPLETED", "EXECUTING", "PENDING"]
+        assert sartiq.delete(f"/api/v1/workflows/{wf['id']}").status_code == 200
+        worker.join(30)
+        assert result["status"] == "cancelled"
+        body = sartiq.get(f"/api/v1/workflows/{wf['id']}").json()
+        assert body["status"] == "CANCELLED"
+        assert [s["status"] for s in body["steps"]] == ["COMPLETED", "CANCELLED", "CANCELLED"]
+        assert body["steps"][0]["result"]["result_image_path"]
+        assert fake.cancelled == list(fake.requests)  # fal was told to stop too
+    finally:
+        fake.close()

@@ -261,9 +261,10 @@ def state(task: SartiqTask) -> TaskState:
     elif final is not None and final.status == NodeStatus.COMPLETED:
         status = TaskStatus.COMPLETED.value
         outputs = step_outputs(final, node_run)
-    elif any(nr.status == NodeStatus.RUNNING for nr in nodes) or (
-        run.status == RunStatus.RUNNING and any(nr.status == NodeStatus.COMPLETED for nr in nodes)
-    ):
+    elif run.status == RunStatus.RUNNING and any(
+        nr.status in (NodeStatus.RUNNING, NodeStatus.COMPLETED) and not nr.node_type.startswith("INPUT__")
+        for nr in nodes
+    ):  # its inputs are read at once; it executes once one of its steps has started
         status = TaskStatus.EXECUTING.value
     elif run.status in TERMINAL:
         status = TaskStatus.CANCELLED.value  # the workflow stopped before this step could end
