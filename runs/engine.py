@@ -110,6 +110,8 @@ class RunExecutor:
         for k, v in fields.items():
             setattr(node_run, k, v)
         self._save_node(node_run)
+        if not self.inline and self.run.webhook_url:
+            webhooks.schedule_for_node(self.run, node_run)
 
     def flush(self) -> None:
         """Write what an inline run kept in memory (node runs first, then the events)."""

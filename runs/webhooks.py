@@ -54,6 +54,30 @@ def register_payload(surface: str, kind: str, builder: Callable[[Run], dict[str,
     PAYLOAD_BUILDERS[surface] = (kind, builder)
 
 
+# surface -> builder(run, node run) of the callback a node's ending sends, or None when it sends none (a
+# Sartiq workflow step's TaskStatusEvent when the workflow does not suppress them).
+NODE_PAYLOAD_BUILDERS: dict[str, Callable[[Run, Any], dict[str, Any] | None]] = {}
+
+
+def register_node_payload(surface: str, builder: Callable[[Run, Any], dict[str, Any] | None]) -> None:
+    NODE_PAYLOAD_BUILDERS[surface] = builder
+
+
+def schedule_for_node(run: Run, node_run: Any) -> WebhookDelivery | None:
+    """The callback of a node that just ended, when its surface sends one for it."""
+    if not run.webhook_url or run.surface not in NODE_PAYLOAD_BUILDERS or run.surface not in PAYLOAD_BUILDERS:
+        return None
+    payload = NODE_PAYLOAD_BUILDERS[run.surface](run, node_run)
+    if payload is None:
+        return None
+    kind = PAYLOAD_BUILDERS[run.surface][0]
+    delivery = WebhookDelivery.objects.create(
+        run=run, kind=kind, node_id=node_run.node_id, url=run.webhook_url, payload=payload
+    )
+    tasks.enqueue_webhook(delivery.pk)
+    return delivery
+
+
 def schedule_for(run: Run) -> WebhookDelivery | None:
     if not run.webhook_url or not run.is_terminal:
         return None
@@ -63,7 +87,7 @@ def schedule_for(run: Run) -> WebhookDelivery | None:
     kind, build = PAYLOAD_BUILDERS[run.surface]
     payload = build(run)
     # One delivery per ending: a resumed run that ends again calls back again (its ``resumes``-th ending).
-    if WebhookDelivery.objects.filter(run=run, kind=kind).count() > run.resumes:
+    if WebhookDelivery.objects.filter(run=run, kind=kind, node_id="").count() > run.resumes:
         return None
     delivery = WebhookDelivery.objects.create(run=run, kind=kind, url=run.webhook_url, payload=payload)
     tasks.enqueue_webhook(delivery.pk)

@@ -18,6 +18,7 @@ class SurfacesConfig(AppConfig):
         from runs.api.sartiq import events as sartiq_events
 
         webhooks.register_payload(Surface.SARTIQ, WebhookKind.SARTIQ, sartiq_events.payload)
+        webhooks.register_node_payload(Surface.SARTIQ, sartiq_events.step_payload)
 
         from pipelines.views import PIPELINE_LIST_ANNOTATIONS
         from runs.api.studio import annotate_last_run

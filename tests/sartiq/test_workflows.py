@@ -362,3 +362,21 @@ def test_cancel_mid_run_stops_the_running_step_and_its_fal_request(sartiq, setti
         assert fake.cancelled == list(fake.requests)  # fal was told to stop too
     finally:
         fake.close()
+
+
+def test_subtask_events_when_not_suppressed(sartiq):
+    receiver = ImageServer()
+    try:
+        wf = created(sartiq, workflow(adjust_step(), fix_step(), webhook_url=receiver.url("/wf"),
+                                      suppress_subtask_events=False))
+        assert wf["status"] == "COMPLETED"
+        events = [(headers["X-Sartiq-Task-ID"], json.loads(raw)) for _, headers, raw in receiver.posts]
+        assert [e["task_type"] for _, e in events] == ["IMAGE_ADJUSTER", "BACKGROUND_FIX", "WORKFLOW"]
+        steps = {s["step_id"]: s for s in wf["steps"]}
+        assert [task_id for task_id, _ in events] == [steps["adjust"]["task_id"], steps["fix"]["task_id"], wf["id"]]
+        first = events[0][1]
+        assert first["status"] == "COMPLETED" and first["metadata"]["step_id"] == "adjust"
+        assert first["metadata"]["workflow_id"] == wf["id"] and first["metadata"]["result_image_path"]
+        assert first["completed_at"] and first["progress"] == 100.0
+    finally:
+        receiver.close()

@@ -395,17 +395,23 @@ def mapped_path(task: SartiqTask, source_node: str) -> str | None:
 
 def webhook_payload(run: Run) -> dict[str, Any]:
     """The seed's ``TaskStatusEvent`` for a task whose run has ended: what the task's ``webhook_url`` gets
-    (``runs.webhooks``: ``User-Agent: Sartiq-Webhook/1.0``, ``X-Sartiq-Task-ID``, the Fizzly retry policy).
+    (``runs.webhooks``: ``User-Agent: Sartiq-Webhook/1.0``, ``X-Sartiq-Task-ID``, the Fizzly retry policy)."""
+    return status_event(SartiqTask.objects.select_related("run").get(run=run, prefix=""))
+
+
+def status_event(task: SartiqTask) -> dict[str, Any]:
+    """The task's ``TaskStatusEvent`` as it stands (a task of its own, or a workflow step that has ended).
     ``metadata`` carries the rest of the task a receiver acts on: its tenant, reference and results."""
-    task = SartiqTask.objects.select_related("run").get(run=run, prefix="")
     body = public(task, result_paths([task]))
-    message = (run.error or {}).get("message") if run.status != RunStatus.COMPLETED else None
-    stamp = (run.finished_at or timezone.now()).isoformat()
+    st = state(task)
+    message = (body["errors"] or [None])[-1] if body["status"] == TaskStatus.FAILED.value else (
+        (task.run.error or {}).get("message") if body["status"] == TaskStatus.CANCELLED.value else None
+    )
     return {
         "event_type": EventType.TASK_STATUS.value,
         "task_id": str(task.id),
         "status": body["status"],
-        "timestamp": stamp,
+        "timestamp": (st.finished_at or timezone.now()).isoformat(),
         "entity_id": None,
         "origin_instance": task.origin_instance,
         "origin_zone": task.origin_zone,
@@ -414,6 +420,7 @@ def webhook_payload(run: Run) -> dict[str, Any]:
             "origin_tenant_id": task.origin_tenant_id,
             "origin_reference": task.origin_reference,
             "workflow_id": task.workflow_id,
+            "step_id": task.step.step_id if task.prefix and task.step_id else None,
             "retry_count": body["retry_count"],
             "fallback_used": body["fallback_used"],
             **{
@@ -424,8 +431,8 @@ def webhook_payload(run: Run) -> dict[str, Any]:
         },
         "task_type": task.task_type,
         "progress": body["progress"],
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "completed_at": run.finished_at.isoformat() if run.finished_at else None,
+        "started_at": st.started_at.isoformat() if st.started_at else None,
+        "completed_at": st.finished_at.isoformat() if st.finished_at else None,
         "error_message": message,
         "error_category": body["error_category"],
     }
