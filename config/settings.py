@@ -449,6 +449,13 @@ SARTIQ_FAL_APPS = {
     "FACE_ENHANCER": "fal-ai/codeformer",
 }
 SARTIQ_DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
+# LoRA training (training/jobs.py): a job trains in slices of this many seconds (inside the worker timeout) and
+# queues the next slice from its checkpoint; a task whose job has not beaten for TRAINING_STALE_SECONDS is queued
+# again from its last checkpoint, at most TRAINING_MAX_RECOVERIES times. Training pairs are patches of this side.
+TRAINING_SLICE_SECONDS = float(os.environ.get("TRAINING_SLICE_SECONDS", Q_CLUSTER["timeout"] * 0.6))
+TRAINING_STALE_SECONDS = float(os.environ.get("TRAINING_STALE_SECONDS", "60"))
+TRAINING_MAX_RECOVERIES = env_int("TRAINING_MAX_RECOVERIES", 3)
+TRAINING_PATCH_SIZE = env_int("TRAINING_PATCH_SIZE", 64)
 # Each call waits at most this long per attempt and is retried this often (connection errors, 429, 5xx).
 PROVIDER_TIMEOUT_SECONDS = float(os.environ.get("PROVIDER_TIMEOUT_SECONDS", "60"))
 PROVIDER_MAX_RETRIES = env_int("PROVIDER_MAX_RETRIES", 2)

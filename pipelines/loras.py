@@ -44,3 +44,12 @@ def url_for(user_id: Any, name: str, base_url: str = "") -> str | None:
     if url.startswith("/") and base_url:
         url = base_url.rstrip("/") + url
     return url
+
+
+def read(user_id: Any, name: str, max_bytes: int = 600 * 1024 * 1024) -> bytes | None:
+    """The bytes of LoRA ``name`` for user ``user_id`` (theirs, else the shared one), None if neither."""
+    path = find(user_id, name)
+    if path is None:
+        return None
+    with default_storage.open(path, "rb") as fh:
+        return fh.read(max_bytes)

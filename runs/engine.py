@@ -264,6 +264,7 @@ class RunExecutor:
             lora_url=lambda name: loras.url_for(
                 self.run.billed_to_id, name, self.run.options.get("_base_url", "")
             ),
+            read_lora=lambda name: loras.read(self.run.billed_to_id, name),
         )
         return ctx
 

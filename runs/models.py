@@ -290,7 +290,8 @@ class WebhookKind(models.TextChoices):
 
 
 class WebhookDelivery(models.Model):
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    # The run it reports on; null for an event of something else (a training task's).
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_deliveries")
     kind = models.CharField(max_length=16, choices=WebhookKind.choices)
     # The node whose ending it reports (a Sartiq workflow step's event); empty for the run's own callback.
     node_id = models.CharField(max_length=64, blank=True, default="")

@@ -75,3 +75,13 @@ def enqueue_webhook(delivery_id: int, attempt: int = 1, delay: float = 0.0) -> N
         async_task_later(DELIVER_WEBHOOK, delivery_id, attempt, delay=delay, **options)
     else:
         async_task(DELIVER_WEBHOOK, delivery_id, attempt, **options)
+
+
+def enqueue_call(func: str, *args: Any, name: str, gpu: bool = False) -> None:
+    """Queue another app's job by its dotted name (e.g. a training slice) once the transaction commits, on the
+    GPU cluster when ``gpu`` and there is one; with RUNS_EAGER run it at once."""
+    if settings.RUNS_EAGER:
+        _eager(func, *args)
+        return
+    cluster = settings.Q_GPU_CLUSTER if gpu and settings.Q_GPU_CLUSTER else default_cluster()
+    transaction.on_commit(lambda: async_task(func, *args, task_name=name, group="jobs", cluster=cluster))

@@ -94,6 +94,13 @@ def schedule_for(run: Run) -> WebhookDelivery | None:
     return delivery
 
 
+def send(kind: str, url: str, payload: dict[str, Any]) -> WebhookDelivery:
+    """Deliver an event that is no run's (a training task's) with the same policy and record."""
+    delivery = WebhookDelivery.objects.create(run=None, kind=kind, url=url, payload=payload)
+    tasks.enqueue_webhook(delivery.pk)
+    return delivery
+
+
 def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     target = resolve_public(url, https_only=True)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS

@@ -57,6 +57,11 @@ def test_nodes_know_no_run():
     assert offenders("pipelines/ml", "runs") == []
 
 
+def test_training_knows_no_surface():
+    assert offenders("training", "runs.api") == []
+    assert offenders("pipelines/ml", "training") == []  # model code knows no training job
+
+
 def test_accounts_is_the_base_layer():
     for other in ("pipelines", "runs", "shaders"):
         assert offenders("accounts", other) == []

@@ -165,6 +165,8 @@ class NodeContext:
     # A URL a provider can fetch the LoRA file of this name from, among those the user billed for the run may
     # use (pipelines.loras); None when there is no such file.
     lora_url: Callable[[str], str | None] = lambda name: None
+    # The bytes of that LoRA file (a node that applies it here, e.g. an upscaler's trained adapter).
+    read_lora: Callable[[str], bytes | None] = lambda name: None
 
     def check_cancelled(self) -> None:
         if self.cancelled():

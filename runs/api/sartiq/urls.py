@@ -12,6 +12,7 @@ from django.urls import path, re_path
 
 from runs.api.common import unmatched_view
 from runs.api.sartiq import lora, monitoring, storage, views
+from runs.api.sartiq import training as tr
 from runs.api.sartiq import workflow_views as wv
 
 Unmatched = unmatched_view(views.SartiqView, "Not Found")
@@ -19,6 +20,7 @@ Unmatched = unmatched_view(views.SartiqView, "Not Found")
 TaskListAlias = type("TaskListAlias", (views.TaskListView,), {"schema": None})
 GenerationListAlias = type("GenerationListAlias", (views.GenerationTaskListView,), {"schema": None})
 EvaluationAlias = type("EvaluationAlias", (views.EvaluationView,), {"schema": None})
+TrainingListAlias = type("TrainingListAlias", (tr.TrainingListView,), {"schema": None})
 WorkflowListAlias = type("WorkflowListAlias", (wv.WorkflowListView,), {"schema": None})
 EvaluationHealthAlias = type("EvaluationHealthAlias", (views.EvaluationHealthView,), {"schema": None})
 
@@ -51,6 +53,11 @@ urlpatterns = [
     path("api/v1/evaluation/health", views.EvaluationHealthView.as_view(), name="sartiq-evaluation-health"),
     path("api/v1/evaluation/health/", EvaluationHealthAlias.as_view(), name="sartiq-evaluation-health-slash"),
     re_path(r"^api/v1/evaluation/", Unmatched.as_view(), name="sartiq-evaluation-unmatched"),
+    path("api/v1/training/", tr.TrainingListView.as_view(), name="sartiq-training"),
+    path("api/v1/training", TrainingListAlias.as_view(), name="sartiq-training-noslash"),
+    path("api/v1/training/<str:task_id>", tr.TrainingDetailView.as_view(), name="sartiq-training-task"),
+    path("api/v1/training/<str:task_id>/cancel", tr.TrainingCancelView.as_view(), name="sartiq-training-cancel"),
+    re_path(r"^api/v1/training/", Unmatched.as_view(), name="sartiq-training-unmatched"),
     path("api/v1/workflows/", wv.WorkflowListView.as_view(), name="sartiq-workflows"),
     path("api/v1/workflows", WorkflowListAlias.as_view(), name="sartiq-workflows-noslash"),
     path("api/v1/workflows/<str:workflow_id>", wv.WorkflowDetailView.as_view(), name="sartiq-workflow"),
