@@ -27,13 +27,16 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 schema = schemathesis.openapi.from_wsgi("/api/schema", application)
 
-# The seed documents these as "501 — coming in M4/M5". Sartiq's task create answers a documented 501 for the
-# task types and providers this server cannot execute yet (runs/api/sartiq/graphs.py).
+# The seed documents these as "501 — coming in M4/M5". Sartiq's task and workflow creates answer a documented
+# 501 for the task types and providers this server cannot execute (runs/api/sartiq/graphs.py), its training
+# create for FULL training (only LoRA adapters are trained here).
 NOT_IMPLEMENTED_STUBS = (
     "/api/v1/generate",
     "/api/v1/payments/",
     "/api/v1/desires/{desire_id}/tip",
     "/api/v1/tasks/",
+    "/api/v1/workflows/",
+    "/api/v1/training/",
 )
 # /mcp is an ASGI app beside Django (tests/shaders/test_mcp.py drives it): the WSGI app has no route to it.
 schema = schema.exclude(path="/mcp")

@@ -136,7 +136,7 @@ class WorkflowCleanupView(SartiqView):
                    "answer lists the removed paths and what could not be cleaned.",
                    parameters=[WORKFLOW_ID, query("cleanup_tasks", OpenApiTypes.BOOL, True,
                                                   "Also clean up the workflow's tasks and their files")],
-                   request=None, responses={200: W.WorkflowCleanupResponse, 409: CONFLICT})
+                   request=None, responses={200: W.WorkflowCleanupResponse, 409: CONFLICT, 422: INVALID})
     def post(self, request: Request, workflow_id: str) -> Response:
         params = self.validated_query(request, W.CleanupQuery)
         workflow = W.get_workflow(request.user, workflow_id)
