@@ -30,12 +30,14 @@ Settings (``django.conf.settings``, else environment variables, else the default
 ``UPSCALE_CPU_MAX_INPUT_PIXELS`` (1 048 576), ``UPSCALE_TILE_PAD`` (16),
 ``UPSCALE_MAX_BATCH`` (8), ``UPSCALE_BATCH_WAIT_MS`` (5), ``UPSCALE_HALF`` (true),
 ``UPSCALE_COMPILE`` (true), ``UPSCALE_COMPILE_MODE`` (``default``),
-``REALESRGAN_WEIGHTS_DIR`` (unset).
+``REALESRGAN_WEIGHTS_DIR`` (unset), ``UPSCALE_LORA_ENGINES`` (4: engines with a LoRA merged in, kept per
+process, see :func:`get_adapted_engine`).
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import os
 import threading
@@ -198,8 +200,11 @@ class UpscaleEngine:
     """One network on one device, shared by every request in the process."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", *, weights: Path | None = None,
-                 warm_up: bool = True, batched: bool | None = None):
-        """``batched`` defaults to CUDA-only; tests force it on the CPU to exercise the batching path."""
+                 warm_up: bool = True, batched: bool | None = None, adapter: bytes | None = None,
+                 lora_weight: float = 1.0):
+        """``batched`` defaults to CUDA-only; tests force it on the CPU to exercise the batching path.
+        ``adapter``: a LoRA file (:mod:`pipelines.ml.lora`) of this model, merged into the weights at
+        ``lora_weight`` (ValueError when it is not one, or not of this model)."""
         import torch
 
         from pipelines.ml.upscale_batcher import DirectRunner, MicroBatcher
@@ -214,6 +219,11 @@ class UpscaleEngine:
         self.cuda = self.device.type == "cuda"
         self.compiled = False
         net = load_network(model, self.weights)
+        self.adapter_sha256 = hashlib.sha256(adapter).hexdigest() if adapter is not None else None
+        if adapter is not None:
+            from pipelines.ml import lora
+
+            net = lora.apply(net, adapter, lora_weight, base_model=model, inplace=True)
         self.dtype = torch.float32
         forward: Callable = net
         if self.cuda:
@@ -226,6 +236,9 @@ class UpscaleEngine:
         # on a GPU a tile takes milliseconds and the per-tile report is enough (hooks would also break the
         # compiled graph).
         self._step = threading.local()
+        self._usage = threading.Lock()
+        self._users = 0
+        self._retired = False
         if not self.cuda:
             blocks = network_blocks(net)
             for index, block in enumerate(blocks):
@@ -305,6 +318,27 @@ class UpscaleEngine:
     def upscale(self, pixels: np.ndarray, *, scale: int = 4, tile_size: int = DEFAULT_TILE,
                 progress: Callable[[float], None] | None = None) -> np.ndarray:
         """Upscale an engine array (see :mod:`pipelines.ml.upscale_io`) by ``scale``; same layout and type."""
+        with self._usage:
+            self._users += 1
+        try:
+            return self._upscale(pixels, scale=scale, tile_size=tile_size, progress=progress)
+        finally:
+            with self._usage:
+                self._users -= 1
+                close = self._retired and self._users == 0
+            if close:
+                self.runner.close()
+
+    def retire(self) -> None:
+        """Close the runner once no request uses the engine any more (an adapted engine leaving the LRU)."""
+        with self._usage:
+            self._retired = True
+            close = self._users == 0
+        if close:
+            self.runner.close()
+
+    def _upscale(self, pixels: np.ndarray, *, scale: int, tile_size: int,
+                 progress: Callable[[float], None] | None) -> np.ndarray:
         import torch
 
         if scale not in SCALES:
@@ -410,8 +444,60 @@ def get_engine(model: str = DEFAULT_MODEL, device: str | None = None) -> Upscale
 
 
 def clear_engines() -> None:
-    """Forget the cached engines (tests; a worker never needs this)."""
+    """Forget the cached engines, adapted ones included (tests; a worker never needs this)."""
     with _registry_lock:
-        for engine in _engines.values():
+        for engine in [*_engines.values(), *_adapted.values()]:
             engine.runner.close()
         _engines.clear()
+        _adapted.clear()
+
+
+# -- engines with a LoRA merged in: a small LRU per process -----------------------------------------------
+
+_adapted: collections.OrderedDict[tuple, UpscaleEngine] = collections.OrderedDict()
+_adapted_locks: dict[tuple, threading.Lock] = collections.defaultdict(threading.Lock)
+
+
+def adapted_engines_max() -> int:
+    """``UPSCALE_LORA_ENGINES`` (4): adapted engines kept per process (each holds a full copy of its network,
+    67 MB for x4plus in float32, and on CUDA its own compiled graph)."""
+    return max(1, int(_setting("UPSCALE_LORA_ENGINES", 4)))
+
+
+def get_adapted_engine(model: str, adapter: bytes, lora_weight: float = 1.0,
+                       device: str | None = None) -> UpscaleEngine:
+    """An engine of ``model`` with the LoRA file ``adapter`` merged in at ``lora_weight``, cached by
+    (model, device, weights, sha256 of the adapter, weight) in a least-recently-used set of
+    :func:`adapted_engines_max` engines. A weight of 0 is the plain engine. ValueError for a file that is not
+    a LoRA of ``model``."""
+    if model not in MODELS:
+        raise UpscaleInputError(f"unknown model {model!r}", "INVALID_PARAM", {"allowed": list(MODELS)})
+    lora_weight = round(float(lora_weight), 4)
+    if lora_weight == 0:
+        return get_engine(model, device)
+    device = device or select_device()
+    key = (model, device, str(weights_path(model)), hashlib.sha256(adapter).hexdigest(), lora_weight)
+    with _registry_lock:
+        engine = _adapted.get(key)
+        if engine is not None:
+            _adapted.move_to_end(key)
+            return engine
+        lock = _adapted_locks[key]
+    with lock:
+        with _registry_lock:
+            engine = _adapted.get(key)
+        if engine is None:
+            engine = UpscaleEngine(model, device, weights=Path(key[2]), adapter=adapter, lora_weight=lora_weight)
+            evicted = []
+            with _registry_lock:
+                _adapted[key] = engine
+                while len(_adapted) > adapted_engines_max():
+                    old_key, old = _adapted.popitem(last=False)
+                    _adapted_locks.pop(old_key, None)
+                    evicted.append(old)
+            for old in evicted:
+                old.retire()  # its runner closes when the requests using it are done
+    with _registry_lock:
+        if key in _adapted:
+            _adapted.move_to_end(key)
+    return engine

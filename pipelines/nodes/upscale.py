@@ -9,6 +9,7 @@ lists the family as unavailable.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import logging
@@ -85,6 +86,43 @@ def _as_image_value(ctx: NodeContext, value: Any) -> ImageValue:
     raise NodeError(f"input 'image' must be an image, got {type(value).__name__}", "INVALID_INPUT")
 
 
+def _lora_params(params: dict[str, Any]) -> tuple[str, float]:
+    name = params.get("lora") or ""
+    if not isinstance(name, str) or len(name) > 250:
+        raise NodeError("lora must be a LoRA file name (at most 250 characters)", "INVALID_PARAM",
+                        details={"lora": str(name)[:250]})
+    try:
+        weight = float(params.get("lora_weight", 1.0))
+    except (TypeError, ValueError) as exc:
+        raise NodeError(f"lora_weight must be a number: {exc}", "INVALID_PARAM") from exc
+    if not 0.0 <= weight <= 2.0:  # NaN fails too
+        raise NodeError("lora_weight must be within 0..2", "INVALID_PARAM", details={"lora_weight": weight})
+    return name.strip(), weight
+
+
+def _read_adapter(ctx: NodeContext, name: str, model: str) -> tuple[bytes, str]:
+    """The LoRA file ``name`` of the run's payer, checked to be an adapter of ``model``; and its sha256."""
+    from pipelines.ml import lora
+
+    try:
+        data = ctx.read_lora(name)
+    except Exception as exc:  # storage trouble is ours, not the request's
+        logger.exception("reading LoRA %r failed (run %s, node %s)", name, ctx.run_id, ctx.node_id)
+        raise NodeError(f"LoRA {name!r} could not be read: {exc}", "LORA_UNAVAILABLE", retryable=True) from exc
+    if data is None:
+        raise NodeError(f"LoRA {name!r} not found", "LORA_NOT_FOUND", details={"lora": name})
+    try:
+        meta, _ = lora.from_bytes(data)
+    except ValueError as exc:
+        raise NodeError(f"LoRA {name!r} cannot be used by the upscaler: {exc}", "INVALID_LORA",
+                        details={"lora": name}) from exc
+    if meta["base_model"] != model:
+        raise NodeError(f"LoRA {name!r} was trained for {meta['base_model']}, but this node's model is {model}; "
+                        f"set model to {meta['base_model']}", "LORA_MODEL_MISMATCH",
+                        details={"lora": name, "lora_base_model": meta["base_model"], "model": model})
+    return data, hashlib.sha256(data).hexdigest()
+
+
 def _params(params: dict[str, Any]) -> tuple[str, int, str, int]:
     model = params.get("model") or DEFAULT_MODEL
     if model not in MODELS:
@@ -109,8 +147,9 @@ class ImageUpscale(NodeType):
     type = "IMAGE__UPSCALE"
     family = "image_ai"
     title = "Upscale (Real-ESRGAN)"
-    description = ("4× upscale via Real-ESRGAN (or 2×/3×). Keeps transparency, grayscale and 16-bit depth. "
-                   "Input: image. Output: the upscaled image and {scale, width, height}.")
+    description = ("4× upscale via Real-ESRGAN (or 2×/3×), optionally with a trained LoRA adapter. Keeps "
+                   "transparency, grayscale and 16-bit depth. Input: image. Output: the upscaled image and "
+                   "{scale, width, height} (plus lora, lora_weight, lora_sha256 when a LoRA is used).")
     inputs = (Port("image", "image", "The image to upscale."),)
     outputs = (
         Port("image", "image", "The upscaled image."),
@@ -154,6 +193,23 @@ class ImageUpscale(NodeType):
                                "overlap); smaller tiles use less memory, larger ones are a little faster.",
                 "examples": [256, 512],
             },
+            "lora": {
+                "type": "string",
+                "maxLength": 250,
+                "default": "",
+                "description": "A LoRA adapter trained for this model (a training task's result, or an uploaded "
+                               "Canvasflow upscaler LoRA), named as the upload answered it; empty for none. "
+                               "Its base model must be the node's model.",
+                "examples": ["", "trained/my_style.safetensors"],
+            },
+            "lora_weight": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 2,
+                "default": 1.0,
+                "description": "Strength of the LoRA: 0 is the base model, 1 the adapter as trained.",
+                "examples": [1.0, 0.5],
+            },
         },
         "additionalProperties": False,
     }
@@ -188,14 +244,20 @@ class ImageUpscale(NodeType):
         from pipelines.ml import upscale, upscale_io
         from pipelines.ml.upscale_models import WeightsUnavailable
 
-        model, scale, fmt, tile = _params(self.resolved_params(params))
+        resolved = self.resolved_params(params)
+        model, scale, fmt, tile = _params(resolved)
+        lora_name, lora_weight = _lora_params(resolved)
         source = _as_image_value(ctx, inputs.get("image"))
+        adapter, adapter_sha256 = _read_adapter(ctx, lora_name, model) if lora_name else (None, None)
         started = time.perf_counter()
         try:
             device = upscale.select_device()
             upscale.check_size(source.height, source.width, device)  # from the header, before decoding
             pixels = self._decode(source)
-            engine = upscale.get_engine(model, device)
+            if adapter is not None and lora_weight > 0:
+                engine = upscale.get_adapted_engine(model, adapter, lora_weight, device)
+            else:
+                engine = upscale.get_engine(model, device)
             result = engine.upscale(pixels, scale=scale, tile_size=tile, progress=_cancellable(ctx))
         except upscale.UpscaleInputError as exc:
             raise NodeError(str(exc), exc.code, details=exc.details) from exc
@@ -218,14 +280,34 @@ class ImageUpscale(NodeType):
             image = upscale_io.flatten_alpha(image)
         if "icc_profile" in source.image.info:
             image.info["icc_profile"] = source.image.info["icc_profile"]
-        metadata = {"scale": scale, "width": image.width, "height": image.height}
-        ctx.log(f"upscaled {source.width}x{source.height} -> {image.width}x{image.height} with {model} on "
-                f"{device} in {time.perf_counter() - started:.2f}s")
+        metadata: dict[str, Any] = {"scale": scale, "width": image.width, "height": image.height}
+        if adapter_sha256 is not None:
+            # which adapter made it: the file's hash, so that the output of a file replaced under the same name
+            # hashes differently for every node downstream (this node's own key: see cache_context)
+            metadata.update(lora=lora_name, lora_weight=lora_weight, lora_sha256=adapter_sha256)
+        ctx.log(f"upscaled {source.width}x{source.height} -> {image.width}x{image.height} with {model}"
+                f"{f' + LoRA {lora_name} x{lora_weight:g}' if adapter_sha256 else ''} on {device} in "
+                f"{time.perf_counter() - started:.2f}s")
         return {
             "image": ImageValue(image, format=fmt, metadata={**source.metadata, **metadata, "model": model},
                                 source=source.source),
             "metadata": metadata,
         }
+
+    @classmethod
+    def cache_context(cls, params: dict[str, Any], read_lora: Callable[[str], bytes | None]) -> dict[str, Any]:
+        """What the node's cache key (runs.cache.content_key's ``context``) must hold besides its params: the
+        sha256 of the LoRA file the ``lora`` param names, read with the run's ``read_lora`` (the name alone
+        would answer a file replaced under the same name with the old file's output).
+
+        The cache lookup happens in the engine before the node runs (runs.engine ``_stored_key``), so only
+        the engine can add this; until it calls this hook, a replaced LoRA file can be answered from the
+        cache with the old file's output (the outputs' ``lora_sha256`` records which file made them)."""
+        name = params.get("lora") or ""
+        if not isinstance(name, str) or not name.strip():
+            return {}
+        data = read_lora(name.strip())
+        return {"lora_sha256": hashlib.sha256(data).hexdigest() if data is not None else None}
 
     @staticmethod
     def _decode(source: ImageValue) -> Any:
