@@ -235,6 +235,8 @@ class RunExecutor:
         context = {"options": {k: self.run.options.get(k) for k in node_type.surface_options}}
         if node_type.exposes_input is not None:
             context["input"] = self.run.inputs.get(params.get("name"))
+        # what the node reads besides its params and inputs (the content of a LoRA file it names)
+        context.update(node_type.cache_context(params, lambda name: loras.read(self.run.billed_to_id, name)))
         key = cache.content_key(self.run.billed_to_id, node_type, params, inputs, context)
         return key or cache.run_key(self.run.pk, node_id)
 

@@ -223,6 +223,12 @@ class NodeType:
     def run(self, ctx: NodeContext, inputs: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
+    @classmethod
+    def cache_context(cls, params: dict[str, Any], read_lora: Callable[[str], bytes | None]) -> dict[str, Any]:
+        """What the node's stored-output key must hold besides its params and inputs: what it reads from
+        elsewhere (e.g. the hash of a LoRA file it names). ``read_lora`` is the run's (the payer's files)."""
+        return {}
+
     # -- helpers shared by all node types -------------------------------------------------
 
     @classmethod

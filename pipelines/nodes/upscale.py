@@ -298,11 +298,8 @@ class ImageUpscale(NodeType):
     def cache_context(cls, params: dict[str, Any], read_lora: Callable[[str], bytes | None]) -> dict[str, Any]:
         """What the node's cache key (runs.cache.content_key's ``context``) must hold besides its params: the
         sha256 of the LoRA file the ``lora`` param names, read with the run's ``read_lora`` (the name alone
-        would answer a file replaced under the same name with the old file's output).
-
-        The cache lookup happens in the engine before the node runs (runs.engine ``_stored_key``), so only
-        the engine can add this; until it calls this hook, a replaced LoRA file can be answered from the
-        cache with the old file's output (the outputs' ``lora_sha256`` records which file made them)."""
+        would answer a file replaced under the same name with the old file's output). The engine calls it when
+        it keys the node's stored outputs (runs.engine ``_stored_key``)."""
         name = params.get("lora") or ""
         if not isinstance(name, str) or not name.strip():
             return {}

@@ -49,7 +49,7 @@ def test_registry_entry_describes_the_node(upscale_node):
     for name, prop in props.items():
         assert {"default", "description", "examples"} <= set(prop), name
     assert upscale_node.param_defaults() == {"model": "RealESRGAN_x4plus", "scale": 4, "format": "PNG",
-                                             "tile_size": 256}
+                                             "tile_size": 256, "lora": "", "lora_weight": 1.0}
 
 
 def test_default_model_upscales_four_times(upscale_node, upscale_sample):

@@ -240,3 +240,52 @@ def test_events_reach_the_webhook(trainer):
         assert WebhookDelivery.objects.filter(run=None, status="delivered").count() == len(events)
     finally:
         receiver.close()
+
+
+def test_a_refine_task_upscales_with_the_trained_adapter(trainer):
+    task = create(trainer)
+    refine = {
+        "task_type": "REFINE", "origin_instance": "t", "base_image_url": data_url(texture(5, size=40)),
+        "upscale_enabled": True, "upscale_factor": 4, "upscale_steps": 1, "upscale_denoise": 0.1,
+        "face_detail_enabled": False, "face_detail_steps": 1, "face_detail_denoise": 0.1,
+        "config": {"upscale_model": "realesr-animevideov3", "upscale_lora": task["local_model_path"],
+                   "upscale_lora_weight": 1.0},
+    }
+    resp = trainer.post("/api/v1/tasks/", refine, format="json")
+    assert resp.status_code == 200, resp.content
+    done = resp.json()
+    assert done["status"] == "COMPLETED", done
+    plain = trainer.post("/api/v1/tasks/", {**refine, "config": {"upscale_model": "realesr-animevideov3"}},
+                         format="json").json()
+    with default_storage.open(done["result_image_path"]) as a, default_storage.open(plain["result_image_path"]) as b:
+        with_lora, without = np.asarray(Image.open(a)).astype(int), np.asarray(Image.open(b)).astype(int)
+    assert with_lora.shape == without.shape and np.abs(with_lora - without).mean() > 0  # the adapter acts
+    bad = trainer.post("/api/v1/tasks/", {**refine, "config": {"upscale_lora": "../x.safetensors"}}, format="json")
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "config", "upscale_lora"]
+
+
+def test_a_lora_file_replaced_under_its_name_is_not_answered_from_the_cache(trainer):
+    from pipelines import loras
+    from runs.engine import RunExecutor  # noqa: F401  (the key is the engine's)
+
+    first = create(trainer, trigger_word="same", steps=2, save_every=1)
+    second = create(trainer, trigger_word="other", steps=4, save_every=1, learning_rate=0.01)
+    owner = TrainingTask.objects.get(pk=first["id"]).owner_id
+    name = first["local_model_path"]
+    refine = {
+        "task_type": "REFINE", "origin_instance": "t", "base_image_url": data_url(texture(9, size=40)),
+        "upscale_enabled": True, "upscale_factor": 4, "upscale_steps": 1, "upscale_denoise": 0.1,
+        "face_detail_enabled": False, "face_detail_steps": 1, "face_detail_denoise": 0.1,
+        "config": {"upscale_model": "realesr-animevideov3", "upscale_lora": name},
+    }
+    before = trainer.post("/api/v1/tasks/", refine, format="json").json()
+    path = loras.user_folder(owner) + name
+    default_storage.delete(path)
+    default_storage.save(path, io.BytesIO(loras.read(owner, second["local_model_path"])))
+    after = trainer.post("/api/v1/tasks/", refine, format="json").json()
+    assert before["status"] == after["status"] == "COMPLETED"
+    from runs.api.sartiq.models import SartiqTask
+
+    nodes = [SartiqTask.objects.get(pk=t["id"]).run.node_runs.get(node_id="task") for t in (before, after)]
+    assert not nodes[1].cached  # another file: computed again, not the first file's output
+    assert nodes[0].outputs["image"]["metadata"]["lora_sha256"] != nodes[1].outputs["image"]["metadata"]["lora_sha256"]

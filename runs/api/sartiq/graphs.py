@@ -221,15 +221,29 @@ AI_PROVIDERS = ("openai", "anthropic")
 
 
 def upscale_model(fields: dict[str, Any]) -> dict[str, Any]:
-    """``config.upscale_model`` as IMAGE__UPSCALE's ``model`` (422 for a network it does not have)."""
-    model = (fields.get("config") or {}).get("upscale_model")
-    if model is None:
-        return {}
+    """``config.upscale_model`` as IMAGE__UPSCALE's ``model`` (422 for a network it does not have), and
+    ``config.upscale_lora`` / ``config.upscale_lora_weight`` as its ``lora`` / ``lora_weight``: an adapter a
+    training task made (its ``local_model_path``), applied to the network it was trained for."""
+    config = fields.get("config") or {}
+    params: dict[str, Any] = {}
+    model = config.get("upscale_model")
     node_type = get_node_type("IMAGE__UPSCALE")
-    allowed = node_type.params_schema["properties"]["model"]["enum"] if node_type else []
-    if model not in allowed:
-        raise invalid(["body", "config", "upscale_model"], f"Input should be one of {allowed}", "enum")
-    return {"model": model}
+    properties = node_type.params_schema["properties"] if node_type else {}
+    if model is not None:
+        allowed = properties["model"]["enum"] if "model" in properties else []
+        if model not in allowed:
+            raise invalid(["body", "config", "upscale_model"], f"Input should be one of {allowed}", "enum")
+        params["model"] = model
+    name = config.get("upscale_lora")
+    if name is not None:
+        if "lora" not in properties:
+            raise refused("LoRA adapters for the upscaler are not available on this server")
+        params["lora"] = lora_name(str(name), ["config", "upscale_lora"])
+        weight = config.get("upscale_lora_weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 2:
+            raise invalid(["body", "config", "upscale_lora_weight"], "Input should be a number from 0 to 2")
+        params["lora_weight"] = float(weight)
+    return params
 
 
 def detail_enhancer(fields: dict[str, Any]) -> Plan:
@@ -422,14 +436,15 @@ def fal_detail_enhancer(fields: dict[str, Any], config: Any, loc: str) -> Plan:
     return Plan({"base_image": "image", "reference_image": "reference"}, [("FAL__RUN", params)])
 
 
-def lora_name(value: str, field_name: str) -> str:
+def lora_name(value: str, field_name: str | list[str]) -> str:
     """A LoRA named as upload answered it (``identities/x.safetensors``), or by the path upload gave."""
     name = value.strip()
     for prefix in ("/data/models/loras/", "models/loras/"):
         if name.startswith(prefix):
             name = name[len(prefix):]
     if not loras.NAME.match(name) or ".." in name or not name.lower().endswith(loras.EXTENSIONS):
-        raise invalid(["body", field_name], "Input should be a LoRA as upload returned it, e.g. "
+        loc = [field_name] if isinstance(field_name, str) else field_name
+        raise invalid(["body", *loc], "Input should be a LoRA as upload returned it, e.g. "
                       "identities/anna.safetensors")
     return name
 
