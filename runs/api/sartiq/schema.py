@@ -9,11 +9,11 @@ is required on create; the defaults the seed states are kept (tolerance 0, light
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from pipelines.nodes import framing
 from runs.api.sartiq.enums import (
@@ -758,6 +758,18 @@ class HealthStatus(SartiqModel):
 
 # -- monitoring (runs/api/sartiq/monitoring.py) ---------------------------------------------------------
 
+
+def to_utc(value: datetime) -> datetime:
+    """A query's datetime in UTC (a naive one is read as UTC): databases take offsets of at most ±15:59
+    (PostgreSQL), while ISO 8601 and Python allow more; a date that leaves the calendar in UTC is refused."""
+    try:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("the datetime is out of range") from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(to_utc)]
+
 class MonitoringTaskQuery(SartiqModel):
     page: int = Field(default=1, ge=1, le=2**31 - 1, description="Page number (1-indexed)")
     page_size: int = Field(default=50, ge=1, le=200, description="Items per page")
@@ -771,10 +783,10 @@ class MonitoringTaskQuery(SartiqModel):
     origin_instance: str | None = Field(default=None, description="Filter by origin instance")
     origin_zone: str | None = Field(default=None, description="Filter by origin zone")
     origin_tenant_id: str | None = Field(default=None, description="Filter by origin tenant ID")
-    created_after: datetime | None = Field(
+    created_after: UtcDatetime | None = Field(
         default=None, description="Filter tasks created after this datetime"
     )
-    created_before: datetime | None = Field(
+    created_before: UtcDatetime | None = Field(
         default=None, description="Filter tasks created before this datetime"
     )
     search: str | None = Field(default=None, description="Search by task ID prefix")

@@ -726,8 +726,8 @@ class MonitoringQuery(Model):
     origin_instance: str | None = None
     origin_zone: str | None = None
     origin_tenant_id: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: S.UtcDatetime | None = None
+    created_before: S.UtcDatetime | None = None
     search: str | None = Field(default=None, max_length=255, description="Workflow name or ID prefix")
 
 
