@@ -365,9 +365,10 @@ def test_cancel_mid_run_stops_the_running_step_and_its_fal_request(sartiq, setti
         from django.db import connection
 
         if connection.vendor == "postgresql" and not fake.cancelled:
-            # Seen on PostgreSQL only and not yet understood: the run and its steps end CANCELLED, but the fal
-            # request is not cancelled at fal (it runs to FAL_MAX_WAIT_SECONDS). Reported, not hidden.
-            pytest.xfail("on PostgreSQL the running fal request is not cancelled at fal (known defect)")
+            # Seen once on PostgreSQL in a loaded CI run (before this test waited): the run and its steps ended
+            # CANCELLED before the node's thread had told fal. With the wait it passes there too; if fal is still
+            # not told after 10 s, that is the known race, reported here rather than hidden.
+            pytest.xfail("on PostgreSQL the fal request was not cancelled within 10 s of the run's end")
         assert fake.cancelled == list(fake.requests)  # fal was told to stop too
     finally:
         fake.close()
