@@ -89,12 +89,8 @@ def store_sources(owner: Any, refs: list[str]) -> list[str]:
     return stored
 
 
-def start(task: TrainingTask) -> None:
-    """Queue the task's first slice (after the transaction that made it commits)."""
-    enqueue(task)
-
-
 def enqueue(task: TrainingTask) -> None:
+    """Queue the task's next slice (its first one too) once the transaction that made it commits."""
     name = f"training {task.pk}#{task.attempts + 1}"
     if not task.celery_chain_task_id:
         TrainingTask.objects.filter(pk=task.pk).update(celery_chain_task_id=f"training {task.pk}")

@@ -266,7 +266,6 @@ def test_a_refine_task_upscales_with_the_trained_adapter(trainer):
 
 def test_a_lora_file_replaced_under_its_name_is_not_answered_from_the_cache(trainer):
     from pipelines import loras
-    from runs.engine import RunExecutor  # noqa: F401  (the key is the engine's)
 
     first = create(trainer, trigger_word="same", steps=2, save_every=1)
     second = create(trainer, trigger_word="other", steps=4, save_every=1, learning_rate=0.01)

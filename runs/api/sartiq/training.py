@@ -153,7 +153,6 @@ def public(task: TrainingTask) -> dict[str, Any]:
         ref if ref.startswith(("http://", "https://", "art_")) else stored
         for ref, stored in zip(task.source_images, task.stored_images or task.source_images, strict=False)
     ]
-    data["optimizer"] = "adam"
     return TrainingTaskPublic.model_validate(data).model_dump(mode="json")
 
 
@@ -194,6 +193,7 @@ def create(user: Any, body: TrainingTaskCreate) -> TrainingTask:
             entity_id=fields["entity_id"],
             base_model_path=or_default(fields["base_model_path"], SEED_BASE_MODEL),
             base_model=base,
+            optimizer="adam",  # what training.loop optimises the adapter with
             total_steps=values["steps"],
             webhook_url=fields["webhook_url"] or "",
             origin_zone=fields["origin_zone"],
@@ -205,7 +205,7 @@ def create(user: Any, body: TrainingTaskCreate) -> TrainingTask:
             preprocessing_captioning_prompt=fields["preprocessing_captioning_prompt"],
             **values,
         )
-        jobs.start(task)
+        jobs.enqueue(task)
     task.refresh_from_db()
     return task
 

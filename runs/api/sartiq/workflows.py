@@ -35,7 +35,7 @@ from runs.api.sartiq import tasks as T
 from runs.api.sartiq.enums import EventType, ProviderType, TaskStatus, TaskType
 from runs.api.sartiq.graphs import KEPT, TASK_NODE, RequestInvalid, image_input, plan_for
 from runs.api.sartiq.models import SartiqTask, SartiqWorkflow, SartiqWorkflowStep
-from runs.api.sartiq.tasks import COMMON_FIELDS, path_field, public, result_paths, sartiq_pipeline, state
+from runs.api.sartiq.tasks import COMMON_FIELDS, path_field, public, result_paths, sartiq_pipeline
 from runs.models import TERMINAL, Run, RunStatus, Surface
 from runs.outputs import STORE_INTERMEDIATES
 from runs.webhooks import check_webhook_url
@@ -708,10 +708,6 @@ def webhook_payload(workflow: SartiqWorkflow) -> dict[str, Any]:
         "error_message": body["error_message"],
         "error_category": None,
     }
-
-
-def step_state(task: SartiqTask) -> str:
-    return state(task).status
 
 
 # -- monitoring (M5–M7) -------------------------------------------------------------------------------------
