@@ -198,17 +198,24 @@ def active_session_key(pipeline: Pipeline) -> SessionKey | None:
 def publish(pipeline: Pipeline, spending: dict[str, int | None] | None = None) -> PublishResult:
     """Freeze the draft as the next version; the first publish issues the session key. ``spending``: caps
     to set on the key (see :func:`set_spending_caps`), checked before anything is published."""
+    return publish_graph(pipeline, pipeline.graph, spending)
+
+
+def publish_graph(
+    pipeline: Pipeline, source: dict, spending: dict[str, int | None] | None = None
+) -> PublishResult:
+    """Freeze ``source`` (the draft, or an earlier version's graph on a rollback) as the next version."""
     if spending is not None:
         check_spending_caps(spending)
     try:
-        ensure_valid(pipeline.graph)
+        ensure_valid(source)
     except GraphInvalid as exc:
         raise ValidationFailed(
             "The pipeline graph is invalid",
             code="INVALID_GRAPH",
             details={"errors": [e.as_dict() for e in exc.errors]},
         ) from exc
-    graph = copy.deepcopy(pipeline.graph)
+    graph = copy.deepcopy(source)
     input_schema, output_schema, examples = derive_schema(graph)
     with transaction.atomic():
         Pipeline.objects.select_for_update().filter(pk=pipeline.pk).first()

@@ -146,6 +146,74 @@ class VersionDetailSerializer(VersionSummarySerializer):
     graph = GraphSerializer()
 
 
+class NodeRefSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField(allow_null=True)
+
+
+class ParamChangeSerializer(serializers.Serializer):
+    param = serializers.CharField()
+    change = serializers.ChoiceField(choices=["added", "removed", "changed"])
+    from_ = serializers.JSONField(required=False, help_text="The value before (not when added)")
+    to = serializers.JSONField(required=False, help_text="The value after (not when removed)")
+
+
+def keyword_field(serializer: type[serializers.Serializer], name: str) -> None:
+    """Declare ``name`` (a Python keyword such as ``from``) for the field written ``name_`` in the class."""
+    serializer._declared_fields[name] = serializer._declared_fields.pop(f"{name}_")
+
+
+keyword_field(ParamChangeSerializer, "from")
+
+
+class NodeChangeSerializer(NodeRefSerializer):
+    previous_type = serializers.CharField(required=False, help_text="When the node's type changed")
+    params = ParamChangeSerializer(many=True)
+
+
+class NodesDiffSerializer(serializers.Serializer):
+    added = NodeRefSerializer(many=True)
+    removed = NodeRefSerializer(many=True)
+    changed = NodeChangeSerializer(many=True)
+
+
+class EdgeEndSerializer(serializers.Serializer):
+    node = serializers.CharField()
+    port = serializers.CharField()
+
+
+class EdgeRefSerializer(serializers.Serializer):
+    to = EdgeEndSerializer()
+    from_ = EdgeEndSerializer()
+
+
+keyword_field(EdgeRefSerializer, "from")
+
+
+class EdgesDiffSerializer(serializers.Serializer):
+    added = EdgeRefSerializer(many=True)
+    removed = EdgeRefSerializer(many=True)
+
+
+class VersionDiffSerializer(serializers.Serializer):
+    to = serializers.IntegerField(help_text="The version compared (the newer one, usually)")
+    from_ = serializers.IntegerField(help_text="The version it is compared with")
+    identical = serializers.BooleanField(help_text="true when the two graphs behave the same")
+    nodes = NodesDiffSerializer()
+    edges = EdgesDiffSerializer()
+
+
+keyword_field(VersionDiffSerializer, "from")
+
+
+class RolledBackSerializer(serializers.Serializer):
+    version = VersionSummarySerializer(help_text="The new newest version: a copy of the one rolled back to")
+    rolled_back_to = serializers.IntegerField(help_text="The version whose graph was published again")
+    session_key_prefix = serializers.CharField(
+        allow_null=True, help_text="The session key's prefix: the same key as before, callers change nothing"
+    )
+
+
 class KeyUrlsSerializer(serializers.Serializer):
     session_key = serializers.CharField(allow_null=True, help_text="The full FractalQ key, shown once")
     execute_url = serializers.URLField(allow_null=True)
@@ -190,6 +258,19 @@ class RunSummarySerializer(serializers.Serializer):
     error = serializers.DictField(child=any_value(), allow_null=True)
     resumes = serializers.IntegerField(required=False, help_text="Times the run was resumed")
     resumable = serializers.BooleanField(required=False, help_text="POST .../resume would take it")
+
+
+class PipelineRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class QueuedRunSerializer(RunSummarySerializer):
+    pipeline = PipelineRefSerializer()
+    current_node = serializers.CharField(allow_null=True, help_text="The node running now")
+    queue_position = serializers.IntegerField(
+        allow_null=True, help_text="Queued runs: how many runs (anyone's) wait ahead of it; null otherwise"
+    )
 
 
 class AttemptSerializer(serializers.Serializer):

@@ -24,4 +24,14 @@ urlpatterns = [
         views.VersionRestoreView.as_view(),
         name="studio-version-restore",
     ),
+    path(
+        "pipelines/<int:pipeline_id>/versions/<int:number>/diff/<int:other>",
+        views.VersionDiffView.as_view(),
+        name="studio-version-diff",
+    ),
+    path(
+        "pipelines/<int:pipeline_id>/versions/<int:number>/rollback",
+        views.VersionRollbackView.as_view(),
+        name="studio-version-rollback",
+    ),
 ]

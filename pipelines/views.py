@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from accounts.views import FractafragView, validated
 from config.errors import BadRequest, NotFound
 from config.timefmt import iso_z
-from pipelines import services
+from pipelines import services, versions
 from pipelines import studio_schema as S
 from pipelines.cost import input_limits
 from pipelines.graph import node_types_catalog
@@ -345,3 +345,40 @@ class VersionRestoreView(StudioView):
     def post(self, request: Request, pipeline_id: int, number: int) -> Response:
         pipeline = services.restore_version(self.get_pipeline(pipeline_id), number)
         return Response(pipeline_detail(pipeline, request))
+
+
+class VersionDiffView(StudioView):
+    @extend_schema(
+        operation_id="studio_version_diff",
+        summary="Compare two published versions",
+        description="What changed from version `number` to version `other`: nodes added, removed and changed "
+        "(type, or parameters added, removed or given another value, with both values) and wires added or "
+        "removed. Node positions are layout and are not compared.",
+        responses={200: S.VersionDiffSerializer},
+    )
+    def get(self, request: Request, pipeline_id: int, number: int, other: int) -> Response:
+        return Response(versions.diff_versions(self.get_pipeline(pipeline_id), number, other))
+
+
+class VersionRollbackView(StudioView):
+    @extend_schema(
+        operation_id="studio_version_rollback",
+        summary="Roll back to a published version",
+        description="Publish version `number`'s graph again as the newest version. The session key is not "
+        "changed, so its callers run the old graph from their next call without changing anything. The draft "
+        "is left as it is. 422 when that graph no longer validates (a node type since withdrawn).",
+        request=None,
+        responses={201: S.RolledBackSerializer},
+    )
+    def post(self, request: Request, pipeline_id: int, number: int) -> Response:
+        pipeline = self.get_pipeline(pipeline_id)
+        result = versions.rollback(pipeline, number)
+        key = services.active_session_key(pipeline)
+        return Response(
+            {
+                "version": version_summary(result.version),
+                "rolled_back_to": number,
+                "session_key_prefix": key.prefix if key else None,
+            },
+            status=status.HTTP_201_CREATED,
+        )

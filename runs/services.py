@@ -321,3 +321,21 @@ def queue_position(run: Run) -> int:
     if run.status != RunStatus.QUEUED:
         return 0
     return Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=run.created_at).count()
+
+
+def queue_positions(runs: list[Run]) -> dict[str, int]:
+    """:func:`queue_position` of each queued run of ``runs``, by run id, in one query."""
+    queued = sorted((r for r in runs if r.status == RunStatus.QUEUED), key=lambda r: r.created_at)
+    if not queued:
+        return {}
+    waiting = list(
+        Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=queued[-1].created_at)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+    )
+    positions, ahead = {}, 0
+    for run in queued:
+        while ahead < len(waiting) and waiting[ahead] < run.created_at:
+            ahead += 1
+        positions[run.pk] = ahead
+    return positions

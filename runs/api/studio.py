@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -22,7 +22,7 @@ from pipelines.views import StudioView
 from runs import access, artifacts, fetch, services, stored_inputs
 from runs.api.common import base_url_option, image_outputs
 from runs.api.session_keys import SessionKeySettingsView
-from runs.models import Run, Surface
+from runs.models import ACTIVE, TERMINAL, Run, Surface
 from runs.outputs import STORE_INTERMEDIATES
 
 iso = iso_z
@@ -163,6 +163,49 @@ class PipelineRunsView(StudioView):
         return Response(run_detail(submission.run, request), status=status.HTTP_202_ACCEPTED)
 
 
+QUEUE_FILTERS = {"all": None, "active": ACTIVE, "finished": TERMINAL}
+
+
+class MyRunsView(StudioView):
+    openapi_error_statuses = (400, 401, 403, 429)
+
+    @extend_schema(
+        operation_id="studio_my_runs",
+        summary="Your runs across pipelines (the queue)",
+        description="Your latest runs on every pipeline and surface, newest first: queued ones with their "
+        "position in the queue, running ones with their progress and current node, finished ones with their "
+        "outcome. `status`: all (default), active (queued or running) or finished. `limit`: 1..200 (50).",
+        parameters=[
+            OpenApiParameter("status", str, enum=list(QUEUE_FILTERS), required=False),
+            OpenApiParameter("limit", int, required=False),
+        ],
+        responses={200: S.QueuedRunSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        which = request.query_params.get("status", "all")
+        if which not in QUEUE_FILTERS:
+            raise BadRequest(f"status must be one of: {', '.join(QUEUE_FILTERS)}")
+        raw_limit = request.query_params.get("limit", "50")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 200:
+            raise BadRequest("limit must be a whole number from 1 to 200")
+        runs = access.runs_visible_to(request.user).select_related("pipeline", "version")
+        if QUEUE_FILTERS[which] is not None:
+            runs = runs.filter(status__in=QUEUE_FILTERS[which])
+        page = list(runs.order_by("-created_at")[: int(raw_limit)])
+        positions = services.queue_positions(page)
+        return Response(
+            [
+                {
+                    **run_summary(r),
+                    "pipeline": {"id": r.pipeline_id, "name": r.pipeline.name},
+                    "current_node": r.current_node or None,
+                    "queue_position": positions.get(r.pk),
+                }
+                for r in page
+            ]
+        )
+
+
 class PipelineUsageView(StudioView):
     @extend_schema(
         summary="Usage of a pipeline",
@@ -274,6 +317,7 @@ urlpatterns = [
     path(
         "pipelines/<int:pipeline_id>/usage", PipelineUsageView.as_view(), name="studio-pipeline-usage"
     ),
+    path("runs", MyRunsView.as_view(), name="studio-my-runs"),
     path("runs/<str:run_id>", RunDetailView.as_view(), name="studio-run"),
     path("runs/<str:run_id>/cancel", RunCancelView.as_view(), name="studio-run-cancel"),
     path("runs/<str:run_id>/resume", RunResumeView.as_view(), name="studio-run-resume"),
