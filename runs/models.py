@@ -45,6 +45,9 @@ class Surface(models.TextChoices):
     FLUXARA = "fluxara", "Fluxara"
     FIZZLY = "fizzly", "Fizzly"
     SARTIQ = "sartiq", "Sartiq Compute"
+    FAL = "fal", "fal-compatible queue"
+    REPLICATE = "replicate", "Replicate-compatible API"
+    MCP = "mcp", "MCP tool"
 
 
 # Writes that record liveness, not a change of state: they leave ``updated_at`` alone.
@@ -287,6 +290,8 @@ class WebhookKind(models.TextChoices):
     FIZZLY = "fizzly", "Fizzly webhook"
     FRACTALQ = "fractalq", "FractalQ callback"
     SARTIQ = "sartiq", "Sartiq task webhook"
+    FAL = "fal", "fal webhook (compatible queue)"
+    REPLICATE = "replicate", "Replicate webhook (compatible API)"
 
 
 class WebhookDelivery(models.Model):

@@ -33,6 +33,8 @@ IDENTITY = {
     WebhookKind.FIZZLY: (USER_AGENT, "X-Fizzly-Request-ID"),
     WebhookKind.FRACTALQ: ("FractalQ-Callback/1.0", "X-FractalQ-Job-ID"),
     WebhookKind.SARTIQ: ("Sartiq-Webhook/1.0", "X-Sartiq-Task-ID"),
+    WebhookKind.FAL: (USER_AGENT, "X-Fal-Webhook-Request-Id"),
+    WebhookKind.REPLICATE: (USER_AGENT, "Webhook-Id"),
 }
 # The payload field whose value that header carries, where the surface names the run by an id of its own
 # (a Sartiq task's UUID); otherwise the run id.
