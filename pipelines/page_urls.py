@@ -11,6 +11,7 @@ urlpatterns = [
     path("logout/", pages.logout, name="logout"),
     path("account/", pages.account, name="account"),
     path("studio/", pages.dashboard, name="studio"),
+    path("studio/queue/", pages.queue, name="studio-queue"),
     path("studio/<int:pipeline_id>/", pages.canvas, name="studio-canvas"),
     path("studio/<int:pipeline_id>/runs/", pages.runs, name="studio-runs"),
     path("studio/workflows/<uuid:workflow_id>/", pages.workflow, name="studio-workflow"),

@@ -75,6 +75,12 @@ def canvas(request: HttpRequest, pipeline_id: int) -> HttpResponse:
 
 
 @require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    """Every run of the signed-in user across pipelines, queued, running and finished."""
+    return _app(request, "queue", "Queue")
+
+
+@require_GET
 def runs(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     return _app(request, "runs", "Run history", app_data={"pipeline-id": pipeline_id})
 

@@ -9,6 +9,7 @@ import { loadMe, onMe } from './lib/me.js'
 import { LoginPage, LogoutPage, SignupPage, UserSlot } from './pages/Auth.jsx'
 import { AccountPage } from './pages/Account.jsx'
 import { DashboardPage } from './pages/Dashboard.jsx'
+import { QueuePage } from './pages/Queue.jsx'
 import { RunHistoryPage } from './pages/RunHistory.jsx'
 import { WorkflowPage } from './pages/Workflow.jsx'
 import { StudioPage } from './studio/Studio.jsx'
@@ -21,6 +22,7 @@ const PAGES = {
   dashboard: { component: DashboardPage, signedIn: true },
   studio: { component: StudioPage, signedIn: true },
   runs: { component: RunHistoryPage, signedIn: true },
+  queue: { component: QueuePage, signedIn: true },
   workflow: { component: WorkflowPage, signedIn: true },
 }
 

@@ -8,6 +8,7 @@
 // plus NEW_PORT, and a wire dropped on NEW_PORT gets a fresh name (see `connectEdge`).
 
 export const FLOW_NODE_TYPE = 'pipeline'
+export const NOTE_NODE_TYPE = 'note'
 export const NEW_PORT = '__new__'
 export const PORT_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
@@ -122,6 +123,21 @@ export function apiToFlow(graph) {
     edgeIds.add(id)
     edges.push({ id, source, sourceHandle: e.from.port, target, targetHandle: e.to.port })
   }
+  // Notes (graph.notes): text boxes that annotate the graph, or frame a group of nodes when made large. They
+  // sit behind the nodes and never run.
+  for (const note of Array.isArray(graph?.notes) ? graph.notes : []) {
+    if (!note || typeof note.id !== 'string' || !note.id || seen.has(note.id)) continue
+    seen.add(note.id)
+    const p = note.position || {}
+    nodes.push({
+      id: note.id,
+      type: NOTE_NODE_TYPE,
+      position: { x: numberOr(p.x, 0), y: numberOr(p.y, 0) },
+      data: { text: typeof note.text === 'string' ? note.text : '' },
+      style: { width: numberOr(note.width, 220), height: numberOr(note.height, 120) },
+      zIndex: -1,
+    })
+  }
   return { nodes, edges }
 }
 
@@ -129,7 +145,18 @@ export function apiToFlow(graph) {
 export function flowToApi(nodes, edges) {
   const ids = new Set()
   const apiNodes = []
+  const notes = []
   for (const n of nodes || []) {
+    if (n.type === NOTE_NODE_TYPE) {
+      notes.push({
+        id: n.id,
+        text: n.data?.text || '',
+        position: { x: Math.round(numberOr(n.position?.x, 0)), y: Math.round(numberOr(n.position?.y, 0)) },
+        width: Math.round(numberOr(n.measured?.width ?? n.width ?? n.style?.width, 220)),
+        height: Math.round(numberOr(n.measured?.height ?? n.height ?? n.style?.height, 120)),
+      })
+      continue
+    }
     ids.add(n.id)
     const params = {}
     for (const [k, v] of Object.entries(n.data?.params || {})) if (v !== undefined) params[k] = v
@@ -150,7 +177,7 @@ export function flowToApi(nodes, edges) {
       to: { node: e.target, port: e.targetHandle },
     })
   }
-  return { nodes: apiNodes, edges: apiEdges }
+  return notes.length ? { nodes: apiNodes, edges: apiEdges, notes } : { nodes: apiNodes, edges: apiEdges }
 }
 
 /** A stable string of the graph, to tell whether anything worth saving or undoing changed. */

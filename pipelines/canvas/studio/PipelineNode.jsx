@@ -6,6 +6,7 @@ import { imageUrl, isImageValue } from '../lib/format.js'
 import { StatusBadge } from '../components/common.jsx'
 import { attemptLines, nodeNote } from '../lib/runs.js'
 import { StudioContext } from './context.js'
+import { NodePreview } from './NodePreview.jsx'
 
 function PortRow({ port, side, connectable, hasError }) {
   const isNew = port.name === NEW_PORT
@@ -71,6 +72,7 @@ function PipelineNodeView({ id, data, selected }) {
     measuredKey.current = handleKey
     updateInternals(id)
   }, [handleKey, id, updateInternals])
+  const mark = ctx.diff?.[id]
   const errorPorts = new Set(errors.map((e) => e.port).filter(Boolean))
   const status = runNode?.status
   const isCurrent = ctx.currentNode === id || status === 'running'
@@ -81,16 +83,33 @@ function PipelineNodeView({ id, data, selected }) {
     status ? `run-${status}` : '',
     isCurrent ? 'current' : '',
     errors.length ? 'has-errors' : '',
+    runNode?.cached ? 'run-cached' : '',
+    runNode?.reused ? 'run-reused' : '',
+    mark ? `diff-${mark.kind}` : '',
   ].join(' ')
   const outputsToShow = data.nodeType === 'OUTPUT__' ? ctx.runOutputs || runNode?.outputs : null
   return (
     <div className={classes} data-testid="pipeline-node" data-node-id={id} data-node-type={data.nodeType}
-      data-status={status || ''} aria-current={isCurrent ? 'step' : undefined}>
+      data-status={status || ''} data-diff={mark?.kind || ''} aria-current={isCurrent ? 'step' : undefined}>
       <div className="pnode-header">
         <span className="pnode-title">{spec?.title || data.nodeType}</span>
         <span className="pnode-id">{id}</span>
       </div>
       <div className="pnode-type">{data.nodeType}</div>
+      {mark && (
+        <div className={`pnode-diff diff-${mark.kind}`} data-testid="node-diff">
+          {mark.kind}
+          {mark.params.length > 0 && (
+            <ul>
+              {mark.params.map((p) => (
+                <li key={p.param} data-param={p.param}>
+                  {p.param}: {p.from === undefined ? '∅' : JSON.stringify(p.from)} → {p.to === undefined ? '∅' : JSON.stringify(p.to)}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
       {!spec && <div className="pnode-errors">Unknown node type</div>}
       <div className="pnode-ports">
         <div className="pnode-inputs">
@@ -128,6 +147,7 @@ function PipelineNodeView({ id, data, selected }) {
           ))}
         </ul>
       )}
+      {status === 'completed' && <NodePreview id={id} type={data.nodeType} />}
       {outputsToShow && <OutputPreview outputs={outputsToShow} />}
     </div>
   )

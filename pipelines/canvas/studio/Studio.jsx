@@ -1,5 +1,6 @@
 // /studio/<id>/: the canvas. Holds the draft graph (React Flow nodes/edges), autosaves it with PATCH, shows
-// the server's validation on the nodes, and drives publish, runs and versions through the studio API.
+// the server's validation on the nodes, and drives publish, runs, the queue and versions (open, compare,
+// restore, roll back) through the studio API. /studio/<id>/?run=<run id> opens with that run on the graph.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import {
   Background,
@@ -12,6 +13,7 @@ import {
 import { studio } from '../lib/api.js'
 import {
   FLOW_NODE_TYPE,
+  NOTE_NODE_TYPE,
   apiToFlow,
   errorsByNode,
   findPort,
@@ -20,9 +22,14 @@ import {
   indexNodeTypes,
   runInputs,
 } from '../lib/graph.js'
-import { ErrorNote } from '../components/common.jsx'
+import { diffLines, diffMarks } from '../lib/editing.js'
+import { Dialog, ErrorNote } from '../components/common.jsx'
+import { BoxesOverlay } from '../components/Outputs.jsx'
+import { QueuePanel } from '../components/QueuePanel.jsx'
 import { StudioContext } from './context.js'
 import { PipelineNode } from './PipelineNode.jsx'
+import { NoteNode } from './NoteNode.jsx'
+import { NodeSearch } from './NodeSearch.jsx'
 import { Palette } from './Palette.jsx'
 import { NodeInspector, PipelineOverview } from './Inspector.jsx'
 import { ResultsPanel } from './ResultsPanel.jsx'
@@ -35,7 +42,19 @@ import { useGraphEditing } from './useGraphEditing.js'
 import { useGraphHistory } from './useGraphHistory.js'
 import { useRunTracker } from './useRunTracker.js'
 
-const FLOW_NODE_TYPES = { [FLOW_NODE_TYPE]: PipelineNode }
+const FLOW_NODE_TYPES = { [FLOW_NODE_TYPE]: PipelineNode, [NOTE_NODE_TYPE]: NoteNode }
+const TIP_MS = 3500
+
+function isTyping(target) {
+  const tag = target?.tagName
+  return tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT' || target?.isContentEditable
+}
+
+/** The first render of the canvas with its nodes, for the browser test's timing (Performance API). */
+function markInteractive() {
+  if (performance.getEntriesByName('canvas-interactive').length) return
+  requestAnimationFrame(() => performance.mark('canvas-interactive'))
+}
 const FIT_VIEW = { padding: 0.2, maxZoom: 1 }
 
 export function StudioPage({ pipelineId }) {
@@ -56,11 +75,15 @@ function Studio({ pipelineId }) {
   const [loadError, setLoadError] = useState(null)
   const [nodes, setNodes] = useState([])
   const [edges, setEdges] = useState([])
-  const [view, setView] = useState(null) // a published version shown read-only: {number, nodes, edges}
+  const [view, setView] = useState(null) // a published version shown read-only: {number, nodes, edges, diff?}
   const [validation, setValidation] = useState({ byNode: {}, general: [] })
   const [notice, setNotice] = useState(null)
   const [dialog, setDialog] = useState(null) // 'run' | 'publish' | 'versions'
   const [tab, setTab] = useState('inspect')
+  const [search, setSearch] = useState(null) // the node search, opened at {x, y} (screen)
+  const [tip, setTip] = useState(null) // why a wire was refused, next to the pointer
+  const [lightbox, setLightbox] = useState(null) // an image opened full size
+  const tipTimer = useRef(null)
   const tracker = useRunTracker()
   const { run } = tracker
 
@@ -134,6 +157,14 @@ function Studio({ pipelineId }) {
         document.title = `${p.name} · Canvasflow`
         loadGraph(p.graph, { resetHistory: true })
         validateNow()
+        const runId = new URLSearchParams(window.location.search).get('run')
+        if (runId) {
+          studio.run(runId).then((detail) => {
+            if (!live) return
+            tracker.track(detail)
+            setTab('results')
+          }, (err) => live && setNotice({ kind: 'error', text: `Run ${runId}: ${err.message}` }))
+        }
       })
       .catch((err) => live && setLoadError(err))
     return () => {
@@ -143,11 +174,54 @@ function Studio({ pipelineId }) {
   }, [pipelineId])
 
   // -- editing ---------------------------------------------------------------------------------------------
+  const pointerTip = useCallback((t) => {
+    clearTimeout(tipTimer.current)
+    const box = wrapper.current?.getBoundingClientRect()
+    setTip(box ? { ...t, x: t.x - box.left + 14, y: t.y - box.top + 14 } : null)
+    tipTimer.current = setTimeout(() => setTip(null), TIP_MS)
+  }, [])
+  useEffect(() => () => clearTimeout(tipTimer.current), [])
+
   const editing = useGraphEditing({
     nodes, setNodes, edges, setEdges, setView, nodeTypes, readOnly, wrapper,
     notify: setNotice,
     onAdded: () => setTab('inspect'),
+    pointerTip,
   })
+  const { copy, paste, duplicate } = editing
+
+  // Ctrl/Cmd+C, V and D on the canvas (not while typing in a field, a dialog open or a version shown).
+  useEffect(() => {
+    const onKey = (e) => {
+      if (!(e.ctrlKey || e.metaKey) || e.altKey || isTyping(e.target) || readOnly || dialog) return
+      if (document.querySelector('dialog[open]')) return
+      const key = e.key.toLowerCase()
+      if (key === 'c') {
+        if (window.getSelection()?.toString()) return // copying text of the page
+        const n = copy()
+        if (n) setNotice({ kind: 'info', text: `Copied ${n} node${n === 1 ? '' : 's'}. Ctrl+V pastes.` })
+      } else if (key === 'v') {
+        e.preventDefault()
+        paste()
+      } else if (key === 'd') {
+        e.preventDefault()
+        duplicate()
+      }
+    }
+    document.addEventListener('keydown', onKey)
+    return () => document.removeEventListener('keydown', onKey)
+  }, [copy, paste, duplicate, readOnly, dialog])
+
+  const openSearch = useCallback(
+    (e) => {
+      if (readOnly) return
+      e.preventDefault()
+      const box = wrapper.current?.getBoundingClientRect()
+      if (!box) return
+      setSearch({ x: e.clientX - box.left, y: e.clientY - box.top, screen: { x: e.clientX, y: e.clientY } })
+    },
+    [readOnly],
+  )
 
   const renamePipeline = useCallback(
     async (name) => {
@@ -164,6 +238,47 @@ function Studio({ pipelineId }) {
   )
 
   // -- versions --------------------------------------------------------------------------------------------
+  const compareVersions = useCallback(
+    async (from, to) => {
+      try {
+        const [diff, older, newer] = await Promise.all([
+          studio.versionDiff(pipelineId, from, to),
+          studio.version(pipelineId, from),
+          studio.version(pipelineId, to),
+        ])
+        const flow = apiToFlow(newer.graph)
+        // nodes the newer version removed are shown where they were, marked as removed
+        const removed = new Set((diff.nodes.removed || []).map((n) => n.id))
+        const ghosts = apiToFlow(older.graph).nodes.filter((n) => removed.has(n.id))
+        setView({ number: to, nodes: [...flow.nodes, ...ghosts], edges: flow.edges, diff })
+        setDialog(null)
+        fitLater()
+      } catch (err) {
+        setNotice({ kind: 'error', text: err.message })
+      }
+    },
+    [pipelineId, fitLater],
+  )
+
+  const rollbackTo = useCallback(
+    async (number) => {
+      try {
+        const body = await studio.rollback(pipelineId, number)
+        const detail = await studio.pipeline(pipelineId)
+        setPipeline({ ...detail, graph: undefined })
+        setDialog(null)
+        setNotice({
+          kind: 'info',
+          text: `Rolled back: v${body.version.number} is live with v${number}'s graph. The session key is unchanged` +
+            `${body.session_key_prefix ? ` (${body.session_key_prefix}…)` : ''}; callers change nothing.`,
+        })
+      } catch (err) {
+        setNotice({ kind: 'error', text: err.message })
+      }
+    },
+    [pipelineId],
+  )
+
   const openVersion = useCallback(
     async (number) => {
       try {
@@ -222,7 +337,12 @@ function Studio({ pipelineId }) {
   }, [saveNow])
 
   // -- what the canvas shows -------------------------------------------------------------------------------
-  const shownNodes = view ? view.nodes : nodes
+  const marks = useMemo(() => diffMarks(view?.diff), [view?.diff])
+  const shownNodes = useMemo(() => {
+    if (!view) return nodes
+    if (!view.diff) return view.nodes
+    return view.nodes.map((n) => (marks[n.id] ? { ...n, className: `diff-${marks[n.id].kind}` } : n))
+  }, [view, nodes, marks])
   const baseEdges = view ? view.edges : edges
   const shownEdges = useMemo(
     () =>
@@ -239,7 +359,7 @@ function Studio({ pipelineId }) {
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const fitOnMount = useMemo(() => shownNodes.length > 0, [flowKey])
   const selected = shownNodes.filter((n) => n.selected)
-  const selectedNode = selected.length === 1 ? selected[0] : null
+  const selectedNode = selected.length === 1 && selected[0].type !== NOTE_NODE_TYPE ? selected[0] : null
   const ctx = useMemo(
     () => ({
       nodeTypes,
@@ -249,8 +369,15 @@ function Studio({ pipelineId }) {
       runOutputs: readOnly ? null : run.outputs,
       edges: baseEdges,
       readOnly,
+      diff: view?.diff ? marks : null,
+      images: readOnly
+        ? null
+        : { graph, nodeTypes, outputs: run.outputs, inputs: run.inputs, uploads: uploads.current, runNodes: run.nodes },
+      openImage: setLightbox,
+      setNoteText: editing.setNoteText,
     }),
-    [nodeTypes, validation.byNode, run.nodes, run.currentNode, run.outputs, baseEdges, readOnly],
+    [nodeTypes, validation.byNode, run.nodes, run.currentNode, run.outputs, run.inputs, baseEdges, readOnly, view?.diff,
+      marks, graph, editing.setNoteText],
   )
   const problemCount =
     validation.general.length + Object.values(validation.byNode).reduce((sum, list) => sum + list.length, 0)
@@ -276,13 +403,28 @@ function Studio({ pipelineId }) {
           history={history}
           actions={{
             rename: renamePipeline,
-            validate: () => saveNow().then(validateNow, () => null),
+            validate: async () => {
+              await saveNow().catch(() => null)
+              const res = await validateNow()
+              if (!res) return
+              const n = res.errors?.length || 0
+              setNotice(res.valid
+                ? { kind: 'info', text: 'Valid: the graph can be published and run.' }
+                : { kind: 'error', text: `Not valid: ${n} problem${n === 1 ? '' : 's'} marked on the canvas.` })
+            },
+            note: editing.addNote,
             versions: () => setDialog('versions'),
             run: startRunDialog,
             publish: () => setDialog('publish'),
           }}
         />
-        {readOnly && (
+        {readOnly && view.diff && (
+          <DiffBanner diff={view.diff} onBack={() => {
+            setView(null)
+            fitLater()
+          }} />
+        )}
+        {readOnly && !view.diff && (
           <ReadOnlyBanner
             number={view.number}
             onRestore={() => restoreVersion(view.number)}
@@ -304,8 +446,24 @@ function Studio({ pipelineId }) {
                 </button>
               </div>
             )}
+            {tip && (
+              <div className="wire-tip" role="alert" data-testid="wire-tip" style={{ left: tip.x, top: tip.y }}>
+                {tip.text}
+              </div>
+            )}
+            {search && (
+              <NodeSearch at={search} specs={specs} onClose={() => setSearch(null)}
+                onPick={(type) => {
+                  editing.addAtScreen(type, search.screen)
+                  setSearch(null)
+                }} />
+            )}
             <ReactFlow
               key={flowKey}
+              onInit={markInteractive}
+              zoomOnDoubleClick={false}
+              onDoubleClick={(e) => e.target.classList?.contains('react-flow__pane') && openSearch(e)}
+              onPaneContextMenu={openSearch}
               fitView={fitOnMount}
               fitViewOptions={FIT_VIEW}
               nodes={shownNodes}
@@ -346,6 +504,10 @@ function Studio({ pipelineId }) {
                 aria-controls="panel-results" onClick={() => setTab('results')}>
                 Results{run.status ? ` · ${run.status === 'completed' ? 'done' : run.status}` : ''}
               </button>
+              <button type="button" role="tab" id="tab-queue" aria-selected={tab === 'queue'}
+                aria-controls="panel-queue" onClick={() => setTab('queue')}>
+                Queue
+              </button>
             </div>
             <div role="tabpanel" id="panel-inspect" aria-labelledby="tab-inspect" hidden={tab !== 'inspect'}
               className="panel-body">
@@ -369,6 +531,13 @@ function Studio({ pipelineId }) {
               className="panel-body">
               <ResultsPanel run={run} graph={graph} nodeTypes={nodeTypes} uploads={uploads.current} onCancel={tracker.cancel} onResume={tracker.resume}
                 historyUrl={`/studio/${pipelineId}/runs/`} />
+            </div>
+            <div role="tabpanel" id="panel-queue" aria-labelledby="tab-queue" hidden={tab !== 'queue'}
+              className="panel-body">
+              {tab === 'queue' && <QueuePanel />}
+              <p>
+                <a href="/studio/queue/">All your runs →</a>
+              </p>
             </div>
           </aside>
         </div>
@@ -407,9 +576,45 @@ function Studio({ pipelineId }) {
           pipelineId={pipelineId}
           onOpenVersion={openVersion}
           onRestore={restoreVersion}
+          onRollback={rollbackTo}
+          onCompare={compareVersions}
           onClose={() => setDialog(null)}
         />
+        <Dialog open={lightbox !== null} title={lightbox?.label || 'Image'} onClose={() => setLightbox(null)} wide>
+          {lightbox && (
+            <div className="lightbox" data-testid="lightbox">
+              {lightbox.boxes ? (
+                <BoxesOverlay image={lightbox.image} boxes={lightbox.boxes} label={lightbox.label} />
+              ) : (
+                <img src={lightbox.url} alt={`${lightbox.label} (full size)`} />
+              )}
+              <a href={lightbox.url} target="_blank" rel="noopener">Open in a new tab</a>
+            </div>
+          )}
+        </Dialog>
       </div>
     </StudioContext.Provider>
+  )
+}
+
+function DiffBanner({ diff, onBack }) {
+  const lines = diffLines(diff)
+  return (
+    <div className="readonly-banner diff-banner" role="status" data-testid="diff-banner">
+      <div>
+        Changes from v{diff.from} to v{diff.to}
+        {diff.identical ? ': none.' : ` (${lines.length}), highlighted on the graph:`}
+        {lines.length > 0 && (
+          <ul className="diff-lines" data-testid="diff-lines">
+            {lines.map((l) => (
+              <li key={l}>{l}</li>
+            ))}
+          </ul>
+        )}
+      </div>
+      <button type="button" className="button small" onClick={onBack}>
+        Back to draft
+      </button>
+    </div>
   )
 }

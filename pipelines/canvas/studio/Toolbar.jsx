@@ -1,4 +1,4 @@
-// The bar above the canvas (name, save state, undo/redo, validate, versions, history, run, publish) and the
+// The bar above the canvas (name, save state, undo/redo, note, validate, versions, history, run, publish) and the
 // banner shown while a published version is open read-only.
 import { useEffect, useState } from 'react'
 import { ConfirmButton } from '../components/common.jsx'
@@ -45,6 +45,10 @@ export function Toolbar({ pipeline, saveState, viewing, problemCount, history, a
       <button type="button" className="button small" onClick={history.redo} disabled={readOnly || !history.canRedo}
         aria-label="Redo" title="Redo (Ctrl+Shift+Z)">
         Redo
+      </button>
+      <button type="button" className="button small" onClick={actions.note} disabled={readOnly}
+        title="A note to annotate the graph; resize it to frame a group of nodes">
+        Note
       </button>
       <button type="button" className="button small" onClick={actions.validate} disabled={readOnly}>
         Validate

@@ -1,9 +1,11 @@
 // Editing the draft on the canvas: React Flow's change handlers, the wiring rules, adding nodes from the
-// palette (drop or button), parameters, deletion and the OUTPUT__ node's output names.
-import { useCallback } from 'react'
+// palette (drop, button or the node search) where they cover no other node, copy/paste/duplicate, notes,
+// parameters, deletion and the OUTPUT__ node's output names.
+import { useCallback, useRef } from 'react'
 import { applyEdgeChanges, applyNodeChanges, useReactFlow } from '@xyflow/react'
 import {
   FLOW_NODE_TYPE,
+  NOTE_NODE_TYPE,
   checkConnection,
   connectEdge,
   nextId,
@@ -11,7 +13,28 @@ import {
   renameDynamicPort,
   uniquePortName,
 } from '../lib/graph.js'
+import { copySelection, freeSpot, pasteClipboard } from '../lib/editing.js'
 import { DRAG_MIME } from './Palette.jsx'
+
+const CLIPBOARD_KEY = 'canvasflow.clipboard'
+const PASTE_STEP = 40
+
+// The clipboard outlives the page within the tab (copy on one pipeline, paste on another).
+function readClipboard() {
+  try {
+    return JSON.parse(window.sessionStorage.getItem(CLIPBOARD_KEY) || 'null')
+  } catch {
+    return null
+  }
+}
+
+function writeClipboard(clip) {
+  try {
+    window.sessionStorage.setItem(CLIPBOARD_KEY, JSON.stringify(clip))
+  } catch {
+    /* private mode: the copy is lost with the page */
+  }
+}
 
 function withParam(params, name, value) {
   const next = { ...(params || {}) }
@@ -20,8 +43,10 @@ function withParam(params, name, value) {
   return next
 }
 
-export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nodeTypes, readOnly, wrapper, notify, onAdded }) {
+export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nodeTypes, readOnly, wrapper, notify,
+  onAdded, pointerTip }) {
   const rf = useReactFlow()
+  const pastes = useRef(0)
 
   const onNodesChange = useCallback(
     (changes) => {
@@ -79,9 +104,12 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
           ? { source: from.nodeId, sourceHandle: from.id, target: to.nodeId, targetHandle: to.id }
           : { source: to.nodeId, sourceHandle: to.id, target: from.nodeId, targetHandle: from.id }
       const check = checkConnection(c, rf.getNodes(), rf.getEdges(), nodeTypes)
-      notify({ kind: 'error', text: `Cannot connect: ${check.ok ? 'not allowed here' : check.reason}` })
+      const text = `Cannot connect: ${check.ok ? 'not allowed here' : check.reason}`
+      notify({ kind: 'error', text })
+      const point = 'changedTouches' in _event ? _event.changedTouches[0] : _event
+      if (point) pointerTip?.({ x: point.clientX, y: point.clientY, text })
     },
-    [rf, nodeTypes, notify],
+    [rf, nodeTypes, notify, pointerTip],
   )
 
   const addNode = useCallback(
@@ -95,7 +123,8 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
           const taken = ns.filter((n) => nodeTypes[n.data.nodeType]?.exposes_input).map((n) => n.data.params?.name)
           params.name = uniquePortName(params.name, taken)
         }
-        const node = { id, type: FLOW_NODE_TYPE, position, data: { nodeType: type, params }, selected: true }
+        const spot = freeSpot(ns, position)
+        const node = { id, type: FLOW_NODE_TYPE, position: spot, data: { nodeType: type, params }, selected: true }
         return [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), node]
       })
       onAdded?.()
@@ -108,10 +137,9 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
       const box = wrapper.current?.getBoundingClientRect()
       if (!box) return
       const p = rf.screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 2 })
-      const offset = (nodes.length % 6) * 24
-      addNode(type, { x: Math.round(p.x - 90 + offset), y: Math.round(p.y - 50 + offset) })
+      addNode(type, { x: Math.round(p.x - 90), y: Math.round(p.y - 50) })
     },
-    [addNode, nodes.length, rf, wrapper],
+    [addNode, rf, wrapper],
   )
 
   const onDrop = useCallback(
@@ -129,6 +157,62 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
     e.preventDefault()
     e.dataTransfer.dropEffect = 'copy'
   }, [])
+
+  /** Add a node of `type` at the screen point (x, y), e.g. where the node search was opened. */
+  const addAtScreen = useCallback(
+    (type, point) => {
+      const p = rf.screenToFlowPosition(point)
+      addNode(type, { x: Math.round(p.x), y: Math.round(p.y) })
+    },
+    [addNode, rf],
+  )
+
+  const addNote = useCallback(() => {
+    if (readOnly) return
+    const box = wrapper.current?.getBoundingClientRect()
+    const p = box ? rf.screenToFlowPosition({ x: box.left + 40, y: box.top + 40 }) : { x: 0, y: 0 }
+    setNodes((ns) => {
+      const id = nextId(ns.map((n) => n.id), 'note')
+      const note = { id, type: NOTE_NODE_TYPE, position: { x: Math.round(p.x), y: Math.round(p.y) },
+        data: { text: '' }, style: { width: 220, height: 120 }, zIndex: -1, selected: true }
+      return [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), note]
+    })
+  }, [readOnly, rf, setNodes, wrapper])
+
+  const setNoteText = useCallback((noteId, text) => {
+    setNodes((ns) => ns.map((n) => (n.id === noteId ? { ...n, data: { ...n.data, text } } : n)))
+  }, [setNodes])
+
+  /** Copy the selected nodes and notes with the wires between them; the number copied. */
+  const copy = useCallback(() => {
+    const clip = copySelection(rf.getNodes(), rf.getEdges())
+    if (!clip) return 0
+    writeClipboard(clip)
+    pastes.current = 0
+    return clip.nodes.length
+  }, [rf])
+
+  const insert = useCallback(
+    (clip, step) => {
+      if (readOnly || !clip) return
+      const { nodes: next, edges: nextEdges, added } = pasteClipboard(
+        clip, rf.getNodes(), rf.getEdges(), { x: step * PASTE_STEP, y: step * PASTE_STEP }, nodeTypes)
+      if (!added.length) return
+      setNodes(next)
+      setEdges(nextEdges)
+      notify({ kind: 'info', text: `Pasted ${added.length} node${added.length === 1 ? '' : 's'}: ${added.join(', ')}` })
+    },
+    [nodeTypes, notify, readOnly, rf, setEdges, setNodes],
+  )
+
+  const paste = useCallback(() => {
+    pastes.current += 1
+    insert(readClipboard(), pastes.current)
+  }, [insert])
+
+  const duplicate = useCallback(() => {
+    insert(copySelection(rf.getNodes(), rf.getEdges()), 1)
+  }, [insert, rf])
 
   const setParam = useCallback((nodeId, name, value) => {
     setNodes((ns) =>
@@ -160,6 +244,12 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
     addAtCenter,
     onDrop,
     onDragOver,
+    addAtScreen,
+    addNote,
+    setNoteText,
+    copy,
+    paste,
+    duplicate,
     setParam,
     deleteNode,
     renameOutput,
