@@ -53,6 +53,18 @@ def validated(serializer_class: Any, request: Request, partial: bool = False) ->
     return serializer.validated_data
 
 
+# Set beside the HttpOnly refresh cookie, readable by the pages' scripts: a page asks for a new access token
+# only when this says a refresh cookie was issued, so a signed-out visitor's page load makes no refresh call
+# that can only answer 401. It holds no secret; the scripts drop it when a refresh is refused.
+SIGNED_IN_COOKIE = "signed_in"
+
+
+def forget_tokens(response: Response) -> Response:
+    response.delete_cookie(settings.REFRESH_COOKIE_NAME, path="/api/v1/auth/")
+    response.delete_cookie(SIGNED_IN_COOKIE, path="/")
+    return response
+
+
 def token_response(
     request: Request, user: User, access: str, refresh: str, status_code: int = 200
 ) -> Response:
@@ -68,6 +80,14 @@ def token_response(
         secure=settings.REFRESH_COOKIE_SECURE or request.is_secure(),
         samesite="Lax",
         path="/api/v1/auth/",
+    )
+    response.set_cookie(
+        SIGNED_IN_COOKIE,
+        "1",
+        max_age=int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds()),
+        secure=settings.REFRESH_COOKIE_SECURE or request.is_secure(),
+        samesite="Lax",
+        path="/",
     )
     return response
 
@@ -145,8 +165,7 @@ class LogoutView(FractafragView):
     def post(self, request: Request) -> Response:
         services.revoke_refresh(_refresh_from(request))
         response = Response({"detail": "Logged out"})
-        response.delete_cookie(settings.REFRESH_COOKIE_NAME, path="/api/v1/auth/")
-        return response
+        return forget_tokens(response)
 
 
 class MeView(FractafragView):
@@ -187,8 +206,7 @@ class MeView(FractafragView):
         services.require_current_password(request.user, data["password"], "Deleting the account")
         services.delete_account(request.user)
         response = Response(status=status.HTTP_204_NO_CONTENT)
-        response.delete_cookie(settings.REFRESH_COOKIE_NAME, path="/api/v1/auth/")
-        return response
+        return forget_tokens(response)
 
 
 class UserDetailView(FractafragView):

@@ -1,5 +1,6 @@
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 
 
 def health(request):
@@ -11,6 +12,11 @@ def health(request):
     except Exception:  # noqa: BLE001 - any database failure means unhealthy
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon (a JSON answer, the admin): ours."""
+    return HttpResponsePermanentRedirect(staticfiles_storage.url("favicon.svg"))
 
 
 def _wants_json(request) -> bool:

@@ -25,7 +25,17 @@
     try { return window.sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; }
   }
 
+  /* The API sets "signed_in" beside the HttpOnly refresh cookie: without it there is nothing to refresh, and a
+   * signed-out visitor's page makes no call that can only answer 401. */
+  function mayRefresh() { return cookie("signed_in") !== ""; }
+
+  function signedOut() {
+    const slot = document.getElementById("ff-user");
+    return !token() && !mayRefresh() && !(slot && slot.textContent.trim());
+  }
+
   function refreshToken() {
+    if (!mayRefresh()) return Promise.resolve("");
     if (!refreshing) {
       const stale = token();
       refreshing = fetch("/api/v1/auth/refresh", {
@@ -105,7 +115,9 @@
 
   let meCache = null;
   function me() {
-    if (!meCache) meCache = request("GET", "/me").catch(function () { return null; });
+    if (!meCache) {
+      meCache = signedOut() ? Promise.resolve(null) : request("GET", "/me").catch(function () { return null; });
+    }
     return meCache;
   }
 

@@ -3,6 +3,17 @@
 
 const STORAGE_KEY = 'canvasflow.access'
 const EARLY_MS = 30_000 // refresh a little before expiry
+// Set by the API beside the refresh cookie (which scripts cannot see): without it there is nothing to refresh,
+// and a signed-out visitor's page makes no refresh call that could only answer 401.
+const SIGNED_IN_COOKIE = 'signed_in'
+
+export function mayRefresh(cookies = document.cookie) {
+  return cookies.split(';').some((c) => c.trim().startsWith(`${SIGNED_IN_COOKIE}=`))
+}
+
+function forgetSignedIn() {
+  document.cookie = `${SIGNED_IN_COOKIE}=; Max-Age=0; Path=/; SameSite=Lax`
+}
 
 let accessToken = null
 let inflight = null
@@ -47,6 +58,7 @@ export function refreshAccessToken() {
       .then(async (resp) => {
         if (!resp.ok) {
           setAccessToken(null)
+          if (resp.status === 401) forgetSignedIn()
           return null
         }
         const body = await resp.json()
@@ -65,6 +77,10 @@ export function refreshAccessToken() {
 export async function getAccessToken({ force = false } = {}) {
   if (!accessToken) accessToken = storage()?.getItem(STORAGE_KEY) || null
   if (!force && accessToken && tokenExpiry(accessToken) - Date.now() > EARLY_MS) return accessToken
+  if (!mayRefresh()) {
+    setAccessToken(null)
+    return null
+  }
   return refreshAccessToken()
 }
 
