@@ -63,4 +63,12 @@ def test_nsfw_score_and_ocr_text_in_the_results_panel(page, tmp_path):
     expect(results.get_by_test_id("nsfw-score").locator("meter")).to_have_count(1)
     expect(results.get_by_test_id("ocr-text")).to_contain_text("HELLO")
     expect(node(page, "n4").get_by_test_id("output-preview")).to_contain_text("nsfw_score")
+    # on the nodes too: the score on the gate, the OCR text with its lines boxed over the image it read
+    expect(node(page, "n2").get_by_test_id("node-nsfw").locator("meter")).to_have_count(1)
+    ocr = node(page, "n3").get_by_test_id("node-preview")
+    expect(ocr.get_by_test_id("node-ocr-text")).to_contain_text("HELLO")
+    expect(ocr.locator(".box").first).to_be_visible()
+    ocr.get_by_test_id("node-image").click()
+    expect(page.get_by_test_id("lightbox").locator(".box").first).to_be_visible()
+    page.keyboard.press("Escape")
     shot(page, "11-ai-results")

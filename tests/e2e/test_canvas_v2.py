@@ -149,6 +149,37 @@ def test_previews_on_the_nodes_after_a_run(page, tmp_path):
     expect(lightbox).to_have_count(0)
 
 
+
+def test_cached_nodes_are_marked_with_their_preview(page):
+    """A run whose upscale came from the node cache, opened on its graph (?run=): marked cached, image shown."""
+    account = signup_via_api(page)
+    token = account["token"]
+    graph = {
+        "nodes": [gnode("n1", "INPUT__IMAGE", name="image_url"),
+                  gnode("n2", "IMAGE__UPSCALE", 260, 0, model="realesr-animevideov3", scale=2),
+                  gnode("n3", "OUTPUT__", 520, 0)],
+        "edges": [gedge("e1", "n1", "image", "n2", "image"), gedge("e2", "n2", "image", "n3", "image")],
+    }
+    pid = new_pipeline(page, token, "Cached", graph)
+    data_uri = "data:image/png;base64," + base64.b64encode(sample_png(24, 16)).decode()
+    run_ids = []
+    for _ in range(2):
+        run = api(page, token, "POST", f"/api/v1/studio/pipelines/{pid}/runs",
+                  {"inputs": {"image_url": data_uri}, "draft": True})
+        for _ in range(120):
+            if api(page, token, "GET", f"/api/v1/studio/runs/{run['id']}")["status"] == "completed":
+                break
+            page.wait_for_timeout(250)
+        run_ids.append(run["id"])
+    page.goto(f"/studio/{pid}/?run={run_ids[1]}")
+    expect(page.get_by_test_id("results-panel")).to_have_attribute("data-run-status", "completed")
+    upscale = node(page, "n2")
+    expect(upscale.get_by_test_id("node-note")).to_contain_text("cached")
+    expect(upscale.locator(".pnode.run-cached")).to_have_count(1)
+    expect(upscale.get_by_test_id("node-preview").get_by_role("img")).to_have_js_property("naturalWidth", 48)
+    shot(page, "24b-cached-node")
+
+
 def test_queue_panel_shows_two_runs_at_once(page, live):
     account = signup_via_api(page)
     token = account["token"]
