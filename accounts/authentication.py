@@ -99,6 +99,21 @@ class KeyHeaderAuthentication(authentication.BaseAuthentication):
         return 'Key realm="api"'
 
 
+class TokenHeaderAuthentication(KeyHeaderAuthentication):
+    """``Authorization: Token <api key>``: the scheme Replicate's older clients send (API keys only)."""
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        parts = _header_parts(request)
+        if not parts or parts[0].lower() != "token":
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(_("Invalid Authorization header"))
+        return authenticate_key(parts[1], request)
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Bearer realm="api"'
+
+
 class CsrfSessionAuthentication(authentication.SessionAuthentication):
     """The browser session, CSRF enforced (the canvas pages call the API this way)."""
 

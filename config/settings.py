@@ -422,6 +422,10 @@ RUN_FOLLOW_POLL_MAX = float(os.environ.get("RUN_FOLLOW_POLL_MAX", "1.0"))
 RUN_FOLLOW_SAFETY_SECONDS = float(os.environ.get("RUN_FOLLOW_SAFETY_SECONDS", "2.0"))
 # Per-surface limits: (requests, window seconds).
 FIZZLY_RATE_LIMIT = (env_int("FIZZLY_RATE_LIMIT_PER_MINUTE", 60), 60)
+# fal's and Replicate's clients poll while they wait (fal-client every 0.1 s): their compatibility modes
+# (runs.api.fal_compat, runs.api.replicate_compat) count requests per key in windows of their own.
+FAL_COMPAT_RATE_LIMIT = (env_int("FAL_COMPAT_RATE_LIMIT_PER_MINUTE", 1200), 60)
+REPLICATE_COMPAT_RATE_LIMIT = (env_int("REPLICATE_COMPAT_RATE_LIMIT_PER_MINUTE", 1200), 60)
 FRACTALQ_RATE_LIMIT = (env_int("FRACTALQ_RATE_LIMIT_PER_MINUTE", 120), 60)
 
 # --- AI providers (BYOK) -------------------------------------------------------------------------

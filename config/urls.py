@@ -17,6 +17,8 @@ urlpatterns = [
     path("", include("runs.api.fractalq")),
     path("", include("runs.api.fluxara")),
     path("", include("runs.api.fizzly")),
+    path("", include("runs.api.fal_compat")),
+    path("", include("runs.api.replicate_compat")),
     path("", include("runs.api.sartiq.urls")),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("shaders.urls")),

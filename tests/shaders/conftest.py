@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
-
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import Tier
 from shaders import services
+from tests import live
 from tests.conftest import login
 
 GOOD_CODE = """void mainImage(out vec4 fragColor, in vec2 fragCoord) {
@@ -67,30 +63,7 @@ def other_client(make_user):
 
 @pytest.fixture(scope="package")
 def live_url():
-    """config.asgi.application (Django + the /mcp mount) served by uvicorn in a thread, on a free port.
-
-    Tests using it need ``django_db(transaction=True)``: the server's threads see committed data only.
-    """
-    import uvicorn
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    from config.asgi import application
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    # ORM calls made for async code ran in asgiref's shared sync thread: close its connections there
-    asyncio.run(sync_to_async(connections.close_all)())
+    """config.asgi.application (Django + the /mcp mount) served by uvicorn in a thread, on a free port
+    (tests.live). Tests using it need ``django_db(transaction=True)``."""
+    with live.serve() as url:
+        yield url
