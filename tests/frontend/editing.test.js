@@ -1,7 +1,9 @@
 // Canvas v2's editing helpers (pipelines/canvas/lib/editing.js), notes in the graph (lib/graph.js) and the
 // refresh guard of a signed-out page (lib/auth.js).
 import { describe, expect, it } from 'vitest'
-import { copySelection, diffLines, diffMarks, freeSpot, pasteClipboard, searchNodeTypes } from '../../pipelines/canvas/lib/editing.js'
+import {
+  copySelection, diffLines, diffMarks, freeSpot, pasteClipboard, pasteOffset, searchNodeTypes,
+} from '../../pipelines/canvas/lib/editing.js'
 import { NOTE_NODE_TYPE, apiToFlow, flowToApi } from '../../pipelines/canvas/lib/graph.js'
 import { mayRefresh } from '../../pipelines/canvas/lib/auth.js'
 
@@ -43,6 +45,15 @@ describe('copy and paste', () => {
     expect(out.nodes.slice(0, 3).every((n) => !n.selected)).toBe(true)
     expect(out.edges.at(-1)).toMatchObject({ id: 'e3', source: 'n4', target: 'n5' })
     expect(nodes[0].data.params.name).toBe('image_url') // the originals are untouched
+    expect(pasted[0]).not.toHaveProperty('size')
+  })
+
+  it('pastes the group where it covers no node', () => {
+    const clip = copySelection(nodes, edges)
+    const offset = pasteOffset(clip, nodes, 1)
+    const moved = clip.nodes.map((n) => ({ x: n.position.x + offset.x, y: n.position.y + offset.y }))
+    // the group (450 wide, 110 high) clears every existing node (all on the row y = 0)
+    expect(moved.every((p) => p.y >= 110 || p.y + 110 <= 0)).toBe(true)
   })
 })
 

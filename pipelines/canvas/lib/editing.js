@@ -18,6 +18,8 @@ export function copySelection(nodes, edges) {
       position: { ...n.position },
       data: JSON.parse(JSON.stringify(n.data || {})),
       ...(n.style ? { style: { ...n.style } } : {}),
+      ...(n.zIndex !== undefined ? { zIndex: n.zIndex } : {}),
+      size: { width: boxOf(n).width, height: boxOf(n).height },
     })),
     edges: edges
       .filter((e) => ids.has(e.source) && ids.has(e.target))
@@ -47,8 +49,9 @@ export function pasteClipboard(clip, nodes, edges, offset, nodeTypes = {}) {
       data.params.name = uniquePortName(data.params.name, takenNames)
       takenNames.push(data.params.name)
     }
+    const { size: _size, ...rest } = n
     return {
-      ...n,
+      ...rest,
       id,
       data,
       position: { x: Math.round(n.position.x + offset.x), y: Math.round(n.position.y + offset.y) },
@@ -101,6 +104,21 @@ export function freeSpot(nodes, wanted, size = DEFAULT_SIZE) {
     if (found) return { x: found.x, y: found.y }
   }
   return start
+}
+
+/**
+ * Where to paste `clip`: moved by `step` × (40, 40) from where it was copied, then on to the nearest spot where
+ * the pasted group covers no node (its bounding box is placed like one node). Returns the offset.
+ */
+export function pasteOffset(clip, nodes, step = 1) {
+  const members = clip.nodes.filter((n) => n.type !== NOTE_TYPE)
+  if (!members.length) return { x: step * 40, y: step * 40 }
+  const left = Math.min(...members.map((n) => n.position.x))
+  const top = Math.min(...members.map((n) => n.position.y))
+  const right = Math.max(...members.map((n) => n.position.x + (n.size?.width ?? DEFAULT_SIZE.width)))
+  const bottom = Math.max(...members.map((n) => n.position.y + (n.size?.height ?? DEFAULT_SIZE.height)))
+  const spot = freeSpot(nodes, { x: left + step * 40, y: top + step * 40 }, { width: right - left, height: bottom - top })
+  return { x: spot.x - left, y: spot.y - top }
 }
 
 /** Node types matching what was typed, best first: title or type starting with it, then containing it. */

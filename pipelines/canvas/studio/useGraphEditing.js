@@ -13,11 +13,10 @@ import {
   renameDynamicPort,
   uniquePortName,
 } from '../lib/graph.js'
-import { copySelection, freeSpot, pasteClipboard } from '../lib/editing.js'
+import { copySelection, freeSpot, pasteClipboard, pasteOffset } from '../lib/editing.js'
 import { DRAG_MIME } from './Palette.jsx'
 
 const CLIPBOARD_KEY = 'canvasflow.clipboard'
-const PASTE_STEP = 40
 
 // The clipboard outlives the page within the tab (copy on one pipeline, paste on another).
 function readClipboard() {
@@ -195,8 +194,9 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
   const insert = useCallback(
     (clip, step) => {
       if (readOnly || !clip) return
+      const current = rf.getNodes()
       const { nodes: next, edges: nextEdges, added } = pasteClipboard(
-        clip, rf.getNodes(), rf.getEdges(), { x: step * PASTE_STEP, y: step * PASTE_STEP }, nodeTypes)
+        clip, current, rf.getEdges(), pasteOffset(clip, current, step), nodeTypes)
       if (!added.length) return
       setNodes(next)
       setEdges(nextEdges)
