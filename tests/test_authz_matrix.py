@@ -595,6 +595,8 @@ ROWS = [
     Row("studio versions", "studio", "GET", studio(P + "/versions"), NO_KEYS),
     Row("studio version 1", "studio", "GET", studio(P + "/versions/1"), NO_KEYS),
     Row("studio version restore", "studio", "POST", studio(P + "/versions/1/restore"), NO_KEYS),
+    Row("studio version diff", "studio", "GET", studio(P + "/versions/1/diff/1"), NO_KEYS),
+    Row("studio version rollback", "studio", "POST", studio(P + "/versions/1/rollback"), NO_KEYS, ok=201),
     Row("studio pipeline runs", "studio", "GET", studio(P + "/runs"), NO_KEYS),
     Row(
         "studio run the pipeline",
@@ -967,6 +969,7 @@ class ListRow:
 
 LIST_ROWS = [
     ListRow("studio pipelines", fmt("/api/v1/studio/pipelines"), lambda w: w.private_pipeline.name),
+    ListRow("studio runs (the queue)", fmt("/api/v1/studio/runs"), lambda w: w.studio_run),
     ListRow(
         "fluxara pipelines",
         fmt("/api/v1/pipelines"),
