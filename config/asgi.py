@@ -1,4 +1,5 @@
-"""ASGI entry: HTTP goes to Django (``/mcp`` to the fractafrag MCP server), WebSocket to Channels."""
+"""ASGI entry: HTTP goes to Django (``/mcp`` to the MCP server: the shader tools and the published pipelines),
+WebSocket to Channels."""
 
 import os
 from http import HTTPStatus
@@ -21,7 +22,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.logging import AccessLogMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from runs.api.mcp_tools import PROVIDER as PIPELINE_TOOLS  # noqa: E402
 from shaders.mcp_http import is_mcp_path, mcp_app  # noqa: E402
+from shaders.mcp_server import register_tool_provider  # noqa: E402
+
+register_tool_provider(PIPELINE_TOOLS)  # every published pipeline a key may call, as an MCP tool
 
 
 async def http_app(scope, receive, send):

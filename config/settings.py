@@ -283,13 +283,17 @@ SPECTACULAR_SETTINGS = {
                 "tags": ["mcp"],
                 "summary": "MCP server (streamable HTTP, JSON-RPC 2.0)",
                 "description": "The MCP server for AI agents: `initialize`, `tools/list` and `tools/call` "
-                "as JSON-RPC 2.0 messages over MCP's streamable HTTP transport (stateless, JSON "
-                "responses). Tools: search_shaders, similar_shaders, my_shaders, get_shader, "
-                "list_shader_versions, get_shader_version, validate_glsl, create_shader, update_shader, "
-                "list_desires, get_desire, fulfill_desire. Authenticate with `Authorization: Bearer "
-                "ff_key_…`, a key with the `mcp` scope; each tool also needs `shaders:read` or "
-                "`shaders:write`, and the key's trust tier decides whether it may publish. The key's "
-                "hourly limit is shared with its REST calls.",
+                "as JSON-RPC 2.0 messages over MCP's streamable HTTP transport (stateless; answers "
+                "stream as SSE, so a tool's progress notifications arrive while it runs). Tools: "
+                "search_shaders, similar_shaders, my_shaders, get_shader, list_shader_versions, "
+                "get_shader_version, validate_glsl, create_shader, update_shader, list_desires, "
+                "get_desire, fulfill_desire, and, for a key with `pipelines:run`, one tool per published "
+                "pipeline its owner may call (`owner__slug`: the version's inputs as its input schema; "
+                "text answered as text, images as image content or a link to the file; a caller that "
+                "hangs up cancels the run). Authenticate with `Authorization: Bearer ff_key_…`, a key "
+                "with the `mcp` scope; each tool also needs `shaders:read`, `shaders:write` or "
+                "`pipelines:run`, and the key's trust tier decides whether it may publish shaders. The "
+                "key's hourly limit is shared with its REST calls.",
                 "security": [{"bearer": []}],
                 "requestBody": {
                     "required": True,
@@ -426,6 +430,11 @@ FIZZLY_RATE_LIMIT = (env_int("FIZZLY_RATE_LIMIT_PER_MINUTE", 60), 60)
 # (runs.api.fal_compat, runs.api.replicate_compat) count requests per key in windows of their own.
 FAL_COMPAT_RATE_LIMIT = (env_int("FAL_COMPAT_RATE_LIMIT_PER_MINUTE", 1200), 60)
 REPLICATE_COMPAT_RATE_LIMIT = (env_int("REPLICATE_COMPAT_RATE_LIMIT_PER_MINUTE", 1200), 60)
+# Published pipelines as MCP tools (runs.api.mcp_tools): how many a key sees (its owner's first, then public
+# ones), the largest image sent inline (a bigger one is a link to the file), how long a call may run.
+MCP_PIPELINE_TOOLS_MAX = env_int("MCP_PIPELINE_TOOLS_MAX", 100)
+MCP_INLINE_IMAGE_BYTES = env_int("MCP_INLINE_IMAGE_BYTES", 512 * 1024)
+MCP_PIPELINE_WAIT_SECONDS = env_int("MCP_PIPELINE_WAIT_SECONDS", 600)
 FRACTALQ_RATE_LIMIT = (env_int("FRACTALQ_RATE_LIMIT_PER_MINUTE", 120), 60)
 
 # --- AI providers (BYOK) -------------------------------------------------------------------------

@@ -4,9 +4,9 @@ Every request carries ``Authorization: Bearer ff_key_…``. The key is resolved 
 keys get 401 ``{"detail"}``), charged to its hourly sliding window — the same window as the key's REST
 calls — and handed to the tools through ``shaders.mcp_server.current_key``.
 
-The transport runs stateless with JSON responses: any web process can answer any request, like the rest
-of the web tier. Daphne does not speak the ASGI lifespan protocol, so the SDK's session manager is started
-lazily by the first request (and stopped by a lifespan shutdown where the server sends one).
+The transport runs stateless, its answers streamed as SSE: any web process can answer any request, like
+the rest of the web tier. Daphne does not speak the ASGI lifespan protocol, so the SDK's session manager is
+started lazily by the first request (and stopped by a lifespan shutdown where the server sends one).
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
+from django.http.request import split_domain_port, validate_host
 from mcp.server.transport_security import TransportSecuritySettings
 
 from accounts.keys import resolve_api_key
 from accounts.models import ApiKey
 from accounts.ratelimit import limiter
 from accounts.scopes import Scope, key_allows
-from shaders.mcp_server import current_key, server
+from shaders.mcp_server import current_base_url, current_key, server
 
 MCP_PATH = "/mcp"
 RATE_WINDOW_S = 3600
@@ -56,6 +58,24 @@ def _bearer(scope: dict) -> str:
     return ""
 
 
+def _base_url(scope: dict) -> str:
+    """``scheme://host[:port]`` as the caller reached this server, by Django's rules: the Host header if
+    ALLOWED_HOSTS admits it (else the server's own address), the scheme a trusted proxy names in
+    SECURE_PROXY_SSL_HEADER."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", [])}
+    host = headers.get("host", "")
+    if not host or not validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    scheme = scope.get("scheme", "http")
+    if settings.SECURE_PROXY_SSL_HEADER:
+        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        forwarded = headers.get(meta_name.removeprefix("HTTP_").replace("_", "-").lower(), "")
+        if forwarded:
+            scheme = "https" if forwarded.split(",")[0].strip() == secure_value else "http"
+    return f"{scheme}://{host}"
+
+
 class McpApp:
     """ASGI app for ``/mcp``: authenticate, rate-limit, then the SDK's streamable HTTP app."""
 
@@ -76,10 +96,12 @@ class McpApp:
             if self._app is None:
                 # Bearer keys, not cookies, authenticate here, so DNS rebinding gains an attacker nothing;
                 # the Host check would only break deployments behind other host names.
+                # Answers stream as SSE (not one JSON body) so that a tool's progress notifications reach
+                # the caller while it runs, and a caller that hangs up cancels the call.
                 app = server.streamable_http_app(
                     streamable_http_path=MCP_PATH,
                     stateless_http=True,
-                    json_response=True,
+                    json_response=False,
                     transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
                 )
                 ready, self._stop = asyncio.Event(), asyncio.Event()
@@ -152,11 +174,12 @@ class McpApp:
                 message = {**message, "headers": list(message.get("headers", [])) + extra}
             await send(message)
 
-        token = current_key.set(key)
+        token, base = current_key.set(key), current_base_url.set(_base_url(scope))
         try:
             await app({**scope, "path": MCP_PATH}, receive, send_with_headers)
         finally:
             current_key.reset(token)
+            current_base_url.reset(base)
 
 
 mcp_app = McpApp()

@@ -1,5 +1,8 @@
 """The fractafrag MCP server's tools (official SDK, ``MCPServer``); shaders.mcp_http serves it at ``/mcp``.
 
+Besides the shader tools below, providers registered by other parts of the site add tools of their own per
+calling key (:class:`ToolProvider`: the pipelines a key's owner may call, runs.api.mcp_tools).
+
 Each call runs as the user of the API key that shaders.mcp_http authenticated (``current_key``). The key's
 trust tier decides what an agent may do: a key on probation writes drafts only; trusted and premium keys
 may publish and fulfil desires. Tools reach the ORM through ``sync_to_async`` only, and every rule is a
@@ -11,12 +14,14 @@ from __future__ import annotations
 import contextvars
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult
+from mcp_types import Tool as MCPTool
 
 from accounts.models import ApiKey, TrustTier
 from accounts.scopes import Scope, key_allows
@@ -35,8 +40,54 @@ PUBLISHING_TIERS = {TrustTier.TRUSTED, TrustTier.PREMIUM}
 MAX_LIMIT = 50
 
 current_key: contextvars.ContextVar[ApiKey | None] = contextvars.ContextVar("mcp_api_key", default=None)
+# The site's address as the caller reached it (``https://host``), for absolute URLs in tool results.
+current_base_url: contextvars.ContextVar[str] = contextvars.ContextVar("mcp_base_url", default="")
 
-server = MCPServer(
+
+class ToolProvider(Protocol):
+    """Tools that depend on who calls: listed per key, called by name. Another part of the site plugs its own
+    in with :func:`register_tool_provider` (config.asgi adds the published pipelines), so this module knows
+    nothing of them."""
+
+    def handles(self, name: str) -> bool: ...
+
+    async def list_tools(self, key: ApiKey) -> list[MCPTool]: ...
+
+    async def call_tool(
+        self, key: ApiKey, name: str, arguments: dict[str, Any], context: Context, base_url: str
+    ) -> CallToolResult: ...
+
+
+TOOL_PROVIDERS: list[ToolProvider] = []
+
+
+def register_tool_provider(provider: ToolProvider) -> None:
+    if provider not in TOOL_PROVIDERS:
+        TOOL_PROVIDERS.append(provider)
+
+
+class FractafragServer(MCPServer):
+    """The SDK's server, its fixed tools followed by each provider's tools for the calling key."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        tools = await super().list_tools()
+        key = current_key.get()
+        if key is not None:
+            for provider in TOOL_PROVIDERS:
+                tools += await provider.list_tools(key)
+        return tools
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context | None = None
+    ) -> CallToolResult | Any:
+        key = current_key.get()
+        provider = next((p for p in TOOL_PROVIDERS if p.handles(name)), None)
+        if provider is None or key is None or context is None:
+            return await super().call_tool(name, arguments, context)
+        return await provider.call_tool(key, name, arguments, context, current_base_url.get())
+
+
+server = FractafragServer(
     "fractafrag",
     title="fractafrag shaders",
     instructions=(

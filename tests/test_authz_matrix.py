@@ -30,6 +30,11 @@ Routes covered by the matrix (``ROWS``), with A's object in the path:
   ``runs/{id}/cancel``
 * Fizzly ``/workflows/{user}/{slug}`` POST (private workflow), ``…/requests/{id}``, ``…/status``,
   ``…/status/stream``, ``…/cancel`` (under A's path and under B's own workflow path)
+* fal-compatible ``/fal/{user}/{slug}`` POST (private workflow), ``…/requests/{id}``, ``…/status``,
+  ``…/cancel``
+* Replicate-compatible ``/replicate/v1/predictions/{id}`` GET, ``…/cancel``, ``/replicate/v1/predictions``
+  POST (A's private version), ``/replicate/v1/models/{user}/{slug}`` GET, ``…/versions[/{id}]``,
+  ``…/predictions`` POST (A's private model)
 * Fluxara ``/api/v1/jobs`` POST (A's private pipeline), ``/api/v1/jobs/{id}``, ``…/outputs``,
   ``/api/v1/artifacts/{id}`` (upload and output)
 * FractalQ ``/api/node/api/{B's key}/jobs/{A's job}`` (a FractalQ job and a studio run)
@@ -523,6 +528,10 @@ def assert_shape(surface: str, resp: Any, status: int) -> None:
         assert body["success"] is False and body["error"] and body["code"], body
     elif surface == "sartiq":
         assert set(body) == {"detail"} and isinstance(body["detail"], str), body
+    elif surface == "fal":
+        assert isinstance(body.get("detail"), str) and body.get("error_type"), body
+    elif surface == "replicate":
+        assert body["status"] == status and body["title"] and isinstance(body["detail"], str), body
     else:  # pragma: no cover - a row names an unknown surface
         raise AssertionError(surface)
 
@@ -631,6 +640,84 @@ ROWS = [
         fmt("/workflows/bob/{w.bob_pipeline.slug}/requests/{w.fizzly_run}"),
         RUN_READ,
         url_a=fmt(FIZ + "/{w.fizzly_run}"),
+    ),
+    # fal's queue protocol (the Fizzly queue in fal-client's shapes): A's requests and private workflow
+    Row(
+        "fal submit private workflow",
+        "fal",
+        "POST",
+        fmt("/fal/alice/{w.private_pipeline.slug}"),
+        RUN_WRITE,
+        body=lambda w: {"image_url": w.image_url},
+    ),
+    Row("fal result", "fal", "GET", fmt("/fal/alice/{w.pipeline.slug}/requests/{w.fizzly_run}"), RUN_READ),
+    Row(
+        "fal status",
+        "fal",
+        "GET",
+        fmt("/fal/alice/{w.pipeline.slug}/requests/{w.fizzly_run}/status?logs=1"),
+        RUN_READ,
+    ),
+    Row(
+        "fal cancel",
+        "fal",
+        "PUT",
+        fmt("/fal/alice/{w.pipeline.slug}/requests/{w.queued_run}/cancel"),
+        RUN_WRITE,
+        ok=202,
+    ),
+    # Replicate's API (the Fizzly queue in Replicate's client's shapes): A's predictions, private model
+    Row(
+        "replicate prediction", "replicate", "GET", fmt("/replicate/v1/predictions/{w.fizzly_run}"), RUN_READ
+    ),
+    Row(
+        "replicate cancel",
+        "replicate",
+        "POST",
+        fmt("/replicate/v1/predictions/{w.queued_run}/cancel"),
+        RUN_WRITE,
+    ),
+    Row(
+        "replicate model (private)",
+        "replicate",
+        "GET",
+        fmt("/replicate/v1/models/alice/{w.private_pipeline.slug}"),
+        RUN_READ,
+    ),
+    Row(
+        "replicate model versions (private)",
+        "replicate",
+        "GET",
+        fmt("/replicate/v1/models/alice/{w.private_pipeline.slug}/versions"),
+        RUN_READ,
+    ),
+    Row(
+        "replicate model version (private)",
+        "replicate",
+        "GET",
+        fmt("/replicate/v1/models/alice/{w.private_pipeline.slug}/versions/{w.private_pipeline.latest_version.pk}"),
+        RUN_READ,
+    ),
+    Row(
+        "replicate predict private model",
+        "replicate",
+        "POST",
+        fmt("/replicate/v1/models/alice/{w.private_pipeline.slug}/predictions"),
+        RUN_WRITE,
+        ok=201,
+        body=lambda w: {"input": {"image_url": w.image_url}},
+    ),
+    Row(
+        "replicate predict private version",
+        "replicate",
+        "POST",
+        fmt("/replicate/v1/predictions"),
+        RUN_WRITE,
+        ok=201,
+        body=lambda w: {
+            "version": str(w.private_pipeline.latest_version.pk),
+            "input": {"image_url": w.image_url},
+        },
     ),
     # Fluxara: jobs, outputs, artifacts, and submitting to A's private pipeline
     Row(

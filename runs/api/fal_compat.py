@@ -209,6 +209,8 @@ class SubmitView(FalView):
 class StatusView(FalView):
     @extend_schema(
         summary="fal: request status",
+        description="IN_QUEUE with queue_position, IN_PROGRESS, or COMPLETED with metrics (a failed or "
+        "cancelled request: COMPLETED with error and error_type). logs: null unless ?logs=1.",
         parameters=[LOGS_PARAM],
         responses={200: STATUS_BODY},
         tags=["fal-compatible queue"],

@@ -10,7 +10,8 @@ Replicate's shapes: a prediction (``id``, ``model``, ``version``, ``status`` one
 ``processing``, ``succeeded``, ``failed``, ``canceled``, ``input``, ``output``, ``logs`` as text, ``error``,
 ``metrics.predict_time``, ``urls``); ``Prefer: wait[=n]`` holds a create for up to n seconds (60 at most)
 until the prediction ends; errors are problem details (``title``, ``detail``, ``status``); a ``webhook``
-receives the prediction when it completes (``webhook_events_filter`` ``completed``; the other events are not sent).
+receives the prediction when it completes (``webhook_events_filter`` ``completed``; other events are not
+sent).
 Access is Fizzly's: ``fiz_`` keys (``Authorization: Bearer`` or ``Token``), Pro tier, credits, limits.
 """
 
@@ -29,7 +30,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.authentication import BearerAuthentication, TokenHeaderAuthentication
+from accounts.authentication import BearerAuthentication, KeyHeaderAuthentication, TokenHeaderAuthentication
 from accounts.errors import render_with
 from config.errors import BadRequest, CanvasflowError, NotFound
 from config.timefmt import iso_z
@@ -74,7 +75,8 @@ class ReplicateErrorSerializer(serializers.Serializer):
 
 
 class ReplicateView(FizzlyView):
-    authentication_classes = [BearerAuthentication, TokenHeaderAuthentication]
+    # Bearer (Replicate's client), Token (its older releases) and Key (our other queue clients)
+    authentication_classes = [BearerAuthentication, TokenHeaderAuthentication, KeyHeaderAuthentication]
     openapi_error = ReplicateErrorSerializer
     rate_limit_scope = "replicate"
 
@@ -352,6 +354,7 @@ class PredictionsView(CreateMixin, ReplicateView):
 
     @extend_schema(
         summary="Replicate: list predictions",
+        description="Your predictions made through this API, newest first, 100 a page (next: the next page).",
         parameters=[OpenApiParameter("cursor", str, required=False)],
         responses={200: OpenApiTypes.OBJECT},
         tags=TAGS,
@@ -383,6 +386,7 @@ class ModelPredictionsView(CreateMixin, ReplicateView):
 
     @extend_schema(
         summary="Replicate: create a prediction of a model's newest version",
+        description="The model is a published pipeline (username/slug); this runs its newest version.",
         request=CREATE_BODY,
         parameters=[PREFER_PARAM],
         responses={201: PREDICTION},
@@ -398,7 +402,12 @@ class ModelPredictionsView(CreateMixin, ReplicateView):
 class PredictionView(ReplicateView):
     openapi_error_statuses = (401, 403, 404, 429)
 
-    @extend_schema(summary="Replicate: get a prediction", responses={200: PREDICTION}, tags=TAGS)
+    @extend_schema(
+        summary="Replicate: get a prediction",
+        description="A prediction of yours: its status, output (once succeeded), logs, error and metrics.",
+        responses={200: PREDICTION},
+        tags=TAGS,
+    )
     def get(self, request: Request, prediction_id: str) -> Response:
         return Response(prediction_body(self.get_prediction(prediction_id), request))
 
@@ -424,7 +433,12 @@ class CancelView(ReplicateView):
 class ModelView(ReplicateView):
     openapi_error_statuses = (401, 403, 404, 429)
 
-    @extend_schema(summary="Replicate: get a model", responses={200: OpenApiTypes.OBJECT}, tags=TAGS)
+    @extend_schema(
+        summary="Replicate: get a model",
+        description="A published pipeline you may call (your own or a public one), with its newest version.",
+        responses={200: OpenApiTypes.OBJECT},
+        tags=TAGS,
+    )
     def get(self, request: Request, owner: str, name: str) -> Response:
         return Response(model_body(self.get_model(owner, name), request))
 
@@ -433,7 +447,10 @@ class VersionsView(ReplicateView):
     openapi_error_statuses = (401, 403, 404, 429)
 
     @extend_schema(
-        summary="Replicate: list a model's versions", responses={200: OpenApiTypes.OBJECT}, tags=TAGS
+        summary="Replicate: list a model's versions",
+        description="A pipeline's published versions, newest first, with their input and output schemas.",
+        responses={200: OpenApiTypes.OBJECT},
+        tags=TAGS,
     )
     def get(self, request: Request, owner: str, name: str) -> Response:
         versions = self.get_model(owner, name).versions.select_related("pipeline").order_by("-number")
@@ -443,7 +460,12 @@ class VersionsView(ReplicateView):
 class VersionView(ReplicateView):
     openapi_error_statuses = (401, 403, 404, 429)
 
-    @extend_schema(summary="Replicate: get a model version", responses={200: OpenApiTypes.OBJECT}, tags=TAGS)
+    @extend_schema(
+        summary="Replicate: get a model version",
+        description="One published version: its id, and an OpenAPI schema with its Input and Output.",
+        responses={200: OpenApiTypes.OBJECT},
+        tags=TAGS,
+    )
     def get(self, request: Request, owner: str, name: str, version_id: str) -> Response:
         return Response(version_body(self.get_version(f"{owner}/{name}:{version_id}")))
 
