@@ -226,7 +226,10 @@ def test_version_diff_on_the_graph_and_rollback_keeps_the_key(page):
     token = account["token"]
     pid = new_pipeline(page, token, "Diff", resize_graph(width=32))
     raw_key = api(page, token, "POST", f"/api/v1/studio/pipelines/{pid}/publish", {})["session_key"]
-    api(page, token, "PATCH", f"/api/v1/studio/pipelines/{pid}", {"graph": resize_graph(width=64)})
+    v2 = resize_graph(width=64)
+    v2["nodes"].append(gnode("n4", "IMAGE__GRAYSCALE", 520, 220))
+    v2["edges"] += [gedge("e3", "n2", "image", "n4", "image"), gedge("e4", "n4", "image", "n3", "gray")]
+    api(page, token, "PATCH", f"/api/v1/studio/pipelines/{pid}", {"graph": v2})
     api(page, token, "POST", f"/api/v1/studio/pipelines/{pid}/publish", {})
     prefix = api(page, token, "GET", f"/api/v1/studio/pipelines/{pid}")["session_key_prefix"]
 
@@ -240,6 +243,9 @@ def test_version_diff_on_the_graph_and_rollback_keeps_the_key(page):
     expect(changed).to_have_attribute("data-diff", "changed")
     expect(changed.get_by_test_id("node-diff")).to_contain_text("width: 32 → 64")
     expect(node(page, "n1").get_by_test_id("pipeline-node")).to_have_attribute("data-diff", "")
+    expect(node(page, "n4").get_by_test_id("pipeline-node")).to_have_attribute("data-diff", "added")
+    expect(page.locator(".react-flow__edge.diff-added")).to_have_count(2)
+    expect(banner.get_by_test_id("diff-lines")).to_contain_text("+ n4 (IMAGE__GRAYSCALE) added")
     shot(page, "26-version-diff")
     banner.get_by_role("button", name="Back to draft").click()
     expect(banner).to_have_count(0)

@@ -2,7 +2,7 @@
 // refresh guard of a signed-out page (lib/auth.js).
 import { describe, expect, it } from 'vitest'
 import {
-  copySelection, diffLines, diffMarks, freeSpot, pasteClipboard, pasteOffset, searchNodeTypes,
+  copySelection, diffLines, diffMarks, diffWires, freeSpot, pasteClipboard, pasteOffset, searchNodeTypes, wireKey,
 } from '../../pipelines/canvas/lib/editing.js'
 import { NOTE_NODE_TYPE, apiToFlow, flowToApi } from '../../pipelines/canvas/lib/graph.js'
 import { mayRefresh } from '../../pipelines/canvas/lib/auth.js'
@@ -101,6 +101,9 @@ describe('version diff marks', () => {
       '~ n2: width 32 → 64',
       '+ wire n2.image → n4.image',
     ])
+    const flowEdge = { source: 'n2', sourceHandle: 'image', target: 'n4', targetHandle: 'image' }
+    expect(diffWires(diff).added.has(wireKey(flowEdge))).toBe(true)
+    expect(diffWires(diff).removed.size).toBe(0)
   })
 })
 

@@ -151,6 +151,21 @@ export function diffMarks(diff) {
   return marks
 }
 
+/** A wire's identity in a diff: its two ends (wire ids are not compared). */
+export function wireKey(e) {
+  return e.from
+    ? `${e.from.node}.${e.from.port}>${e.to.node}.${e.to.port}`
+    : `${e.source}.${e.sourceHandle}>${e.target}.${e.targetHandle}`
+}
+
+/** The wires a diff added and removed, as sets of wireKey. */
+export function diffWires(diff) {
+  return {
+    added: new Set((diff?.edges?.added || []).map(wireKey)),
+    removed: new Set((diff?.edges?.removed || []).map(wireKey)),
+  }
+}
+
 /** One line per change of a diff, as the canvas lists them ("n2: width 32 → 64"). */
 export function diffLines(diff) {
   if (!diff?.nodes) return []

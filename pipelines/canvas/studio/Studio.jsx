@@ -22,7 +22,7 @@ import {
   indexNodeTypes,
   runInputs,
 } from '../lib/graph.js'
-import { diffLines, diffMarks } from '../lib/editing.js'
+import { diffLines, diffMarks, diffWires, wireKey } from '../lib/editing.js'
 import { Dialog, ErrorNote } from '../components/common.jsx'
 import { BoxesOverlay } from '../components/Outputs.jsx'
 import { QueuePanel } from '../components/QueuePanel.jsx'
@@ -249,8 +249,11 @@ function Studio({ pipelineId }) {
         const flow = apiToFlow(newer.graph)
         // nodes the newer version removed are shown where they were, marked as removed
         const removed = new Set((diff.nodes.removed || []).map((n) => n.id))
-        const ghosts = apiToFlow(older.graph).nodes.filter((n) => removed.has(n.id))
-        setView({ number: to, nodes: [...flow.nodes, ...ghosts], edges: flow.edges, diff })
+        const before = apiToFlow(older.graph)
+        const ghosts = before.nodes.filter((n) => removed.has(n.id))
+        const gone = diffWires(diff).removed
+        const ghostEdges = before.edges.filter((e) => gone.has(wireKey(e))).map((e) => ({ ...e, id: `removed-${e.id}` }))
+        setView({ number: to, nodes: [...flow.nodes, ...ghosts], edges: [...flow.edges, ...ghostEdges], diff })
         setDialog(null)
         fitLater()
       } catch (err) {
@@ -344,15 +347,18 @@ function Studio({ pipelineId }) {
     return view.nodes.map((n) => (marks[n.id] ? { ...n, className: `diff-${marks[n.id].kind}` } : n))
   }, [view, nodes, marks])
   const baseEdges = view ? view.edges : edges
+  const wires = useMemo(() => diffWires(view?.diff), [view?.diff])
   const shownEdges = useMemo(
     () =>
       baseEdges.map((e) => {
         const src = shownNodes.find((n) => n.id === e.source)
         const port = findPort(nodeTypes[src?.data.nodeType], 'source', e.sourceHandle)
         const status = run.nodes[e.target]?.status
-        return { ...e, className: `edge-${port?.type || 'any'}`, animated: status === 'running' }
+        const key = view?.diff ? wireKey(e) : null
+        const change = key && (wires.added.has(key) ? ' diff-added' : wires.removed.has(key) ? ' diff-removed' : '')
+        return { ...e, className: `edge-${port?.type || 'any'}${change || ''}`, animated: status === 'running' }
       }),
-    [baseEdges, shownNodes, nodeTypes, run.nodes],
+    [baseEdges, shownNodes, nodeTypes, run.nodes, view?.diff, wires],
   )
   // Read once per mount: React Flow would otherwise keep a fit queued on an empty canvas and run it under
   // the first node dropped (and a later change of the prop queues a fit too).
