@@ -11,6 +11,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import shot
+from tests.e2e.test_runs_and_versions import slow_graph
 from tests.e2e.ui import (api, drag_node, gedge, gnode, new_pipeline, node, open_canvas, resize_graph, sample_png,
                           signup_via_api, wait_saved, wire)
 
@@ -183,40 +184,40 @@ def test_cached_nodes_are_marked_with_their_preview(page):
 def test_queue_panel_shows_two_runs_at_once(page, live):
     account = signup_via_api(page)
     token = account["token"]
-    first = new_pipeline(page, token, "Queue one", resize_graph())
+    first = new_pipeline(page, token, "Queue one", slow_graph(4))  # a few seconds of work
     second = new_pipeline(page, token, "Queue two", resize_graph(16, 16))
-    data_uri = "data:image/png;base64," + base64.b64encode(sample_png()).decode()
+    inputs = [sample_png(512, 512), sample_png()]
     live.pause_worker()
     try:
         runs = [api(page, token, "POST", f"/api/v1/studio/pipelines/{pid}/runs",
-                    {"inputs": {"image_url": data_uri}, "draft": True}) for pid in (first, second)]
+                    {"inputs": {"image_url": "data:image/png;base64," + base64.b64encode(png).decode()},
+                     "draft": True})
+                for pid, png in zip((first, second), inputs, strict=True)]
         page.goto("/studio/queue/")
         panel = page.get_by_test_id("queue-panel")
-        rows = panel.get_by_test_id("queue-row")
-        expect(rows).to_have_count(2)
-        for run, name in zip(runs, ("Queue one", "Queue two"), strict=True):
-            row = panel.locator(f'[data-testid="queue-row"][data-run-id="{run["id"]}"]')
+        expect(panel.get_by_test_id("queue-row")).to_have_count(2)
+        rows = [panel.locator(f'[data-testid="queue-row"][data-run-id="{r["id"]}"]') for r in runs]
+        for row, name in zip(rows, ("Queue one", "Queue two"), strict=True):
             expect(row).to_have_attribute("data-status", "queued")
             expect(row).to_contain_text(name)
-            expect(row.get_by_test_id("queue-position")).to_be_visible()
             expect(row.get_by_role("progressbar")).to_be_visible()
-        expect(panel.locator(f'[data-run-id="{runs[1]["id"]}"]').get_by_test_id("queue-position")).to_have_text(
-            re.compile(r"#2 in queue"))
-        shot(page, "25-queue-two-runs")
-        # cancel the second from the panel
-        panel.get_by_role("button", name=f"Cancel {runs[1]['id']}").click()
-        expect(panel.locator(f'[data-run-id="{runs[1]["id"]}"]')).to_have_attribute("data-status", "cancelled")
+        expect(rows[1].get_by_test_id("queue-position")).to_have_text("#2 in queue")
     finally:
         live.resume_worker()
-    first_row = panel.locator(f'[data-run-id="{runs[0]["id"]}"]')
-    expect(first_row).to_have_attribute("data-status", "completed", timeout=30_000)
-    # resume the cancelled one from the panel: it runs and completes
+    # the first runs while the second waits for the worker: both in the panel at once
+    expect(rows[0]).to_have_attribute("data-status", "running", timeout=30_000)
+    expect(rows[1]).to_have_attribute("data-status", "queued")
+    expect(rows[1].get_by_test_id("queue-position")).to_have_text("next in queue")
+    shot(page, "25-queue-two-runs")
+    # cancel the waiting one from the panel, then resume it: it runs once the first is done
+    panel.get_by_role("button", name=f"Cancel {runs[1]['id']}").click()
+    expect(rows[1]).to_have_attribute("data-status", "cancelled")
     panel.get_by_role("button", name=f"Resume {runs[1]['id']}").click()
-    expect(panel.locator(f'[data-run-id="{runs[1]["id"]}"]')).to_have_attribute("data-status", "completed",
-                                                                                timeout=30_000)
+    expect(rows[0]).to_have_attribute("data-status", "completed", timeout=60_000)
+    expect(rows[1]).to_have_attribute("data-status", "completed", timeout=30_000)
     # the link opens the run on its graph
-    first_row.get_by_role("link", name="Queue one").click()
-    page.wait_for_url(re.compile(rf"/studio/{first}/\?run="))
+    rows[1].get_by_role("link", name="Queue two").click()
+    page.wait_for_url(re.compile(rf"/studio/{second}/\?run="))
     expect(page.get_by_test_id("results-panel")).to_have_attribute("data-run-status", "completed")
     expect(node(page, "n3").get_by_test_id("pipeline-node")).to_have_attribute("data-status", "completed")
 
