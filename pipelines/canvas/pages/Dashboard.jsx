@@ -132,6 +132,9 @@ export function DashboardPage() {
     <div className="page-stack">
       <div className="page-title">
         <h1>Your pipelines</h1>
+        <a className="button" href="/studio/queue/">
+          Queue
+        </a>
       </div>
       <CreateForm onError={setError} />
       <ErrorNote error={error || list.error} />
