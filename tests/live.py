@@ -52,6 +52,7 @@ def serve(tls_dir: Path | None = None) -> Iterator[str]:
         yield f"{'https' if tls_dir else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
+        thread.join(timeout=1)
         server.force_exit = True  # keep-alive connections of the clients under test: close them, don't wait
         thread.join(timeout=10)
         # ORM calls made for async code ran in asgiref's shared sync thread: close its connections there
