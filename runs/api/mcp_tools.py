@@ -24,7 +24,7 @@ import anyio
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ImageContent, ResourceLink, TextContent
@@ -55,15 +55,20 @@ def tool_name(pipeline: Pipeline) -> str:
 
 
 def callable_pipelines(user: Any) -> list[Pipeline]:
-    """The published pipelines ``user`` may call: their own first, then public ones, newest first."""
+    """The published pipelines ``user`` may call: their own first, then public ones, newest first; one per
+    tool name (two whose names sanitize alike: the first)."""
     published = (
-        Pipeline.objects.filter(versions__isnull=False)
-        .filter(Q(owner=user) | Q(is_public=True))
+        Pipeline.objects.filter(Q(owner=user) | Q(is_public=True))
+        .filter(versions__isnull=False)
         .select_related("owner")
         .distinct()
+        .annotate(others=Case(When(owner=user, then=Value(0)), default=Value(1), output_field=IntegerField()))
+        .order_by("others", "-updated_at")
     )
-    ordered = sorted(published, key=lambda p: (p.owner_id != user.pk, -p.updated_at.timestamp()))
-    return ordered[: settings.MCP_PIPELINE_TOOLS_MAX]
+    chosen: dict[str, Pipeline] = {}
+    for pipeline in published[: settings.MCP_PIPELINE_TOOLS_MAX]:
+        chosen.setdefault(tool_name(pipeline), pipeline)
+    return list(chosen.values())
 
 
 def describe(pipeline: Pipeline, version: Any) -> str:
