@@ -8,10 +8,12 @@ from rest_framework.views import APIView
 
 from accounts.errors import render_with
 from accounts.ratelimit import RateLimitHeadersMixin
-from config.errors import NotFound
+from config.errors import BadRequest, NotFound
 from config.timefmt import iso_z
+from pipelines.nodes.base import NodeError
 from runs import artifacts
 from runs.models import Artifact, Run
+from runs.webhooks import check_webhook_url
 
 
 class BaseURL:
@@ -68,6 +70,22 @@ def flat_outputs(run: Run, request: Any, image_style: str = "url") -> dict[str, 
         else:
             result[key] = value.get("value")
     return result
+
+
+def checked_webhook(url: Any, name: str = "webhook") -> str:
+    """A caller's webhook URL (``name``: its parameter), or BadRequest unless it is HTTPS to a public address;
+    empty stays empty (no webhook)."""
+    if not url:
+        return ""
+    if not isinstance(url, str):
+        raise BadRequest(f"{name} must be a URL", code="BAD_REQUEST", details={name: "not a URL"})
+    try:
+        check_webhook_url(url)
+    except NodeError as exc:
+        raise BadRequest(
+            f"Invalid {name} URL: {exc.message}", code="BAD_REQUEST", details={name: exc.message}
+        ) from exc
+    return url
 
 
 def unmatched_view(base: type[APIView], message: str, **attrs: Any) -> type[APIView]:

@@ -28,13 +28,11 @@ from rest_framework.response import Response
 from accounts.errors import render_with
 from config.errors import BadRequest, CanvasflowError, NotFound
 from config.timefmt import iso_z
-from pipelines.nodes.base import NodeError
 from runs import services
-from runs.api.common import base_url_of, base_url_option, flat_outputs, unmatched_view
+from runs.api.common import base_url_of, base_url_option, checked_webhook, flat_outputs, unmatched_view
 from runs.api.fizzly import FizzlyView
 from runs.models import TERMINAL, Run, RunStatus, Surface
 from runs.outputs import STORE_INTERMEDIATES
-from runs.webhooks import check_webhook_url
 
 PREFIX = "fal"
 STATUS = {RunStatus.QUEUED: "IN_QUEUE", RunStatus.RUNNING: "IN_PROGRESS"}  # every other status: COMPLETED
@@ -181,12 +179,7 @@ class SubmitView(FalView):
             raise NotFound("Application is not published", code="NOT_FOUND")
         if not isinstance(request.data, dict):
             raise BadRequest("The body must be a JSON object of the pipeline's inputs", code="BAD_REQUEST")
-        webhook = request.query_params.get("fal_webhook", "")
-        if webhook:
-            try:
-                check_webhook_url(webhook)
-            except NodeError as exc:
-                raise BadRequest(f"Invalid fal_webhook URL: {exc.message}", code="BAD_REQUEST") from exc
+        webhook = checked_webhook(request.query_params.get("fal_webhook", ""), "fal_webhook")
         run = services.submit_run(
             pipeline=pipeline,
             version=version,

@@ -26,11 +26,11 @@ from accounts.scopes import Scope, read_write
 from config.errors import BadRequest, CanvasflowError, Forbidden, NotFound
 from config.timefmt import iso_z
 from pipelines.models import Pipeline
-from pipelines.nodes.base import NodeError
 from runs import access, artifacts, services
 from runs.api.common import (
     base_url_of,
     base_url_option,
+    checked_webhook,
     flat_outputs,
     surface_view,
     unmatched_view,
@@ -47,10 +47,9 @@ from runs.api.fizzly_schema import (
     SubmitRequestSerializer,
     SubmitResponseSerializer,
 )
-from runs.outputs import STORE_INTERMEDIATES
 from runs.events import TERMINAL_EVENTS, events_after, follow
 from runs.models import TERMINAL, Artifact, Run, RunStatus, Surface
-from runs.webhooks import check_webhook_url
+from runs.outputs import STORE_INTERMEDIATES
 
 STATUS = {
     RunStatus.QUEUED: "IN_QUEUE",
@@ -203,16 +202,7 @@ class SubmitView(FizzlyView):
         body = request.data
         if not isinstance(body, dict) or not isinstance(body.get("inputs", {}), dict):
             raise BadRequest("Body must be a JSON object with an 'inputs' object", code="BAD_REQUEST")
-        webhook = request.query_params.get("webhook", "")
-        if webhook:
-            try:
-                check_webhook_url(webhook)
-            except NodeError as exc:
-                raise BadRequest(
-                    f"Invalid webhook URL: {exc.message}",
-                    code="BAD_REQUEST",
-                    details={"webhook": exc.message},
-                ) from exc
+        webhook = checked_webhook(request.query_params.get("webhook", ""))
         submission = services.submit_run(
             pipeline=pipeline,
             version=version,

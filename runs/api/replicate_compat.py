@@ -36,13 +36,11 @@ from config.errors import BadRequest, CanvasflowError, NotFound
 from config.timefmt import iso_z
 from pipelines.json_schemas import input_json_schema, output_json_schema
 from pipelines.models import Pipeline, PublishedVersion
-from pipelines.nodes.base import NodeError
 from runs import access, services
-from runs.api.common import base_url_of, base_url_option, flat_outputs, unmatched_view
+from runs.api.common import base_url_of, base_url_option, checked_webhook, flat_outputs, unmatched_view
 from runs.api.fizzly import FizzlyView
 from runs.models import TERMINAL, Run, RunStatus, Surface
 from runs.outputs import STORE_INTERMEDIATES
-from runs.webhooks import check_webhook_url
 
 PREFIX = "replicate/v1"
 STATUS = {
@@ -300,21 +298,9 @@ class CreateMixin:
                 code="BAD_REQUEST",
                 details={"webhook_events_filter": "unknown event"},
             )
-        if webhook:
-            if not isinstance(webhook, str):
-                raise BadRequest(
-                    "webhook must be a URL", code="BAD_REQUEST", details={"webhook": "not a URL"}
-                )
-            try:
-                check_webhook_url(webhook)
-            except NodeError as exc:
-                raise BadRequest(
-                    f"Invalid webhook URL: {exc.message}",
-                    code="BAD_REQUEST",
-                    details={"webhook": exc.message},
-                ) from exc
-            if events is not None and "completed" not in events:
-                webhook = ""  # only the completed event is sent: a filter without it asks for nothing we send
+        webhook = checked_webhook(webhook)
+        if events is not None and "completed" not in events:
+            webhook = ""  # only the completed event is sent: a filter without it asks for nothing we send
         run = services.submit_run(
             pipeline=version.pipeline,
             version=version,

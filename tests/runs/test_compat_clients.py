@@ -199,6 +199,9 @@ def test_fal_cancel_a_queued_request_and_errors(fal, thumbs, echo, caller, image
     with pytest.raises(fal_client.FalClientHTTPError) as unknown:
         fal.submit("maker/nothing-here", {"command": "x"})
     assert unknown.value.status_code == 404
+    with pytest.raises(fal_client.FalClientHTTPError) as bad_hook:
+        fal.submit(echo, {"command": "x"}, webhook_url="ftp://example.com/hook")
+    assert bad_hook.value.status_code == 400 and "fal_webhook" in bad_hook.value.message
     stranger = fal_client.SyncClient(key="fiz_not-a-key", default_timeout=30)
     with pytest.raises(fal_client.FalClientHTTPError) as denied:
         stranger.submit(echo, {"command": "x"})
@@ -273,6 +276,9 @@ def test_replicate_cancel_failure_webhook_and_errors(rep, thumbs, echo, image_se
     with pytest.raises(replicate.exceptions.ReplicateError) as missing:
         rep.predictions.create(model=thumbs, input={})
     assert missing.value.status == 400 and "image_url" in missing.value.detail
+    with pytest.raises(replicate.exceptions.ReplicateError) as bad_hook:
+        rep.predictions.create(model=echo, input={"command": "x"}, webhook="ftp://example.com/hook")
+    assert bad_hook.value.status == 400 and "webhook" in bad_hook.value.detail
     with pytest.raises(replicate.exceptions.ReplicateError) as unknown:
         rep.models.get("maker/nothing-here")
     assert unknown.value.status == 404
