@@ -7,37 +7,51 @@ Pipeline (choices measured on generated print, :mod:`pipelines.ml.ocr_synth`; fi
    The image is never upscaled for detection (``limit_type=max``): rapidocr's
    default (upscale the short side to 736 px) was ~40x slower on small images
    and split/merged more lines.
-2. **Direction** — PP-OCR's 0/180 classifier flags upside-down lines; since it
+2. **Level the page** — the skew is measured from the detected lines' own edges
+   (:mod:`pipelines.ml.ocr_layout`) and the page is turned level; lines are cut
+   from the level page and ordered there. On a page a few degrees off level,
+   ordering by centres in the image moved whole lines. Polygons stay the
+   detector's, in the caller's pixels.
+3. **Direction** — PP-OCR's 0/180 classifier flags upside-down lines; since it
    errs on Arabic (and on some Latin lines), a flip is kept only when the
    recognizer reads the flipped line with more confidence.
-3. **Script** — with ``lang="auto"`` each line is read once by Tesseract with
-   ``ara+eng`` and classified by its letters (Arabic vs Latin).
-4. **Recognition** — per script, the engine that measured best: Tesseract 5
+4. **Script** — with ``lang="auto"`` each line is read once by Tesseract with
+   ``ara+eng`` and classified by its letters (Arabic vs Latin); a line whose
+   script is not the page's majority is also read in the majority's script and
+   the more confident reading wins.
+5. **Recognition** — per script, the engine that measured best: Tesseract 5
    LSTM (Debian's ``tesseract-ocr-eng`` / ``-ara`` data, through ``tesserocr``)
-   on a height-normalised line crop. PP-OCRv6's recognizer (``backend="ppocr"``)
-   reads Latin script only (the shipped model has no Arabic); ``backend="paddleocr"``
-   uses the ``paddleocr`` package when it and its model files are installed.
+   on a height-normalised line crop (:func:`crop_line`: a tenth of the line's
+   height of page above and below, ends trimmed to the ink). PP-OCRv6's recognizer
+   (``backend="ppocr"``) reads Latin script only (the shipped model has no Arabic);
+   ``backend="paddleocr"`` uses the ``paddleocr`` package when it and its model
+   files are installed.
 
-Measured on an idle 2-core CPU (no GPU), 30 generated images per script, per image:
+Tesseract reads Latin lines in single-line mode (falling back to raw-line mode when
+its blob filter drops a whole line) and Arabic lines in raw-line mode (single-line
+mode dropped about a quarter of clean Arabic lines; reading the whole page or a
+block with the Tesseract in tesserocr's wheel dropped whole Arabic lines: 15-37%
+CER). Raw-line mode loses the leading digits of a number that opens an Arabic line
+(719 read as 9): such a line is read again with paper on its right.
 
-=================  ==========================  ===========================
-                   English (CER, ms)           Arabic (CER, ms)
-=================  ==========================  ===========================
-Tesseract line     0.12%, 39 ms                2.0%, 44 ms
-PP-OCRv6 rec       0.12%, 75 ms                (no Arabic model)
-auto (probe+read)  0.12%, 92 ms                2.6%, 86 ms
-rapidocr defaults  0.33%, 755 ms (bench)       99% (bench; no Arabic)
-=================  ==========================  ===========================
+Margins and trimming were chosen on :data:`pipelines.ml.ocr_pages.TUNING` only.
+Measured with ``bench/ocr.py`` (40 pages per language and set, ``lang=auto``; a
+2-core machine shared with other work, so times are loose), CER:
 
-so ``auto`` routes both scripts to Tesseract. Detection is ours in every row but
-the last. Tesseract reads Latin lines in single-line mode (falling back to raw-line
-mode when its blob filter drops a whole line) and Arabic lines in raw-line mode
-(single-line mode dropped about a quarter of clean Arabic lines). Crops get no
-extra margin: with one, raw-line mode read the edges as punctuation.
+=========================  ========  ========  =========  ========
+set                        ours en   ours ar   page en    page ar
+=========================  ========  ========  =========  ========
+tuning pages               0.00%     0.92%     0.07%      3.06%
+held-out pages             0.14%     0.54%     7.86%      11.71%
+=========================  ========  ========  =========  ========
 
-Lines are returned in reading order: top to bottom, and within a row left to
-right, or right to left when the row is Arabic. Arabic text is in logical
-(reading) order, as Unicode expects.
+"page" is Tesseract on the whole page, told the language (Debian's ``tesseract``
+command, the better of the two whole-page readings). Before the page was levelled,
+the node read held-out English at 10.9% (lines out of order) and Arabic at 1.4%.
+
+Lines are returned in reading order: top to bottom on the level page, and within a
+row left to right, or right to left when the row is Arabic. Arabic text is in
+logical (reading) order, as Unicode expects.
 
 Models load once per process, lazily, behind locks; onnxruntime uses CUDA when
 its CUDA provider is available. Tesseract handles are per thread (they are not

@@ -22,6 +22,11 @@ from torch import nn
 
 STRIDE = 8
 BOX_SCALE = 16.0  # ltrb = exp(raw) * BOX_SCALE
+# The first committed model; weights files record their own widths (meta["widths"], meta["head"]).
+NARROW = ((16, 32, 48, 80, 96), 48)
+# Wider where compute is cheap (strides 16 and 32) and in the stride-8 heads, where the narrow model
+# levelled off (validation recall ~91% on the training fonts).
+WIDE = ((16, 32, 64, 128, 160), 64)
 
 
 def _cbr(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -166,3 +171,25 @@ def giou_loss(ltrb: torch.Tensor, box_t: torch.Tensor, weight: torch.Tensor) -> 
     enclose = (torch.max(px2, tx2) - torch.min(px1, tx1)) * (torch.max(py2, ty2) - torch.min(py1, ty1))
     giou = iou - (enclose - union) / enclose.clamp(min=1e-6)
     return ((1 - giou) * w).sum() / w.sum().clamp(min=1e-6)
+
+
+def widen_state_dict(old: dict[str, torch.Tensor], new_model: WatermarkNet) -> dict[str, torch.Tensor]:
+    """The ``old`` (narrower) weights placed inside ``new_model``'s wider tensors, function-preserving.
+
+    Each old tensor is copied into the leading slice of the new one. Output channels that are new keep
+    ``new_model``'s fresh initialisation; input channels that are new get zero weight in every *old*
+    output channel, so the widened network computes exactly what the narrow one did (the new channels
+    start contributing as soon as training moves those zeros). Shapes must be equal or larger everywhere.
+    """
+    state = {k: v.clone() for k, v in new_model.state_dict().items()}
+    for name, value in old.items():
+        if name not in state:
+            raise ValueError(f"unexpected weight {name}")
+        target, value = state[name], value.to(state[name].dtype)
+        if target.dim() != value.dim() or any(a < b for a, b in zip(target.shape, value.shape)):
+            raise ValueError(f"{name}: cannot widen {tuple(value.shape)} to {tuple(target.shape)}")
+        if target.dim() == 4:
+            o, i = value.shape[:2]
+            target[:o, i:] = 0.0
+        target[tuple(slice(0, n) for n in value.shape)] = value
+    return state

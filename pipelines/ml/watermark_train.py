@@ -195,11 +195,18 @@ class _Wrap:
 def train(seed: int = DEFAULT_SEED, n_marked: int = 16000, n_clean: int = 5000, epochs: int = 8,
           batch_size: int = 24, lr: float = 3e-3, out: Path = WEIGHTS_PATH, target_fp: float = 0.03,
           workers: int = 2, n_val: tuple[int, int] = (150, 300), time_budget_s: float | None = None,
-          init: Path | None = None, log: Callable[[str], None] = print) -> dict[str, float]:
-    """Train on freshly generated data; ``init`` continues from earlier weights (a second stage)."""
+          init: Path | None = None, widths: tuple[tuple[int, ...], int] | None = None,
+          log: Callable[[str], None] = print) -> dict[str, float]:
+    """Train on freshly generated data; ``init`` continues from earlier weights (a later stage).
+
+    ``widths`` is ``(backbone widths, head width)``; by default a new model is :data:`NARROW` and a
+    continued one keeps its own. Continuing into a wider model starts from the earlier weights widened
+    without changing what they compute (:func:`~.watermark_net.widen_state_dict`).
+    """
     import torch
 
-    from .watermark_net import WatermarkNet, encode_targets, focal_loss, giou_loss, normalize
+    from .watermark_net import (NARROW, WatermarkNet, encode_targets, focal_loss, giou_loss, normalize,
+                                widen_state_dict)
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -215,16 +222,24 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 16000, n_clean: int = 5000, 
     w_t = torch.stack([t[2] for t in targets])
     log(f"data: {len(data.images)} train / {len(val.images)} val images in {time.time() - t0:.0f}s")
 
-    widths, head = (16, 32, 48, 80, 96), 48
+    widths_, head = NARROW
     stages: list[dict] = []
     if init is not None:
         ckpt = torch.load(init, map_location="cpu", weights_only=True)
         prev = dict(ckpt["meta"])
-        widths, head = tuple(prev["widths"]), prev["head"]
-        stages = list(prev.get("stages", [])) + [{k: prev[k] for k in _STAGE_KEYS if k in prev}]
-    model = WatermarkNet(widths, head)
+        widths_, head = tuple(prev["widths"]), prev["head"]
+        stages = list(prev.get("stages", [])) + [
+            {**{k: prev[k] for k in _STAGE_KEYS if k in prev}, "widths": list(widths_), "head": head}]
+    if widths is not None:
+        widths_, head = tuple(widths[0]), int(widths[1])
+    model = WatermarkNet(widths_, head)
     if init is not None:
-        model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
+        old = {k: v.float() for k, v in ckpt["state_dict"].items()}
+        if [list(v.shape) for v in old.values()] == [list(v.shape) for v in model.state_dict().values()]:
+            model.load_state_dict(old)
+        else:
+            model.load_state_dict(widen_state_dict(old, model))
+            log(f"widened {prev['widths']}/{prev['head']} to {list(widths_)}/{head}")
         log(f"continuing from {init.name} ({len(stages)} earlier stage(s))")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e3:.0f}k params")
@@ -240,7 +255,7 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 16000, n_clean: int = 5000, 
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     gen = torch.Generator().manual_seed(seed)
-    meta = {"widths": list(widths), "head": head, "input_size": size, "seed": seed, "n_marked": n_marked,
+    meta = {"widths": list(widths_), "head": head, "input_size": size, "seed": seed, "n_marked": n_marked,
             "n_clean": n_clean, "epochs": epochs, "batch_size": batch_size, "lr": lr, "version": 2,
             "stages": stages}
     step = 0

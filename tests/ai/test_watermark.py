@@ -138,3 +138,45 @@ def test_committed_weights_record_their_recipe():
     meta = wm.get_detector().meta
     assert meta["stages"] and meta["stages"][0]["seed"] == 20240611
     assert meta["seed"] != meta["stages"][0]["seed"]  # each stage trains on freshly generated data
+
+
+def test_widening_keeps_what_the_network_computes():
+    """A wider network started from narrower weights gives the same outputs before any training."""
+    import torch
+
+    from pipelines.ml.watermark_net import NARROW, WIDE, WatermarkNet, widen_state_dict
+
+    torch.manual_seed(0)
+    narrow = WatermarkNet(*NARROW)
+    for module in narrow.modules():  # non-trivial batch-norm statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    wide = WatermarkNet(*WIDE)
+    wide.load_state_dict(widen_state_dict(narrow.state_dict(), wide))
+    x = torch.randn(2, 3, 128, 128)
+    narrow.eval()
+    wide.eval()
+    with torch.inference_mode():
+        (h1, b1), (h2, b2) = narrow(x), wide(x)
+    assert torch.allclose(h1, h2, atol=1e-4) and torch.allclose(b1, b2, rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError):
+        widen_state_dict(wide.state_dict(), WatermarkNet(*NARROW))
+
+
+def test_training_command_widens_earlier_weights(tmp_path):
+    """--wide with --init: the earlier (narrow) stage is widened and recorded with its widths."""
+    from django.core.management import call_command
+
+    from pipelines.ml.watermark_net import NARROW, WIDE
+
+    if not find_fonts(TRAIN_FONTS):
+        pytest.skip("training fonts not installed")
+    narrow_out, wide_out = tmp_path / "narrow.pt", tmp_path / "wide.pt"
+    call_command("train_watermark", marked=16, clean=8, epochs=1, batch_size=8, workers=1, out=narrow_out,
+                 heldout=4, val=8)
+    call_command("train_watermark", init=narrow_out, wide=True, seed=9, marked=16, clean=8, epochs=1,
+                 batch_size=8, workers=1, out=wide_out, heldout=4, val=8, threads=1)
+    wide = wm.WatermarkDetector(wide_out, device="cpu")
+    assert (wide.meta["widths"], wide.meta["head"]) == (list(WIDE[0]), WIDE[1])
+    assert wide.meta["stages"][0]["widths"] == list(NARROW[0])

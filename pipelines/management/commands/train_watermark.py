@@ -27,6 +27,10 @@ class Command(BaseCommand):
         parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
         parser.add_argument("--init", type=Path, default=None,
                             help="continue training from these weights (a later stage of the recipe)")
+        parser.add_argument("--wide", action="store_true",
+                            help="train the wider network (watermark_net.WIDE); with --init, the earlier "
+                                 "weights are widened first")
+        parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
         parser.add_argument("--workers", type=int, default=2, help="processes generating data")
         parser.add_argument("--out", type=Path, default=None,
                             help="weights file (default: the committed one)")
@@ -47,10 +51,12 @@ class Command(BaseCommand):
 
         out = opts["out"] or WEIGHTS_PATH
         if not opts["eval_only"]:
-            torch.set_num_threads(max(1, torch.get_num_threads()))
+            from pipelines.ml.watermark_net import WIDE
+
+            torch.set_num_threads(opts["threads"] or max(1, torch.get_num_threads()))
             train(seed=opts["seed"], n_marked=opts["marked"], n_clean=opts["clean"], epochs=opts["epochs"],
                   batch_size=opts["batch_size"], lr=opts["lr"], workers=opts["workers"], out=out,
-                  init=opts["init"],
+                  init=opts["init"], widths=WIDE if opts["wide"] else None,
                   n_val=(max(1, opts["val"] // 2), opts["val"]),
                   time_budget_s=opts["time_budget"] * 60 if opts["time_budget"] else None,
                   log=lambda m: self.stdout.write(m))
