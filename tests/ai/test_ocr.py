@@ -2,7 +2,9 @@
 
 The held-out images are drawn here with Pillow in Debian fonts (see pipelines/ml/ocr_synth.py for the
 packages) with seeds never used while tuning the pipeline, so the character error rates printed below are
-honest estimates for clean-to-moderately-degraded print.
+honest estimates for clean-to-moderately-degraded print. The rotated clean pages come from
+pipelines/ml/ocr_pages.py's HELD_OUT set (fonts, words, layouts and seeds that nothing was tuned on); the
+node must read them at least as well as Tesseract reading the whole page.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def test_declares_ports_params_and_cost(node):
 
 
 @needs_tesseract
-@pytest.mark.parametrize("lang,seed,limit", [("en", HELDOUT_SEED_EN, 0.03), ("ar", HELDOUT_SEED_AR, 0.10)])
+@pytest.mark.parametrize("lang,seed,limit", [("en", HELDOUT_SEED_EN, 0.01), ("ar", HELDOUT_SEED_AR, 0.03)])
 def test_character_error_rate_on_held_out_print(node, lang, seed, limit):
     if not find_fonts(ENGLISH_FONTS if lang == "en" else ARABIC_FONTS):
         pytest.skip("fonts not installed")
