@@ -393,6 +393,8 @@ class OcrPipeline:
 
         rgb = np.asarray(image.convert("RGB"))
         bgr = np.ascontiguousarray(rgb[..., ::-1])
+        from rapidocr.utils.process_img import get_rotate_crop_image
+
         quads = self.ppocr.detect(bgr)
         # Read and order on the page turned level; each line keeps the polygon found in the caller's image.
         page = layout.level(bgr, layout.estimate_skew(quads))
@@ -403,7 +405,10 @@ class OcrPipeline:
             pts = page.points(quad)
             (x1, y1), (x2, y2) = pts.min(axis=0), pts.max(axis=0)
             box = (float(x1), float(y1), float(x2), float(y2))
-            crop = crop_line(page.image, box)
+            if abs(layout.line_angle(pts)) > layout.RECTIFY_DEGREES:
+                crop = get_rotate_crop_image(page.image, pts.astype(np.float32))
+            else:
+                crop = crop_line(page.image, box)
             line = self._read_line(crop, lang, backend, tess)
             if line is not None and self.ppocr.is_upside_down(crop):
                 # keep the flip only if the recognizer is more confident reading it that way

@@ -18,6 +18,9 @@ import numpy as np
 MIN_SKEW_DEGREES = 0.2
 # Lines steeper than this are vertical text or noise, not a skewed page.
 MAX_SKEW_DEGREES = 30.0
+# A line still tilted by more than this on the level page (text at its own angle in a photo) is cut
+# out along its own quadrilateral instead of as an upright box.
+RECTIFY_DEGREES = 1.5
 
 
 def estimate_skew(quads: list[np.ndarray]) -> float:
@@ -41,6 +44,12 @@ def estimate_skew(quads: list[np.ndarray]) -> float:
     order = np.argsort(angles)
     cum = np.cumsum(np.asarray(weights)[order])
     return float(np.asarray(angles)[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+def line_angle(quad: np.ndarray) -> float:
+    """The angle of one line's long edges in degrees (same sign as :func:`estimate_skew`)."""
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = quad[:4]
+    return -math.degrees(math.atan2((y1 - y0) + (y2 - y3), (x1 - x0) + (x2 - x3)))
 
 
 @dataclass

@@ -308,3 +308,20 @@ def test_skew_is_measured_from_the_lines_and_undone():
     top_left, top_right = page.points(quads[0][:2])
     assert top_left[1] == pytest.approx(top_right[1], abs=0.5)  # level once turned
     assert page.image[0, 0].tolist() == [255, 255, 255]  # corners filled with the paper, not black
+
+
+@needs_tesseract
+def test_a_line_at_its_own_angle_on_a_level_page_is_read(node):
+    """Levelling follows the page's lines; a sign tilted 20 degrees on it is cut along its own box."""
+    font = _font(ENGLISH_FONTS, 30)
+    page = Image.new("RGB", (900, 500), "white")
+    draw = ImageDraw.Draw(page)
+    draw.text((30, 30), "Level heading at the top", font=font, fill="black")
+    draw.text((30, 90), "Another level line here", font=font, fill="black")
+    sign = Image.new("RGBA", (600, 60), (255, 255, 255, 0))
+    ImageDraw.Draw(sign).text((10, 10), "Sign at its own angle", font=font, fill="black")
+    sign = sign.rotate(20, expand=True, resample=Image.BICUBIC)
+    page.paste(sign, (200, 220), sign)
+    out = run(node, ImageValue(page), lang="en")
+    assert [line["text"] for line in out["lines"]] == [
+        "Level heading at the top", "Another level line here", "Sign at its own angle"]
