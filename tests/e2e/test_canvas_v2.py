@@ -204,14 +204,24 @@ def test_queue_panel_shows_two_runs_at_once(page, live):
         expect(rows[1].get_by_test_id("queue-position")).to_have_text("#2 in queue")
     finally:
         live.resume_worker()
-    # the first runs while the second waits for the worker: both in the panel at once
-    expect(rows[0]).to_have_attribute("data-status", "running", timeout=30_000)
-    expect(rows[1]).to_have_attribute("data-status", "queued")
-    expect(rows[1].get_by_test_id("queue-position")).to_have_text("next in queue")
-    shot(page, "25-queue-two-runs")
-    # cancel the waiting one from the panel, then resume it: it runs once the first is done
-    panel.get_by_role("button", name=f"Cancel {runs[1]['id']}").click()
-    expect(rows[1]).to_have_attribute("data-status", "cancelled")
+    # the first runs while the second waits for the worker: both in the panel at once. The worker is held
+    # as soon as the first has started, so the second stays queued however fast or slow this machine is.
+    for _ in range(600):
+        if api(page, token, "GET", f"/api/v1/studio/runs/{runs[0]['id']}")["status"] == "running":
+            break
+        page.wait_for_timeout(20)
+    live.pause_worker()
+    try:
+        expect(rows[0]).to_have_attribute("data-status", "running", timeout=30_000)
+        expect(rows[1]).to_have_attribute("data-status", "queued")
+        expect(rows[1].get_by_test_id("queue-position")).to_have_text("next in queue")
+        shot(page, "25-queue-two-runs")
+        # cancel the waiting one from the panel, then resume it: it runs once the first is done
+        panel.get_by_role("button", name=f"Cancel {runs[1]['id']}").click()
+        expect(rows[1]).to_have_attribute("data-status", "cancelled")
+        expect(rows[0]).to_have_attribute("data-status", "running")
+    finally:
+        live.resume_worker()
     panel.get_by_role("button", name=f"Resume {runs[1]['id']}").click()
     expect(rows[0]).to_have_attribute("data-status", "completed", timeout=60_000)
     expect(rows[1]).to_have_attribute("data-status", "completed", timeout=30_000)
