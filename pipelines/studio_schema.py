@@ -36,6 +36,17 @@ class StudioErrorSerializer(serializers.Serializer):
 class GraphSerializer(serializers.Serializer):
     nodes = serializers.ListField(child=serializers.DictField(child=any_value()))
     edges = serializers.ListField(child=serializers.DictField(child=any_value()))
+    notes = serializers.ListField(
+        child=serializers.DictField(child=any_value()),
+        required=False,
+        help_text="Text boxes on the canvas: {id, text, position, width, height}. Layout only; never run",
+    )
+    groups = serializers.ListField(
+        child=serializers.DictField(child=any_value()),
+        required=False,
+        help_text="Titled frames on the canvas: {id, title, position, width, height}; moving one moves the "
+        "nodes inside it. Layout only; never run",
+    )
 
 
 class LastRunSerializer(serializers.Serializer):

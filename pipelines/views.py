@@ -19,6 +19,7 @@ from pipelines import services, versions
 from pipelines import studio_schema as S
 from pipelines.cost import input_limits
 from pipelines.graph import node_types_catalog
+from pipelines.layout import layout_errors
 from pipelines.models import Pipeline, PublishedVersion
 
 
@@ -39,6 +40,9 @@ class PipelineWriteSerializer(serializers.Serializer):
             or not isinstance(value.get("edges", []), list)
         ):
             raise serializers.ValidationError("graph must be an object with 'nodes' and 'edges' lists")
+        problems = layout_errors(value)
+        if problems:
+            raise serializers.ValidationError(problems)
         value.setdefault("nodes", [])
         value.setdefault("edges", [])
         return value
