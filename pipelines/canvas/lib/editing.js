@@ -1,14 +1,22 @@
 // Pure helpers of the node editor: copy/paste of a selection with the wires inside it, a free spot for a new
 // node, the node search's ranking, and a version diff as marks on the graph. tests/frontend/editing.test.js
 // covers them.
-import { NOTE_NODE_TYPE as NOTE_TYPE, nextId, uniquePortName } from './graph.js'
+import { GROUP_NODE_TYPE, NOTE_NODE_TYPE as NOTE_TYPE, nextId, uniquePortName } from './graph.js'
+import { selectGroupMembers } from './groups.js'
 
 const DEFAULT_SIZE = { width: 200, height: 110 }
 const GAP = 24
 
-/** The selected nodes (pipeline nodes and notes) with the wires between them, as a clipboard. */
+/** A note or a group: drawn behind the nodes, never in the way of a new one. */
+const isBackground = (n) => n.type === NOTE_TYPE || n.type === GROUP_NODE_TYPE
+const ID_PREFIX = { [NOTE_TYPE]: 'note', [GROUP_NODE_TYPE]: 'group' }
+
+/**
+ * The selected nodes (pipeline nodes, notes and groups, a group with what lies inside its frame) with the
+ * wires between them, as a clipboard.
+ */
 export function copySelection(nodes, edges) {
-  const picked = nodes.filter((n) => n.selected)
+  const picked = selectGroupMembers(nodes).filter((n) => n.selected)
   if (!picked.length) return null
   const ids = new Set(picked.map((n) => n.id))
   return {
@@ -41,7 +49,7 @@ export function pasteClipboard(clip, nodes, edges, offset, nodeTypes = {}) {
     .filter((n) => nodeTypes[n.data?.nodeType]?.exposes_input)
     .map((n) => n.data?.params?.name)
   const pasted = clip.nodes.map((n) => {
-    const id = nextId(ids, n.type === NOTE_TYPE ? 'note' : 'n')
+    const id = nextId(ids, ID_PREFIX[n.type] || 'n')
     ids.push(id)
     rename[n.id] = id
     const data = JSON.parse(JSON.stringify(n.data || {}))
@@ -81,11 +89,11 @@ function overlaps(a, b) {
 }
 
 /**
- * The nearest position to `wanted` where a node of `size` covers no other pipeline node (notes are
- * backgrounds and may be covered): tried in rings of growing distance around `wanted`.
+ * The nearest position to `wanted` where a node of `size` covers no other pipeline node (notes and groups
+ * are backgrounds and may be covered): tried in rings of growing distance around `wanted`.
  */
 export function freeSpot(nodes, wanted, size = DEFAULT_SIZE) {
-  const boxes = nodes.filter((n) => n.type !== NOTE_TYPE).map(boxOf)
+  const boxes = nodes.filter((n) => !isBackground(n)).map(boxOf)
   const fits = (p) => !boxes.some((b) => overlaps({ ...p, ...size }, b))
   const start = { x: Math.round(wanted.x), y: Math.round(wanted.y) }
   if (fits(start)) return start
@@ -111,7 +119,7 @@ export function freeSpot(nodes, wanted, size = DEFAULT_SIZE) {
  * the pasted group covers no node (its bounding box is placed like one node). Returns the offset.
  */
 export function pasteOffset(clip, nodes, step = 1) {
-  const members = clip.nodes.filter((n) => n.type !== NOTE_TYPE)
+  const members = clip.nodes.filter((n) => !isBackground(n))
   if (!members.length) return { x: step * 40, y: step * 40 }
   const left = Math.min(...members.map((n) => n.position.x))
   const top = Math.min(...members.map((n) => n.position.y))

@@ -9,6 +9,9 @@
 
 export const FLOW_NODE_TYPE = 'pipeline'
 export const NOTE_NODE_TYPE = 'note'
+export const GROUP_NODE_TYPE = 'group'
+/** Groups sit under everything, notes included; React Flow lifts a selected node by 1000, still below nodes. */
+export const GROUP_Z = -2000
 export const NEW_PORT = '__new__'
 export const PORT_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
@@ -123,8 +126,8 @@ export function apiToFlow(graph) {
     edgeIds.add(id)
     edges.push({ id, source, sourceHandle: e.from.port, target, targetHandle: e.to.port })
   }
-  // Notes (graph.notes): text boxes that annotate the graph, or frame a group of nodes when made large. They
-  // sit behind the nodes and never run.
+  // Notes (graph.notes): text boxes that annotate the graph. Groups (graph.groups): titled frames whose
+  // nodes move with them (lib/groups.js). Both sit behind the nodes and never run.
   for (const note of Array.isArray(graph?.notes) ? graph.notes : []) {
     if (!note || typeof note.id !== 'string' || !note.id || seen.has(note.id)) continue
     seen.add(note.id)
@@ -138,7 +141,28 @@ export function apiToFlow(graph) {
       zIndex: -1,
     })
   }
+  for (const group of Array.isArray(graph?.groups) ? graph.groups : []) {
+    if (!group || typeof group.id !== 'string' || !group.id || seen.has(group.id)) continue
+    seen.add(group.id)
+    const p = group.position || {}
+    nodes.push({
+      id: group.id,
+      type: GROUP_NODE_TYPE,
+      position: { x: numberOr(p.x, 0), y: numberOr(p.y, 0) },
+      data: { title: typeof group.title === 'string' ? group.title : '' },
+      style: { width: numberOr(group.width, 480), height: numberOr(group.height, 300) },
+      zIndex: GROUP_Z,
+    })
+  }
   return { nodes, edges }
+}
+
+function layoutItem(n, defaults) {
+  return {
+    position: { x: Math.round(numberOr(n.position?.x, 0)), y: Math.round(numberOr(n.position?.y, 0)) },
+    width: Math.round(numberOr(n.measured?.width ?? n.width ?? n.style?.width, defaults.width)),
+    height: Math.round(numberOr(n.measured?.height ?? n.height ?? n.style?.height, defaults.height)),
+  }
 }
 
 /** React Flow nodes and edges → API graph (positions rounded; dangling edges dropped). */
@@ -146,15 +170,14 @@ export function flowToApi(nodes, edges) {
   const ids = new Set()
   const apiNodes = []
   const notes = []
+  const groups = []
   for (const n of nodes || []) {
     if (n.type === NOTE_NODE_TYPE) {
-      notes.push({
-        id: n.id,
-        text: n.data?.text || '',
-        position: { x: Math.round(numberOr(n.position?.x, 0)), y: Math.round(numberOr(n.position?.y, 0)) },
-        width: Math.round(numberOr(n.measured?.width ?? n.width ?? n.style?.width, 220)),
-        height: Math.round(numberOr(n.measured?.height ?? n.height ?? n.style?.height, 120)),
-      })
+      notes.push({ id: n.id, text: n.data?.text || '', ...layoutItem(n, { width: 220, height: 120 }) })
+      continue
+    }
+    if (n.type === GROUP_NODE_TYPE) {
+      groups.push({ id: n.id, title: n.data?.title || '', ...layoutItem(n, { width: 480, height: 300 }) })
       continue
     }
     ids.add(n.id)
@@ -177,7 +200,10 @@ export function flowToApi(nodes, edges) {
       to: { node: e.target, port: e.targetHandle },
     })
   }
-  return notes.length ? { nodes: apiNodes, edges: apiEdges, notes } : { nodes: apiNodes, edges: apiEdges }
+  const graph = { nodes: apiNodes, edges: apiEdges }
+  if (notes.length) graph.notes = notes
+  if (groups.length) graph.groups = groups
+  return graph
 }
 
 /** A stable string of the graph, to tell whether anything worth saving or undoing changed. */

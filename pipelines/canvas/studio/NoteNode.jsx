@@ -1,5 +1,5 @@
-// A note on the canvas: free text that annotates the graph. Resized large it frames a group of nodes (it
-// stays behind them). Stored in the draft's graph.notes; it never runs.
+// A note on the canvas: free text that annotates the graph, behind the nodes (a frame whose nodes move with
+// it is a group: GroupNode.jsx). Stored in the draft's graph.notes; it never runs.
 import { memo, useContext } from 'react'
 import { NodeResizer } from '@xyflow/react'
 import { StudioContext } from './context.js'

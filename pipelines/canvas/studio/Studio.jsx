@@ -13,6 +13,7 @@ import {
 import { studio } from '../lib/api.js'
 import {
   FLOW_NODE_TYPE,
+  GROUP_NODE_TYPE,
   NOTE_NODE_TYPE,
   apiToFlow,
   errorsByNode,
@@ -29,6 +30,7 @@ import { QueuePanel } from '../components/QueuePanel.jsx'
 import { StudioContext } from './context.js'
 import { PipelineNode } from './PipelineNode.jsx'
 import { NoteNode } from './NoteNode.jsx'
+import { GroupNode } from './GroupNode.jsx'
 import { NodeSearch } from './NodeSearch.jsx'
 import { Palette } from './Palette.jsx'
 import { NodeInspector, PipelineOverview } from './Inspector.jsx'
@@ -42,7 +44,7 @@ import { useGraphEditing } from './useGraphEditing.js'
 import { useGraphHistory } from './useGraphHistory.js'
 import { useRunTracker } from './useRunTracker.js'
 
-const FLOW_NODE_TYPES = { [FLOW_NODE_TYPE]: PipelineNode, [NOTE_NODE_TYPE]: NoteNode }
+const FLOW_NODE_TYPES = { [FLOW_NODE_TYPE]: PipelineNode, [NOTE_NODE_TYPE]: NoteNode, [GROUP_NODE_TYPE]: GroupNode }
 const TIP_MS = 3500
 
 function isTyping(target) {
@@ -365,7 +367,7 @@ function Studio({ pipelineId }) {
   // eslint-disable-next-line react-hooks/exhaustive-deps
   const fitOnMount = useMemo(() => shownNodes.length > 0, [flowKey])
   const selected = shownNodes.filter((n) => n.selected)
-  const selectedNode = selected.length === 1 && selected[0].type !== NOTE_NODE_TYPE ? selected[0] : null
+  const selectedNode = selected.length === 1 && selected[0].type === FLOW_NODE_TYPE ? selected[0] : null
   const ctx = useMemo(
     () => ({
       nodeTypes,
@@ -381,9 +383,10 @@ function Studio({ pipelineId }) {
         : { graph, nodeTypes, outputs: run.outputs, inputs: run.inputs, uploads: uploads.current, runNodes: run.nodes },
       openImage: setLightbox,
       setNoteText: editing.setNoteText,
+      setGroupTitle: editing.setGroupTitle,
     }),
     [nodeTypes, validation.byNode, run.nodes, run.currentNode, run.outputs, run.inputs, baseEdges, readOnly, view?.diff,
-      marks, graph, editing.setNoteText],
+      marks, graph, editing.setNoteText, editing.setGroupTitle],
   )
   const problemCount =
     validation.general.length + Object.values(validation.byNode).reduce((sum, list) => sum + list.length, 0)
@@ -419,6 +422,7 @@ function Studio({ pipelineId }) {
                 : { kind: 'error', text: `Not valid: ${n} problem${n === 1 ? '' : 's'} marked on the canvas.` })
             },
             note: editing.addNote,
+            group: editing.addGroup,
             versions: () => setDialog('versions'),
             run: startRunDialog,
             publish: () => setDialog('publish'),
@@ -476,6 +480,8 @@ function Studio({ pipelineId }) {
               edges={shownEdges}
               nodeTypes={FLOW_NODE_TYPES}
               onNodesChange={editing.onNodesChange}
+              onNodeDragStart={editing.onNodeDragStart}
+              onNodeDragStop={editing.onNodeDragStop}
               onEdgesChange={editing.onEdgesChange}
               onConnect={editing.onConnect}
               onConnectEnd={editing.onConnectEnd}

@@ -1,4 +1,4 @@
-// The bar above the canvas (name, save state, undo/redo, note, validate, versions, history, run, publish) and the
+// The bar above the canvas (name, save state, undo/redo, note, group, validate, versions, history, run, publish) and the
 // banner shown while a published version is open read-only.
 import { useEffect, useState } from 'react'
 import { ConfirmButton } from '../components/common.jsx'
@@ -47,8 +47,12 @@ export function Toolbar({ pipeline, saveState, viewing, problemCount, history, a
         Redo
       </button>
       <button type="button" className="button small" onClick={actions.note} disabled={readOnly}
-        title="A note to annotate the graph; resize it to frame a group of nodes">
+        title="A note to annotate the graph">
         Note
+      </button>
+      <button type="button" className="button small" onClick={actions.group} disabled={readOnly}
+        title="A titled frame around the selected nodes; dragging it moves the nodes inside it">
+        Group
       </button>
       <button type="button" className="button small" onClick={actions.validate} disabled={readOnly}>
         Validate

@@ -1,10 +1,12 @@
 // Editing the draft on the canvas: React Flow's change handlers, the wiring rules, adding nodes from the
 // palette (drop, button or the node search) where they cover no other node, copy/paste/duplicate, notes,
-// parameters, deletion and the OUTPUT__ node's output names.
+// groups (a dragged frame carries its nodes), parameters, deletion and the OUTPUT__ node's output names.
 import { useCallback, useRef } from 'react'
 import { applyEdgeChanges, applyNodeChanges, useReactFlow } from '@xyflow/react'
 import {
   FLOW_NODE_TYPE,
+  GROUP_NODE_TYPE,
+  GROUP_Z,
   NOTE_NODE_TYPE,
   checkConnection,
   connectEdge,
@@ -14,6 +16,7 @@ import {
   uniquePortName,
 } from '../lib/graph.js'
 import { copySelection, freeSpot, pasteClipboard, pasteOffset } from '../lib/editing.js'
+import { GROUP_SIZE, followGroups, frameAround, startGroupDrag } from '../lib/groups.js'
 import { DRAG_MIME } from './Palette.jsx'
 
 const CLIPBOARD_KEY = 'canvasflow.clipboard'
@@ -46,6 +49,7 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
   onAdded, pointerTip }) {
   const rf = useReactFlow()
   const pastes = useRef(0)
+  const groupDrag = useRef(null) // the members each dragged group carries (lib/groups.js startGroupDrag)
 
   const onNodesChange = useCallback(
     (changes) => {
@@ -54,10 +58,22 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
         setView((v) => v && { ...v, nodes: applyNodeChanges(allowed, v.nodes) })
         return
       }
-      setNodes((ns) => applyNodeChanges(changes, ns))
+      const all = followGroups(changes, groupDrag.current)
+      setNodes((ns) => applyNodeChanges(all, ns))
     },
     [readOnly, setNodes, setView],
   )
+
+  // Membership is taken once, when the drag starts: what lies inside the frame then moves with it.
+  const onNodeDragStart = useCallback(
+    (_event, _node, dragged) => {
+      groupDrag.current = readOnly ? null : startGroupDrag(dragged, rf.getNodes())
+    },
+    [readOnly, rf],
+  )
+  const onNodeDragStop = useCallback(() => {
+    groupDrag.current = null
+  }, [])
 
   const onEdgesChange = useCallback(
     (changes) => {
@@ -178,6 +194,31 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
     })
   }, [readOnly, rf, setNodes, wrapper])
 
+  /** A group framing the selected nodes, or an empty one at the top left of the view. */
+  const addGroup = useCallback(() => {
+    if (readOnly) return
+    const box = wrapper.current?.getBoundingClientRect()
+    const p = box ? rf.screenToFlowPosition({ x: box.left + 40, y: box.top + 40 }) : { x: 0, y: 0 }
+    setNodes((ns) => {
+      const id = nextId(ns.map((n) => n.id), 'group')
+      const frame = frameAround(ns.filter((n) => n.selected))
+      const group = {
+        id,
+        type: GROUP_NODE_TYPE,
+        position: frame ? frame.position : { x: Math.round(p.x), y: Math.round(p.y) },
+        data: { title: 'Group' },
+        style: frame ? frame.size : { ...GROUP_SIZE },
+        zIndex: GROUP_Z,
+        selected: true,
+      }
+      return [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), group]
+    })
+  }, [readOnly, rf, setNodes, wrapper])
+
+  const setGroupTitle = useCallback((groupId, title) => {
+    setNodes((ns) => ns.map((n) => (n.id === groupId ? { ...n, data: { ...n.data, title } } : n)))
+  }, [setNodes])
+
   const setNoteText = useCallback((noteId, text) => {
     setNodes((ns) => ns.map((n) => (n.id === noteId ? { ...n, data: { ...n.data, text } } : n)))
   }, [setNodes])
@@ -245,7 +286,11 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
     onDrop,
     onDragOver,
     addAtScreen,
+    onNodeDragStart,
+    onNodeDragStop,
     addNote,
+    addGroup,
+    setGroupTitle,
     setNoteText,
     copy,
     paste,
