@@ -118,6 +118,7 @@ export function PipelineOverview({ pipeline, validation }) {
         <li>Select a node to edit its parameters here. Delete or Backspace removes the selection.</li>
         <li>Double-click or right-click the empty canvas to search for a node; Enter drops it there.</li>
         <li>Ctrl+C, Ctrl+V and Ctrl+D copy, paste and duplicate the selected nodes (Ctrl+click selects more).</li>
+        <li>Group frames the selected nodes; drag the frame to move them together.</li>
         <li>Ctrl+Z undoes, Ctrl+Shift+Z redoes. The draft saves itself.</li>
         <li>Run tries the draft; Publish makes it an API.</li>
       </ul>
