@@ -2,7 +2,7 @@
 // carries them, copy of a group with its nodes, and groups in the saved graph (lib/graph.js).
 import { applyNodeChanges } from '@xyflow/react'
 import { describe, expect, it } from 'vitest'
-import { copySelection, freeSpot, pasteClipboard } from '../../pipelines/canvas/lib/editing.js'
+import { copySelection, freeSpot, pasteClipboard, pasteOffset } from '../../pipelines/canvas/lib/editing.js'
 import { GROUP_NODE_TYPE, GROUP_Z, apiToFlow, flowToApi } from '../../pipelines/canvas/lib/graph.js'
 import {
   followGroups, frameAround, nodesInFrame, selectGroupMembers, startGroupDrag,
@@ -108,6 +108,14 @@ describe('copy, paste and the saved graph', () => {
     expect(out.added).toEqual(['group2', 'n5', 'n6', 'note2'])
     const pasted = out.nodes.slice(nodes.length)
     expect(nodesInFrame(pasted[0], out.nodes)).toEqual(['n5', 'n6', 'note2'])
+  })
+
+  it('pastes a group where its frame covers no node (one it covered would join it)', () => {
+    const nodes = canvas().map((n) => (n.id === 'group1' ? { ...n, selected: true } : n))
+    const clip = copySelection(nodes, [])
+    const offset = pasteOffset(clip, nodes, 1)
+    const frame = { ...clip.nodes[0], position: { x: offset.x, y: offset.y } }
+    expect(nodesInFrame(frame, nodes)).toEqual([])
   })
 
   it('lets a new node land inside a group', () => {

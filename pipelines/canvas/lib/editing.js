@@ -116,10 +116,11 @@ export function freeSpot(nodes, wanted, size = DEFAULT_SIZE) {
 
 /**
  * Where to paste `clip`: moved by `step` × (40, 40) from where it was copied, then on to the nearest spot where
- * the pasted group covers no node (its bounding box is placed like one node). Returns the offset.
+ * the pasted selection covers no node (its bounding box is placed like one node). A pasted group's frame counts
+ * too: a node it covered would join the group. Returns the offset.
  */
 export function pasteOffset(clip, nodes, step = 1) {
-  const members = clip.nodes.filter((n) => !isBackground(n))
+  const members = clip.nodes.filter((n) => n.type !== NOTE_TYPE)
   if (!members.length) return { x: step * 40, y: step * 40 }
   const left = Math.min(...members.map((n) => n.position.x))
   const top = Math.min(...members.map((n) => n.position.y))
