@@ -1,6 +1,7 @@
 """Groups in the browser: the Group button frames the selected nodes; dragging the frame moves the nodes inside
 it by the same offset and leaves a node outside where it was, as one undo step; the group and the positions
-are saved and come back on a reload; deleting the frame leaves its nodes."""
+are saved and come back on a reload; Ctrl+D duplicates the group with its nodes; deleting the frame leaves its
+nodes."""
 
 from __future__ import annotations
 
@@ -100,6 +101,15 @@ def test_a_group_carries_its_nodes(page):
         assert flow_position(page, node_id) == (x, y), node_id
     gx, gy = after["groups"][0]["position"]["x"], after["groups"][0]["position"]["y"]
     assert flow_position(page, "group1") == (gx, gy)
+
+    # Ctrl+D on the group duplicates it with its nodes and the wire between them; undo takes that back
+    group.first.locator(".group-header").click(position={"x": 2, "y": 2})
+    page.keyboard.press("Control+d")
+    expect(page.get_by_test_id("canvas-notice")).to_contain_text("Pasted 3 nodes: n4, n5, group2")
+    expect(page.locator(".react-flow__node")).to_have_count(7)
+    expect(page.locator(".react-flow__edge")).to_have_count(3)
+    page.keyboard.press("Control+z")
+    expect(page.locator(".react-flow__node")).to_have_count(4)
 
     # deleting the frame leaves its nodes
     group.locator(".group-header").click(position={"x": 2, "y": 2})
