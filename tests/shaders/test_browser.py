@@ -72,12 +72,20 @@ def test_shader_page_draws_the_live_preview(page):
     assert page.errors == []
 
 
+def saving(page):
+    """The editor's POST /api/v1/shaders, awaited (use as ``with saving(page) as saved:``)."""
+    return page.expect_response(lambda r: r.url.endswith("/api/v1/shaders") and r.request.method == "POST")
+
+
 def test_editor_shows_validation_errors_inline_then_saves(page):
     page.goto(f"{page.base}/shaders/new/")
     page.wait_for_selector("#ff-gutter")
     page.fill("input[name=title]", "From the browser")
     page.fill("#ff-source", BROKEN)
-    page.click("button[type=submit]")
+    # wait for the save's answer itself: the live WebGL preview lists its own errors in the same panel
+    with saving(page) as saved:
+        page.click("button[type=submit]")
+    assert saved.value.status == 422, saved.value.text()
     page.wait_for_selector("#ff-diagnostics li")
     assert "line 3" in page.inner_text("#ff-diagnostics") and "nothingHere" in page.inner_text(
         "#ff-diagnostics"
@@ -85,7 +93,9 @@ def test_editor_shows_validation_errors_inline_then_saves(page):
     assert "✖ 3" in page.inner_text("#ff-gutter")
     assert not Shader.objects.exists()
     page.fill("#ff-source", GOOD_CODE)
-    page.click("button[type=submit]")
+    with saving(page) as saved:
+        page.click("button[type=submit]")
+    assert saved.value.status == 201, (saved.value.text(), page.input_value("#ff-source")[:200])
     page.wait_for_url("**/edit/")
     shader = Shader.objects.get()
     assert shader.title == "From the browser" and shader.owner == page.user and shader.status == "draft"
