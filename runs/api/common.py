@@ -72,6 +72,24 @@ def flat_outputs(run: Run, request: Any, image_style: str = "url") -> dict[str, 
     return result
 
 
+def node_log_lines(run: Run) -> list[tuple[Any, str, str]]:
+    """Each node's start and end as ``(time, level, message)``, in the order they happened: the log the queue
+    clients read (fal's log objects, Replicate's text)."""
+    lines: list[tuple[Any, str, str]] = []
+    for nr in run.node_runs.all().order_by("started_at", "id"):
+        if nr.started_at is None:
+            continue
+        lines.append((nr.started_at, "INFO", f"{nr.node_id} ({nr.node_type}) started"))
+        if nr.finished_at is None:
+            continue
+        if nr.error:
+            lines.append((nr.finished_at, "ERROR", f"{nr.node_id} failed: {nr.error.get('message')}"))
+        else:
+            took = int((nr.finished_at - nr.started_at).total_seconds() * 1000)
+            lines.append((nr.finished_at, "INFO", f"{nr.node_id} {nr.status} in {took} ms"))
+    return lines
+
+
 def checked_webhook(url: Any, name: str = "webhook") -> str:
     """A caller's webhook URL (``name``: its parameter), or BadRequest unless it is HTTPS to a public address;
     empty stays empty (no webhook)."""

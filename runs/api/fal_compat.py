@@ -29,7 +29,14 @@ from accounts.errors import render_with
 from config.errors import BadRequest, CanvasflowError, NotFound
 from config.timefmt import iso_z
 from runs import services
-from runs.api.common import base_url_of, base_url_option, checked_webhook, flat_outputs, unmatched_view
+from runs.api.common import (
+    base_url_of,
+    base_url_option,
+    checked_webhook,
+    flat_outputs,
+    node_log_lines,
+    unmatched_view,
+)
 from runs.api.fizzly import FizzlyView
 from runs.models import TERMINAL, Run, RunStatus, Surface
 from runs.outputs import STORE_INTERMEDIATES
@@ -86,30 +93,11 @@ def error_type_of(run: Run) -> str | None:
 
 
 def fal_logs(run: Run) -> list[dict[str, Any]]:
-    """fal's log lines (``message``, ``level``, ``source``, ``timestamp``): each node's start and end."""
-    lines: list[dict[str, Any]] = []
-    for nr in run.node_runs.all().order_by("started_at", "id"):
-        if nr.started_at is None:
-            continue
-        lines.append(
-            {
-                "message": f"{nr.node_id} ({nr.node_type}) started",
-                "level": "INFO",
-                "source": "USER",
-                "timestamp": iso_z(nr.started_at),
-            }
-        )
-        if nr.finished_at is None:
-            continue
-        if nr.error:
-            message, level = f"{nr.node_id} failed: {nr.error.get('message')}", "ERROR"
-        else:
-            took = int((nr.finished_at - nr.started_at).total_seconds() * 1000)
-            message, level = f"{nr.node_id} {nr.status} in {took} ms", "INFO"
-        lines.append(
-            {"message": message, "level": level, "source": "USER", "timestamp": iso_z(nr.finished_at)}
-        )
-    return lines
+    """fal's log objects (``message``, ``level``, ``source``, ``timestamp``): each node's start and end."""
+    return [
+        {"message": message, "level": level, "source": "USER", "timestamp": iso_z(at)}
+        for at, level, message in node_log_lines(run)
+    ]
 
 
 def fal_metrics(run: Run) -> dict[str, Any]:

@@ -37,7 +37,14 @@ from config.timefmt import iso_z
 from pipelines.json_schemas import input_json_schema, output_json_schema
 from pipelines.models import Pipeline, PublishedVersion
 from runs import access, services
-from runs.api.common import base_url_of, base_url_option, checked_webhook, flat_outputs, unmatched_view
+from runs.api.common import (
+    base_url_of,
+    base_url_option,
+    checked_webhook,
+    flat_outputs,
+    node_log_lines,
+    unmatched_view,
+)
 from runs.api.fizzly import FizzlyView
 from runs.models import TERMINAL, Run, RunStatus, Surface
 from runs.outputs import STORE_INTERMEDIATES
@@ -115,15 +122,10 @@ class ReplicateView(FizzlyView):
         return version
 
     def get_prediction(self, prediction_id: str) -> Run:
-        run = (
-            access.runs_visible_to(self.request.user)
-            .select_related("pipeline", "pipeline__owner")
-            .filter(pk=prediction_id)
-            .first()
-        )
-        if run is None:
-            raise NotFound("Prediction not found", code="NOT_FOUND")
-        return run
+        try:
+            return access.get_run_for(self.request.user, prediction_id)
+        except NotFound:
+            raise NotFound("Prediction not found", code="NOT_FOUND") from None
 
 
 def _int(value: str) -> int:
@@ -180,15 +182,7 @@ def replicate_output(run: Run, request: Any) -> Any:
 
 
 def replicate_logs(run: Run) -> str:
-    lines = []
-    for nr in run.node_runs.all().order_by("started_at", "id"):
-        if nr.started_at is None:
-            continue
-        lines.append(f"{iso_z(nr.started_at)} {nr.node_id} ({nr.node_type}) started")
-        if nr.finished_at is not None:
-            outcome = f"failed: {nr.error.get('message')}" if nr.error else nr.status
-            lines.append(f"{iso_z(nr.finished_at)} {nr.node_id} {outcome}")
-    return "\n".join(lines)
+    return "\n".join(f"{iso_z(at)} {message}" for at, _, message in node_log_lines(run))
 
 
 def prediction_body(run: Run, request: Any) -> dict[str, Any]:
