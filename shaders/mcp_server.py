@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult
@@ -25,7 +23,7 @@ from mcp_types import Tool as MCPTool
 
 from accounts.models import ApiKey, TrustTier
 from accounts.scopes import Scope, key_allows
-from config.errors import CanvasflowError
+from config.tool_calls import orm_call
 from shaders import desires, feed, glsl, services
 from shaders.models import ShaderStatus
 from shaders.serializers import (
@@ -113,22 +111,6 @@ def _key(scope: str = Scope.SHADERS_READ) -> ApiKey:
     return key
 
 
-def _orm(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``fn`` in Django's sync thread, with connection hygiene and our errors as tool errors."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        except CanvasflowError as exc:
-            detail = {"detail": exc.message, "status": exc.status, **exc.details}
-            raise ToolError(json.dumps(detail, default=str)) from exc
-        finally:
-            close_old_connections()
-
-    return sync_to_async(call, thread_sensitive=True)
-
-
 def _summaries(shaders: Any) -> list[dict]:
     return [dict(s) for s in ShaderSummarySerializer(shaders, many=True).data]
 
@@ -182,7 +164,7 @@ async def search_shaders(
         )
         return _jsonable(_summaries(qs[offset : offset + limit]))
 
-    return await _orm(run)()
+    return await orm_call(run)()
 
 
 @server.tool()
@@ -195,7 +177,7 @@ async def similar_shaders(shader_id: str, limit: int = 10) -> list[dict]:
         shader = services.get_visible(key.user, shader_id)
         return _jsonable(_summaries(feed.similar(shader, limit)))
 
-    return await _orm(run)()
+    return await orm_call(run)()
 
 
 @server.tool()
@@ -205,7 +187,7 @@ async def my_shaders(status: str | None = None, limit: int = 20, offset: int = 0
     limit, offset = _page(limit, offset)
     if status is not None and status not in ShaderStatus.values:
         raise ToolError("status must be draft, published or archived")
-    return await _orm(
+    return await orm_call(
         lambda: _jsonable(_summaries(services.mine(key.user, status)[offset : offset + limit]))
     )()
 
@@ -214,7 +196,7 @@ async def my_shaders(status: str | None = None, limit: int = 20, offset: int = 0
 async def get_shader(shader_id: str) -> dict:
     """A shader with its GLSL code and metadata."""
     key = _key()
-    return await _orm(lambda: _detail(services.get_visible(key.user, shader_id)))()
+    return await orm_call(lambda: _detail(services.get_visible(key.user, shader_id)))()
 
 
 @server.tool()
@@ -227,7 +209,7 @@ async def list_shader_versions(shader_id: str) -> list[dict]:
         versions = shader.versions.select_related("created_by").order_by("-number")
         return _jsonable(ShaderVersionSummarySerializer(versions, many=True).data)
 
-    return await _orm(run)()
+    return await orm_call(run)()
 
 
 @server.tool()
@@ -239,7 +221,7 @@ async def get_shader_version(shader_id: str, version_number: int) -> dict:
         shader = services.get_visible(key.user, shader_id)
         return _jsonable(ShaderVersionSerializer(services.get_version(shader, version_number)).data)
 
-    return await _orm(run)()
+    return await orm_call(run)()
 
 
 @server.tool()
@@ -282,7 +264,7 @@ async def create_shader(
         )
         return _detail(saved.shader, saved.warnings)
 
-    return await _orm(run)()
+    return await orm_call(run)()
 
 
 @server.tool()
@@ -319,7 +301,7 @@ async def update_shader(
         saved = services.update_shader(key.user, shader_id, changes)
         return _detail(saved.shader, saved.warnings)
 
-    return await _orm(run)()
+    return await orm_call(run)()
 
 
 # --- tools: desires -------------------------------------------------------------------------------
@@ -331,7 +313,7 @@ async def list_desires(
 ) -> list[dict]:
     """Bounties people want shaders for, hottest first."""
     limit, offset = _page(limit, offset)
-    return await _orm(
+    return await orm_call(
         lambda: _jsonable(
             DesireSerializer(
                 desires.list_desires(status, float(min_heat))[offset : offset + limit], many=True
@@ -348,7 +330,7 @@ async def get_desire(desire_id: str) -> dict:
         desire = desires.get_desire(desire_id)
         return _jsonable({**DesireSerializer(desire).data, **desires.cluster_context(desire)})
 
-    return await _orm(run)()
+    return await orm_call(run)()
 
 
 @server.tool()
@@ -362,4 +344,4 @@ async def fulfill_desire(desire_id: str, shader_id: str) -> dict:
         desire = desires.fulfill(key.user, desire_id, shader_id)
         return _jsonable({**DesireSerializer(desire).data, **desires.cluster_context(desire)})
 
-    return await _orm(run)()
+    return await orm_call(run)()

@@ -21,9 +21,7 @@ import re
 from typing import Any
 
 import anyio
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Case, IntegerField, Q, Value, When
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -32,7 +30,7 @@ from mcp_types import Tool as MCPTool
 
 from accounts.models import ApiKey
 from accounts.scopes import Scope, key_allows
-from config.errors import CanvasflowError
+from config.tool_calls import orm_call
 from pipelines.json_schemas import input_json_schema
 from pipelines.models import Pipeline
 from runs import artifacts, services
@@ -95,17 +93,6 @@ def as_tool(pipeline: Pipeline) -> MCPTool | None:
     )
 
 
-def _orm(fn: Any) -> Any:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    return sync_to_async(call, thread_sensitive=True)
-
-
 class PipelineTools:
     def handles(self, name: str) -> bool:
         return SEPARATOR in name
@@ -117,46 +104,42 @@ class PipelineTools:
         def tools() -> list[MCPTool]:
             return [t for t in (as_tool(p) for p in callable_pipelines(key.user)) if t is not None]
 
-        return await _orm(tools)()
+        return await orm_call(tools)()
 
     async def call_tool(
         self, key: ApiKey, name: str, arguments: dict[str, Any], context: Context, base_url: str
     ) -> CallToolResult:
         if not key_allows(key, (Scope.PIPELINES_RUN,)):
             raise ToolError(f"This API key does not have the scope {Scope.PIPELINES_RUN}")
-        run = await _orm(self._submit)(key, name, arguments, base_url)
+        run = await orm_call(self._submit)(key, name, arguments, base_url)
         try:
             run = await self._follow(run, context)
         except TimeoutError:
             with anyio.CancelScope(shield=True):
-                await _orm(_cancel)(run.pk)
+                await orm_call(_cancel)(run.pk)
             raise ToolError(
                 f"Run {run.pk} did not finish within {settings.MCP_PIPELINE_WAIT_SECONDS} s and was cancelled"
             ) from None
         except BaseException:
             # The caller hung up or cancelled the call: nothing will read the result, so nothing should run.
             with anyio.CancelScope(shield=True):
-                await _orm(_cancel)(run.pk)
+                await orm_call(_cancel)(run.pk)
             raise
-        return await _orm(self._result)(run, base_url)
+        return await orm_call(self._result)(run, base_url)
 
     def _submit(self, key: ApiKey, name: str, arguments: dict[str, Any], base_url: str) -> Run:
         pipeline = next((p for p in callable_pipelines(key.user) if tool_name(p) == name), None)
         if pipeline is None or pipeline.latest_version is None:
             raise ToolError(f"Unknown tool: {name}")
-        try:
-            return services.submit_run(
-                pipeline=pipeline,
-                version=pipeline.latest_version,
-                billed_to=key.user,
-                requested_by=key.user,
-                surface=Surface.MCP,
-                inputs=arguments,
-                options=base_url_option(BaseURL(base_url)),
-            ).run
-        except CanvasflowError as exc:
-            detail = {"detail": exc.message, "code": exc.code, "status": exc.status, **exc.details}
-            raise ToolError(json.dumps(detail, default=str)) from exc
+        return services.submit_run(
+            pipeline=pipeline,
+            version=pipeline.latest_version,
+            billed_to=key.user,
+            requested_by=key.user,
+            surface=Surface.MCP,
+            inputs=arguments,
+            options=base_url_option(BaseURL(base_url)),
+        ).run
 
     async def _follow(self, run: Run, context: Context) -> Run:
         total = max(1, len(run.graph.get("nodes", [])))
@@ -173,7 +156,7 @@ class PipelineTools:
                     await context.report_progress(
                         min(done + fraction, total), total, f"{event.node_id} running"
                     )
-        return await _orm(Run.objects.get)(pk=run.pk)
+        return await orm_call(Run.objects.get)(pk=run.pk)
 
     def _result(self, run: Run, base_url: str) -> CallToolResult:
         summary: dict[str, Any] = {"run_id": run.pk, "status": run.status, "credits_used": run.credits_used}
