@@ -13,6 +13,12 @@ export const GROUP_NODE_TYPE = 'group'
 /** Groups sit under everything, notes included; React Flow lifts a selected node by 1000, still below nodes. */
 export const GROUP_Z = -2000
 export const NEW_PORT = '__new__'
+/** What the graph keeps beside its nodes, drawn as canvas nodes of their own: the key in the API graph, the
+ * React Flow type, the text field, the default size and the layer. */
+const LAYOUT_KINDS = [
+  { key: 'notes', type: NOTE_NODE_TYPE, field: 'text', size: { width: 220, height: 120 }, zIndex: -1 },
+  { key: 'groups', type: GROUP_NODE_TYPE, field: 'title', size: { width: 480, height: 300 }, zIndex: GROUP_Z },
+]
 export const PORT_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
 const GRID_X = 280
@@ -128,31 +134,21 @@ export function apiToFlow(graph) {
   }
   // Notes (graph.notes): text boxes that annotate the graph. Groups (graph.groups): titled frames whose
   // nodes move with them (lib/groups.js). Both sit behind the nodes and never run.
-  for (const note of Array.isArray(graph?.notes) ? graph.notes : []) {
-    if (!note || typeof note.id !== 'string' || !note.id || seen.has(note.id)) continue
-    seen.add(note.id)
-    const p = note.position || {}
-    nodes.push({
-      id: note.id,
-      type: NOTE_NODE_TYPE,
-      position: { x: numberOr(p.x, 0), y: numberOr(p.y, 0) },
-      data: { text: typeof note.text === 'string' ? note.text : '' },
-      style: { width: numberOr(note.width, 220), height: numberOr(note.height, 120) },
-      zIndex: -1,
-    })
-  }
-  for (const group of Array.isArray(graph?.groups) ? graph.groups : []) {
-    if (!group || typeof group.id !== 'string' || !group.id || seen.has(group.id)) continue
-    seen.add(group.id)
-    const p = group.position || {}
-    nodes.push({
-      id: group.id,
-      type: GROUP_NODE_TYPE,
-      position: { x: numberOr(p.x, 0), y: numberOr(p.y, 0) },
-      data: { title: typeof group.title === 'string' ? group.title : '' },
-      style: { width: numberOr(group.width, 480), height: numberOr(group.height, 300) },
-      zIndex: GROUP_Z,
-    })
+  for (const kind of LAYOUT_KINDS) {
+    for (const item of Array.isArray(graph?.[kind.key]) ? graph[kind.key] : []) {
+      if (!item || typeof item.id !== 'string' || !item.id || seen.has(item.id)) continue
+      seen.add(item.id)
+      const p = item.position || {}
+      const text = item[kind.field]
+      nodes.push({
+        id: item.id,
+        type: kind.type,
+        position: { x: numberOr(p.x, 0), y: numberOr(p.y, 0) },
+        data: { [kind.field]: typeof text === 'string' ? text : '' },
+        style: { width: numberOr(item.width, kind.size.width), height: numberOr(item.height, kind.size.height) },
+        zIndex: kind.zIndex,
+      })
+    }
   }
   return { nodes, edges }
 }
@@ -169,15 +165,11 @@ function layoutItem(n, defaults) {
 export function flowToApi(nodes, edges) {
   const ids = new Set()
   const apiNodes = []
-  const notes = []
-  const groups = []
+  const layout = Object.fromEntries(LAYOUT_KINDS.map((kind) => [kind.key, []]))
   for (const n of nodes || []) {
-    if (n.type === NOTE_NODE_TYPE) {
-      notes.push({ id: n.id, text: n.data?.text || '', ...layoutItem(n, { width: 220, height: 120 }) })
-      continue
-    }
-    if (n.type === GROUP_NODE_TYPE) {
-      groups.push({ id: n.id, title: n.data?.title || '', ...layoutItem(n, { width: 480, height: 300 }) })
+    const kind = LAYOUT_KINDS.find((k) => k.type === n.type)
+    if (kind) {
+      layout[kind.key].push({ id: n.id, [kind.field]: n.data?.[kind.field] || '', ...layoutItem(n, kind.size) })
       continue
     }
     ids.add(n.id)
@@ -201,8 +193,7 @@ export function flowToApi(nodes, edges) {
     })
   }
   const graph = { nodes: apiNodes, edges: apiEdges }
-  if (notes.length) graph.notes = notes
-  if (groups.length) graph.groups = groups
+  for (const [key, items] of Object.entries(layout)) if (items.length) graph[key] = items
   return graph
 }
 
