@@ -17,10 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
+from bench.support import fresh_site, percentile, setup_django  # noqa: E402
+
 GRAPH = {
     "nodes": [
         {"id": "t", "type": "INPUT__TEXT", "params": {"name": "command"}, "position": {"x": 0, "y": 0}},
@@ -36,11 +35,6 @@ GRAPH = {
     ],
     "edges": [{"id": "e", "from": {"node": "t", "port": "text"}, "to": {"node": "out", "port": "echo"}}],
 }
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def timed(calls: int, once) -> list[float]:
@@ -57,22 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=30)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="canvasflow-bench-compat-"))
-    env = {
-        **os.environ,
-        "CANVASFLOW_DATA_DIR": str(data_dir),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "FIZZLY_RATE_LIMIT_PER_MINUTE": "100000000",
-        "RATE_LIMIT_USER_PER_HOUR": "100000000",
-    }
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        os.environ.update(env)
-        import django
-
-        django.setup()
+    unlimited = {"FIZZLY_RATE_LIMIT_PER_MINUTE": "100000000", "RATE_LIMIT_USER_PER_HOUR": "100000000"}
+    with fresh_site("compat", **unlimited) as env:
+        setup_django(env)
+        data_dir = Path(env["CANVASFLOW_DATA_DIR"])
         from django.conf import settings
 
         from accounts import credits, keys
@@ -129,12 +111,11 @@ def main() -> None:
                 client.close()
 
         base = percentile(rows[0][1], 0.5)
-        print(f"machine: {os.cpu_count()} CPU cores; Python {sys.version.split()[0]}; {args.calls} calls each")
+        python = sys.version.split()[0]
+        print(f"machine: {os.cpu_count()} CPU cores; Python {python}; {args.calls} calls each")
         for name, times in rows:
             p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
             print(f"{name:32} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   x{p50 / base:5.2f} the reference")
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def mcp_times(url: str, key: str, calls: int) -> list[float]:

@@ -21,28 +21,23 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import fresh_site, percentile, setup_django
+
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def load(port: int, path: str, body: bytes, total: int, concurrency: int) -> dict:
@@ -98,13 +93,6 @@ def wait_port(port: int, timeout: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("server did not start")
-
-
-def setup_django(env: dict) -> None:
-    os.environ.update(env)
-    import django
-
-    django.setup()
 
 
 def redis_available() -> str:
@@ -252,19 +240,9 @@ def main() -> None:
         print(json.dumps(bench_worker(args, dict(os.environ), args.latency_only)))
         return
 
-    data_dir = Path(tempfile.mkdtemp(prefix="canvasflow-bench-"))
-    env = {
-        **os.environ,
-        "CANVASFLOW_DATA_DIR": str(data_dir),
-        "ROOT_URLCONF": "bench.urls",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "FRACTALQ_RATE_LIMIT_PER_MINUTE": "100000000",
-        "Q_WORKERS": "1",
-    }
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    with fresh_site(
+        "platform", ROOT_URLCONF="bench.urls", FRACTALQ_RATE_LIMIT_PER_MINUTE="100000000", Q_WORKERS="1"
+    ) as env:
         setup_django(env)
         from accounts.models import Tier, User
         from pipelines import services as pipeline_services
@@ -295,9 +273,6 @@ def main() -> None:
         for name, delays in rows:
             print(f"{name:22} p50 {percentile(delays, 0.5):7.1f} ms   p95 {percentile(delays, 0.95):7.1f} ms")
         print("goals: p50 <= 250 ms (ORM), <= 50 ms (Redis)")
-    finally:
-        if not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,9 @@ import argparse
 import base64
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,10 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+from bench.support import fresh_site, percentile, setup_django  # noqa: E402
 
 
 def sample_png() -> bytes:
@@ -134,74 +129,61 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--workflows", type=int, default=5)
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="canvasflow-bench-sartiq-"))
-    env = {
-        **os.environ,
-        "CANVASFLOW_DATA_DIR": str(data_dir),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "RATE_LIMIT_USER_PER_HOUR": "100000000",
-        "Q_WORKERS": "1",
-    }
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
     worker = None
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        os.environ.update(env)
-        import django
+    with fresh_site("sartiq", RATE_LIMIT_USER_PER_HOUR="100000000", Q_WORKERS="1") as env:
+        try:
+            setup_django(env)
+            from django.conf import settings
+            from rest_framework.test import APIClient
 
-        django.setup()
-        from django.conf import settings
-        from rest_framework.test import APIClient
+            from accounts import credits, services
+            from accounts.models import Tier, User
 
-        from accounts import credits, services
-        from accounts.models import Tier, User
+            settings.ALLOWED_HOSTS = ["*"]
+            user = User.objects.create_user("bench", "bench@example.com", "x" * 12, tier=Tier.PRO)
+            credits.grant(user, 1_000_000, note="bench")
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {services.issue_tokens(user)[0]}")
+            data = sample_png()
+            python = sys.version.split()[0]
+            print(f"machine: {os.cpu_count()} CPU cores; Python {python}; {args.tasks} tasks each")
 
-        settings.ALLOWED_HOSTS = ["*"]
-        user = User.objects.create_user("bench", "bench@example.com", "x" * 12, tier=Tier.PRO)
-        credits.grant(user, 1_000_000, note="bench")
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {services.issue_tokens(user)[0]}")
-        data = sample_png()
-        python = sys.version.split()[0]
-        print(f"machine: {os.cpu_count()} CPU cores; Python {python}; {args.tasks} tasks each")
+            direct(data)  # warm-up
+            rows = [("(a) direct Pillow call", [direct(data) for _ in range(args.tasks)])]
+            settings.RUNS_EAGER = True
+            through_api(client, data, 2, poll=False)  # warm-up
+            rows.append(("(b) task, run in the request", through_api(client, data, args.tasks, poll=False)))
+            workflows(client, data, 1, poll=False)  # warm-up
+            in_request = workflows(client, data, args.workflows, poll=False)
+            flows = [("(d) 5-step workflow, in the request", in_request)]
 
-        direct(data)  # warm-up
-        rows = [("(a) direct Pillow call", [direct(data) for _ in range(args.tasks)])]
-        settings.RUNS_EAGER = True
-        through_api(client, data, 2, poll=False)  # warm-up
-        rows.append(("(b) task, run in the request", through_api(client, data, args.tasks, poll=False)))
-        workflows(client, data, 1, poll=False)  # warm-up
-        flows = [("(d) 5-step workflow, in the request", workflows(client, data, args.workflows, poll=False))]
+            settings.RUNS_EAGER = False
+            log = open(Path(env["CANVASFLOW_DATA_DIR"]) / "qcluster.log", "w")
+            worker = subprocess.Popen(
+                [sys.executable, "manage.py", "qcluster"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            through_api(client, data, 2, poll=True)  # warm-up: the cluster comes up
+            rows.append(("(c) task, django-q2 worker", through_api(client, data, args.tasks, poll=True)))
+            on_worker = workflows(client, data, args.workflows, poll=True)
+            flows.append(("(e) 5-step workflow, django-q2 worker", on_worker))
 
-        settings.RUNS_EAGER = False
-        log = open(data_dir / "qcluster.log", "w")
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        through_api(client, data, 2, poll=True)  # warm-up: the cluster comes up
-        rows.append(("(c) task, django-q2 worker", through_api(client, data, args.tasks, poll=True)))
-        flows.append(("(e) 5-step workflow, django-q2 worker", workflows(client, data, args.workflows, poll=True)))
-
-        base = percentile(rows[0][1], 0.5)
-        for name, times in rows:
-            p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
-            print(f"{name:32} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   x{p50 / base:6.1f} the direct call")
-        for name, (totals, sums) in flows:
-            total, own = percentile(totals, 0.5), percentile(sums, 0.5)
-            print(f"{name:38} total p50 {total:8.1f} ms   steps' own {own:8.1f} ms   "
-                  f"x{total / own:5.2f}   engine {(total - own) / 5:6.1f} ms per step")
-    finally:
-        if worker is not None:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(10)
-        if not os.environ.get("BENCH_KEEP"):
-            shutil.rmtree(data_dir, ignore_errors=True)
+            base = percentile(rows[0][1], 0.5)
+            for name, times in rows:
+                p50, p95 = percentile(times, 0.5), percentile(times, 0.95)
+                print(f"{name:32} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   x{p50 / base:6.1f} the direct call")
+            for name, (totals, sums) in flows:
+                total, own = percentile(totals, 0.5), percentile(sums, 0.5)
+                print(f"{name:38} total p50 {total:8.1f} ms   steps' own {own:8.1f} ms   "
+                      f"x{total / own:5.2f}   engine {(total - own) / 5:6.1f} ms per step")
+        finally:
+            if worker is not None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait(10)
 
 
 if __name__ == "__main__":
