@@ -18,7 +18,6 @@ Access is Fizzly's: ``fiz_`` keys (``Authorization: Bearer`` or ``Token``), Pro 
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +35,7 @@ from config.errors import BadRequest, CanvasflowError, NotFound
 from config.timefmt import iso_z
 from pipelines.json_schemas import input_json_schema, output_json_schema
 from pipelines.models import Pipeline, PublishedVersion
-from runs import access, services
+from runs import access, events, services
 from runs.api.common import (
     base_url_of,
     base_url_option,
@@ -226,14 +225,6 @@ def wait_seconds(request: Request) -> int:
     return max(1, min(int(match.group(1) or MAX_WAIT_SECONDS), MAX_WAIT_SECONDS))
 
 
-def wait_for(run: Run, seconds: int) -> Run:
-    deadline = time.monotonic() + seconds
-    while run.status not in TERMINAL and time.monotonic() < deadline:
-        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        run.refresh_from_db()
-    return run
-
-
 PREDICTION = inline_serializer(
     "ReplicatePrediction",
     {
@@ -283,9 +274,9 @@ class CreateMixin:
                 "input must be an object", code="BAD_REQUEST", details={"input": "not an object"}
             )
         webhook = body.get("webhook") or ""
-        events = body.get("webhook_events_filter")
-        if events is not None and (
-            not isinstance(events, list) or not all(e in WEBHOOK_EVENTS for e in events)
+        event_filter = body.get("webhook_events_filter")
+        if event_filter is not None and (
+            not isinstance(event_filter, list) or not all(e in WEBHOOK_EVENTS for e in event_filter)
         ):
             raise BadRequest(
                 "webhook_events_filter must list start, output, logs or completed",
@@ -293,7 +284,7 @@ class CreateMixin:
                 details={"webhook_events_filter": "unknown event"},
             )
         webhook = checked_webhook(webhook)
-        if events is not None and "completed" not in events:
+        if event_filter is not None and "completed" not in event_filter:
             webhook = ""  # only the completed event is sent: a filter without it asks for nothing we send
         run = services.submit_run(
             pipeline=version.pipeline,
@@ -305,10 +296,8 @@ class CreateMixin:
             webhook_url=webhook,
             options={**base_url_option(request), STORE_INTERMEDIATES: True},
         ).run
-        run.refresh_from_db()  # it may have ended already (a cheap graph run inline)
-        seconds = wait_seconds(request)
-        if seconds:
-            run = wait_for(run, seconds)
+        # as it is now (a cheap graph may have run inline), or once it ends within Prefer: wait's seconds
+        run = events.wait(run.pk, wait_seconds(request))
         return Response(prediction_body(run, request), status=201)
 
 
