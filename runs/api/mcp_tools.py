@@ -145,9 +145,7 @@ class PipelineTools:
         total = max(1, len(run.graph.get("nodes", [])))
         done = 0
         with anyio.fail_after(settings.MCP_PIPELINE_WAIT_SECONDS):
-            async for event in follow(run.pk, 0, idle=5.0):
-                if event is None:
-                    continue
+            async for event in follow(run.pk, 0):
                 if event.type == "node.completed":
                     done += 1
                     await context.report_progress(done, total, f"{event.node_id} done")
