@@ -15,10 +15,26 @@ export const GROUP_Z = -2000
 export const NEW_PORT = '__new__'
 /** What the graph keeps beside its nodes, drawn as canvas nodes of their own: the key in the API graph, the
  * React Flow type, the text field, the default size and the layer. */
+const NOTE_SIZE = { width: 220, height: 120 }
+const GROUP_SIZE = { width: 480, height: 300 }
 const LAYOUT_KINDS = [
-  { key: 'notes', type: NOTE_NODE_TYPE, field: 'text', size: { width: 220, height: 120 }, zIndex: -1 },
-  { key: 'groups', type: GROUP_NODE_TYPE, field: 'title', size: { width: 480, height: 300 }, zIndex: GROUP_Z },
+  { key: 'notes', type: NOTE_NODE_TYPE, field: 'text', size: NOTE_SIZE, zIndex: -1 },
+  { key: 'groups', type: GROUP_NODE_TYPE, field: 'title', size: GROUP_SIZE, zIndex: GROUP_Z },
 ]
+
+/** A note or group as a React Flow node (`type`: NOTE_NODE_TYPE or GROUP_NODE_TYPE), of its kind's default
+ * size unless `size` says otherwise. */
+export function layoutNode(type, id, position, text = '', size = {}) {
+  const kind = LAYOUT_KINDS.find((k) => k.type === type)
+  return {
+    id,
+    type,
+    position,
+    data: { [kind.field]: text },
+    style: { width: numberOr(size.width, kind.size.width), height: numberOr(size.height, kind.size.height) },
+    zIndex: kind.zIndex,
+  }
+}
 export const PORT_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
 const GRID_X = 280
@@ -140,14 +156,8 @@ export function apiToFlow(graph) {
       seen.add(item.id)
       const p = item.position || {}
       const text = item[kind.field]
-      nodes.push({
-        id: item.id,
-        type: kind.type,
-        position: { x: numberOr(p.x, 0), y: numberOr(p.y, 0) },
-        data: { [kind.field]: typeof text === 'string' ? text : '' },
-        style: { width: numberOr(item.width, kind.size.width), height: numberOr(item.height, kind.size.height) },
-        zIndex: kind.zIndex,
-      })
+      const position = { x: numberOr(p.x, 0), y: numberOr(p.y, 0) }
+      nodes.push(layoutNode(kind.type, item.id, position, typeof text === 'string' ? text : '', item))
     }
   }
   return { nodes, edges }

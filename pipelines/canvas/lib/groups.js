@@ -6,7 +6,6 @@ import { GROUP_NODE_TYPE } from './graph.js'
 
 const DEFAULT_SIZE = { width: 200, height: 110 }
 export const GROUP_PADDING = 40 // around the nodes a new group frames; the top also holds the title
-export const GROUP_SIZE = { width: 480, height: 300 } // a group made with nothing selected
 
 /** A node's box in flow coordinates (measured size once React Flow has rendered it). */
 export function nodeBox(node) {

@@ -6,17 +6,17 @@ import { applyEdgeChanges, applyNodeChanges, useReactFlow } from '@xyflow/react'
 import {
   FLOW_NODE_TYPE,
   GROUP_NODE_TYPE,
-  GROUP_Z,
   NOTE_NODE_TYPE,
   checkConnection,
   connectEdge,
+  layoutNode,
   nextId,
   paramDefaults,
   renameDynamicPort,
   uniquePortName,
 } from '../lib/graph.js'
 import { copySelection, freeSpot, pasteClipboard, pasteOffset } from '../lib/editing.js'
-import { GROUP_SIZE, followGroups, frameAround, startGroupDrag } from '../lib/groups.js'
+import { followGroups, frameAround, startGroupDrag } from '../lib/groups.js'
 import { DRAG_MIME } from './Palette.jsx'
 
 const CLIPBOARD_KEY = 'canvasflow.clipboard'
@@ -188,8 +188,7 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
     const p = box ? rf.screenToFlowPosition({ x: box.left + 40, y: box.top + 40 }) : { x: 0, y: 0 }
     setNodes((ns) => {
       const id = nextId(ns.map((n) => n.id), 'note')
-      const note = { id, type: NOTE_NODE_TYPE, position: { x: Math.round(p.x), y: Math.round(p.y) },
-        data: { text: '' }, style: { width: 220, height: 120 }, zIndex: -1, selected: true }
+      const note = { ...layoutNode(NOTE_NODE_TYPE, id, { x: Math.round(p.x), y: Math.round(p.y) }), selected: true }
       return [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), note]
     })
   }, [readOnly, rf, setNodes, wrapper])
@@ -202,15 +201,8 @@ export function useGraphEditing({ nodes, setNodes, edges, setEdges, setView, nod
     setNodes((ns) => {
       const id = nextId(ns.map((n) => n.id), 'group')
       const frame = frameAround(ns.filter((n) => n.selected))
-      const group = {
-        id,
-        type: GROUP_NODE_TYPE,
-        position: frame ? frame.position : { x: Math.round(p.x), y: Math.round(p.y) },
-        data: { title: 'Group' },
-        style: frame ? frame.size : { ...GROUP_SIZE },
-        zIndex: GROUP_Z,
-        selected: true,
-      }
+      const position = frame ? frame.position : { x: Math.round(p.x), y: Math.round(p.y) }
+      const group = { ...layoutNode(GROUP_NODE_TYPE, id, position, 'Group', frame?.size), selected: true }
       return [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), group]
     })
   }, [readOnly, rf, setNodes, wrapper])
