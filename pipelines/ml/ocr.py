@@ -273,8 +273,51 @@ class Tesseract:
         api.SetImage(image)
         text = clean_text(api.GetUTF8Text())
         conf = api.MeanTextConf()
+        if "ara" in lang and any(ch in _DOT_MARKS for ch in text):
+            text = self._drop_letter_dots(api, text)
         api.Clear()
         return text, conf
+
+    def _drop_letter_dots(self, api, text: str) -> str:
+        """Drop a period or comma that is a dot of the Arabic letter beside it.
+
+        Tesseract sometimes reads one of a letter's own dots (the two over a final ة, at the end of a
+        line) as a separate period. A real period is its own blob beside the letter; this one's box lies
+        inside the horizontal extent of the neighbouring letter's box, so it is dropped.
+        """
+        it = api.GetIterator()
+        level = self._tesserocr.RIL.SYMBOL
+        symbols: list[tuple[str, tuple[int, int, int, int]]] = []
+        if it is None or it.Empty(level):
+            return text
+        while True:
+            box = it.BoundingBox(level)
+            symbols.append((it.GetUTF8Text(level) or "", box if box else (0, 0, 0, 0)))
+            if not it.Next(level):
+                break
+        chars = [ch for ch in text if ch != " "]
+        if "".join(sym for sym, _ in symbols) != "".join(chars):
+            return text  # symbols and text do not line up one to one: leave the reading as it is
+        drop = set()
+        for i, (sym, (x1, _, x2, _)) in enumerate(symbols):
+            if sym not in _DOT_MARKS:
+                continue
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(symbols) and _is_arabic(symbols[j][0][:1]) and symbols[j][0][:1].isalpha():
+                    nx1, _, nx2, _ = symbols[j][1]
+                    if nx1 - 1 <= x1 and x2 <= nx2 + 1:
+                        drop.add(i)
+        if not drop:
+            return text
+        out, k = [], 0
+        for ch in text:
+            if ch == " ":
+                out.append(ch)
+                continue
+            if k not in drop:
+                out.append(ch)
+            k += 1
+        return clean_text("".join(out))
 
     def _number_first(self, crop_gray: Image.Image, text: str, conf: float) -> tuple[str, float]:
         """An Arabic line that starts with a number: raw-line mode drops all but the number's last
@@ -339,6 +382,9 @@ def crop_line(page: np.ndarray, box: tuple[float, float, float, float]) -> np.nd
             keep = LINE_END_MARGIN * line_h
             crop = crop[:, max(0, int(cols[0] - keep)):min(crop.shape[1], int(cols[-1] + 1 + keep))]
     return np.ascontiguousarray(crop)
+
+
+_DOT_MARKS = frozenset(".,،")
 
 
 def _leading_number(text: str) -> tuple[str, str]:
