@@ -23,14 +23,39 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype")
+# Python packages that ship font files (pinned in pyproject's ``ai`` list; not registered with fontconfig,
+# so they change nothing a browser renders): their folders are searched after Debian's.
+FONT_PACKAGES = (
+    ("matplotlib", "mpl-data/fonts/ttf"), ("font_source_sans_pro", "files"), ("font_source_serif_pro", "files"),
+    ("font_manrope", "files"), ("font_hanken_grotesk", "files"), ("font_rhd", "files"),
+    ("font_fjallaone", "files"), ("font_fredoka_one", "files"), ("font_lato", "files"), ("font_caladea", "files"),
+)
 
-# Debian packages: fonts-dejavu-core / -extra, fonts-liberation (train), fonts-noto-core (held out).
-TRAIN_FONTS = (
+# Three disjoint groups of families: training, validation (checkpoints and settings are chosen on it), and
+# the held-out test. Training: DejaVu and Liberation (Debian) and, since the fifth stage, the families the
+# font packages above ship (STIX from matplotlib, Source Sans/Serif, Manrope, Hanken Grotesk, Red Hat
+# Display, Fjalla One, Fredoka One). Validation: Lato and Caladea. Held out: Noto (Debian's fonts-noto-core).
+BASE_TRAIN_FONTS = (
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
     "DejaVuSansMono.ttf", "DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Oblique.ttf",
     "DejaVuSerif-Italic.ttf", "DejaVuSans-ExtraLight.ttf",
     "LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf", "LiberationSerif-Regular.ttf",
     "LiberationSerif-BoldItalic.ttf", "LiberationMono-Regular.ttf", "LiberationSansNarrow-Bold.ttf",
+)
+EXTRA_TRAIN_FONTS = (
+    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf",
+    "SourceSansPro-Regular.ttf", "SourceSansPro-Black.ttf", "SourceSansPro-It.ttf", "SourceSansPro-Light.ttf",
+    "SourceSansPro-BoldIt.ttf", "SourceSerifPro-Regular.ttf", "SourceSerifPro-Semibold.ttf",
+    "SourceSerifPro-It.ttf", "SourceSerifPro-Black.ttf",
+    "Manrope-Regular.ttf", "Manrope-ExtraBold.ttf", "Manrope-ExtraLight.ttf",
+    "HankenGrotesk-Regular.otf", "HankenGrotesk-Bold.otf", "HankenGrotesk-LightItalic.otf",
+    "RedHatDisplay-Regular.ttf", "RedHatDisplay-Black.ttf", "RedHatDisplay-Italic.ttf",
+    "RedHatDisplay-Light.ttf", "FjallaOne-Regular.ttf", "FredokaOne-Regular.ttf",
+)
+TRAIN_FONTS = BASE_TRAIN_FONTS + EXTRA_TRAIN_FONTS
+VALIDATION_FONTS = (
+    "Lato-Regular.ttf", "Lato-Bold.ttf", "Lato-Italic.ttf", "Lato-Light.ttf", "Lato-Black.ttf",
+    "Caladea-Regular.ttf", "Caladea-Bold.ttf", "Caladea-Italic.ttf",
 )
 HELDOUT_FONTS = (
     "NotoSans-Regular.ttf", "NotoSans-Bold.ttf", "NotoSerif-Regular.ttf", "NotoSerif-BoldItalic.ttf",
@@ -49,14 +74,34 @@ class Sample:
     boxes: list[tuple[float, float, float, float]]  # x1, y1, x2, y2 in pixels
 
 
-def find_fonts(names: tuple[str, ...]) -> list[str]:
-    """Paths of the named font files that are installed (searched under the Debian font dirs)."""
+def _font_roots() -> list[Path]:
+    roots = [Path(root) for root in FONT_DIRS]
+    import importlib.util
+
+    for package, sub in FONT_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.submodule_search_locations:
+            roots.append(Path(list(spec.submodule_search_locations)[0]) / sub)
+    return roots
+
+
+@lru_cache(maxsize=1)
+def _installed_fonts() -> dict[str, str]:
     found: dict[str, str] = {}
-    for root in FONT_DIRS:
-        base = Path(root)
+    for base in _font_roots():
         if base.is_dir():
-            for path in base.rglob("*.tt[fc]"):
-                found.setdefault(path.name, str(path))
+            for path in sorted(base.rglob("*")):
+                if path.suffix.lower() in (".ttf", ".ttc", ".otf"):
+                    found.setdefault(path.name, str(path))
+    return found
+
+
+def find_fonts(names: tuple[str, ...]) -> list[str]:
+    """Paths of the named font files that are installed (Debian's font folders, then font packages)."""
+    found = _installed_fonts()
     return [found[n] for n in names if n in found]
 
 
@@ -171,15 +216,56 @@ def _random_text(rng: random.Random) -> str:
     return brand if rng.random() < 0.5 else brand.upper()
 
 
-def _text_layer(rng: random.Random, fonts: list[str], size: int, color: tuple[int, int, int]) -> Image.Image:
+def _text_layer(rng: random.Random, fonts: list[str], size: int, color: tuple[int, int, int],
+                variety: bool = False) -> Image.Image:
     font = _font(rng.choice(fonts), size)
     text = _random_text(rng)
     stroke = rng.choice((0, 0, 0, 1, 2)) if size > 14 else 0
+    tracking = rng.uniform(-0.03, 0.3) * size if variety and len(text) > 1 and rng.random() < 0.3 else 0.0
     l, t, r, b = font.getbbox(text, stroke_width=stroke)
+    if tracking:
+        r += int(tracking * (len(text) - 1)) + 1
     layer = Image.new("RGBA", (r - l + 4, b - t + 4), (0, 0, 0, 0))
     stroke_fill = tuple(255 - c for c in color) if stroke else None
-    ImageDraw.Draw(layer).text((2 - l, 2 - t), text, font=font, fill=color + (255,),
-                               stroke_width=stroke, stroke_fill=stroke_fill)
+    draw = ImageDraw.Draw(layer)
+    if tracking:  # letter-spaced: one character at a time
+        x = 2 - l
+        for ch in text:
+            draw.text((x, 2 - t), ch, font=font, fill=color + (255,), stroke_width=stroke,
+                      stroke_fill=stroke_fill)
+            x += font.getlength(ch) + tracking
+    else:
+        draw.text((2 - l, 2 - t), text, font=font, fill=color + (255,), stroke_width=stroke,
+                  stroke_fill=stroke_fill)
+    if variety:
+        layer = _restyle(rng, layer, size, color if not stroke else None)
+    return layer
+
+
+def _restyle(rng: random.Random, layer: Image.Image, size: int, color: tuple[int, int, int] | None
+             ) -> Image.Image:
+    """New letterforms from an installed font: wider or narrower, slanted, bolder or lighter.
+
+    Training sees many more typefaces than are installed this way; the held-out sets never use it.
+    ``color`` is the text's one colour (None when it has an outline: its weight is then left alone).
+    """
+    if rng.random() < 0.35:  # condensed or extended
+        factor = math.exp(rng.uniform(math.log(0.7), math.log(1.45)))
+        layer = layer.resize((max(2, round(layer.width * factor)), layer.height), Image.BICUBIC)
+    if rng.random() < 0.3:  # a slant either way: output x = source x + shear * (height - y)
+        shear = rng.uniform(-0.35, 0.35)
+        h = layer.height
+        extra = int(math.ceil(abs(shear) * h)) + 1
+        layer = layer.transform((layer.width + extra, h), Image.AFFINE,
+                                (1, shear, -shear * h if shear > 0 else 0.0, 0, 1, 0), resample=Image.BICUBIC)
+    if color is not None and size >= 18 and rng.random() < 0.3:  # bolder or lighter strokes
+        grow = rng.random() < 0.6
+        k = 3 if size < 40 else 5
+        alpha = layer.getchannel("A").filter(ImageFilter.MaxFilter(k) if grow else ImageFilter.MinFilter(k))
+        if alpha.getbbox() is not None:
+            solid = Image.new("RGBA", layer.size, color + (255,))
+            solid.putalpha(alpha)
+            layer = solid
     return layer
 
 
@@ -217,7 +303,8 @@ def _logo_layer(rng: random.Random, fonts: list[str], size: int, color: tuple[in
     return layer
 
 
-def _make_mark(rng: random.Random, fonts: list[str], canvas_side: int, canvas: Image.Image) -> Image.Image:
+def _make_mark(rng: random.Random, fonts: list[str], canvas_side: int, canvas: Image.Image,
+               variety: bool = False) -> Image.Image:
     """One watermark as an RGBA layer (alpha already scaled by its opacity).
 
     Like a person adding a watermark, white or black is usually picked to stand out from the image.
@@ -237,7 +324,7 @@ def _make_mark(rng: random.Random, fonts: list[str], canvas_side: int, canvas: I
     image_side = min(canvas.size)
     if rng.random() < 0.72:
         size = max(int(canvas_side * rng.uniform(0.045, 0.16)), int(image_side * 0.045), 9)
-        layer = _text_layer(rng, fonts, size, color)
+        layer = _text_layer(rng, fonts, size, color, variety)
     else:
         size = max(int(canvas_side * rng.uniform(0.08, 0.3)), int(image_side * 0.07))
         layer = _logo_layer(rng, fonts, size, color)
@@ -291,14 +378,16 @@ def visibility(canvas: Image.Image, layer: Image.Image, x: int, y: int) -> float
     return float((alpha * np.abs(ink - bg))[strokes].mean())
 
 
-def add_watermarks(rng: random.Random, img: Image.Image, fonts: list[str]) -> tuple[Image.Image, list]:
+def add_watermarks(rng: random.Random, img: Image.Image, fonts: list[str], variety: bool = False
+                   ) -> tuple[Image.Image, list]:
+    """Watermarks on ``img`` in one of four layouts; ``variety`` restyles text marks (training only)."""
     w, h = img.size
     side = min(w, h)
     canvas = img.convert("RGBA")
     boxes: list[tuple[float, float, float, float]] = []
     layout = rng.choices(("center", "corner", "tiled", "scatter"), (3, 3, 2, 2))[0]
     if layout == "tiled":
-        mark = _make_mark(rng, fonts, int(side * 0.7), canvas)
+        mark = _make_mark(rng, fonts, int(side * 0.7), canvas, variety)
         mark = _rotate(mark, rng.choice((0, rng.uniform(-45, 45))))
         gx = rng.uniform(1.15, 1.8) * mark.width
         gy = rng.uniform(1.3, 2.5) * mark.height
@@ -319,7 +408,7 @@ def add_watermarks(rng: random.Random, img: Image.Image, fonts: list[str]) -> tu
         for _ in range(count * 3):
             if len(boxes) >= count:
                 break
-            mark = _make_mark(rng, fonts, side if layout != "corner" else int(side * 0.6), canvas)
+            mark = _make_mark(rng, fonts, side if layout != "corner" else int(side * 0.6), canvas, variety)
             angle = 0.0
             if layout == "center" and rng.random() < 0.5:
                 angle = rng.uniform(-50, 50)
@@ -375,8 +464,8 @@ def _degrade(rng: random.Random, img: Image.Image) -> Image.Image:
     return img
 
 
-def make_sample(rng: random.Random, fonts: list[str], watermarked: bool, size: tuple[int, int] | None = None
-                ) -> Sample:
+def make_sample(rng: random.Random, fonts: list[str], watermarked: bool, size: tuple[int, int] | None = None,
+                variety: bool = False) -> Sample:
     """One image of ``size`` (random 180-400 px sides if None), with or without watermarks."""
     if size is None:
         side = rng.randrange(200, 400)
@@ -387,16 +476,16 @@ def make_sample(rng: random.Random, fonts: list[str], watermarked: bool, size: t
     boxes: list = []
     if watermarked:
         for _ in range(4):
-            img2, boxes = add_watermarks(rng, img, fonts)
+            img2, boxes = add_watermarks(rng, img, fonts, variety)
             if boxes:
                 img = img2
                 break
     return Sample(_degrade(rng, img), boxes)
 
 
-def make_set(seed: int, n_marked: int, n_clean: int, fonts: list[str], size: tuple[int, int] | None = None
-             ) -> list[Sample]:
+def make_set(seed: int, n_marked: int, n_clean: int, fonts: list[str], size: tuple[int, int] | None = None,
+             variety: bool = False) -> list[Sample]:
     rng = random.Random(seed)
-    out = [make_sample(rng, fonts, True, size) for _ in range(n_marked)]
+    out = [make_sample(rng, fonts, True, size, variety) for _ in range(n_marked)]
     out += [make_sample(rng, fonts, False, size) for _ in range(n_clean)]
     return out

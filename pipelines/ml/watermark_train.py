@@ -65,14 +65,15 @@ from typing import Callable
 import numpy as np
 
 from .watermark import DEFAULT_INPUT_SIZE, WEIGHTS_PATH, letterbox
-from .watermark_data import HELDOUT_FONTS, TRAIN_FONTS, find_fonts, make_set
+from .watermark_data import HELDOUT_FONTS, TRAIN_FONTS, VALIDATION_FONTS, find_fonts, make_set
 
 DEFAULT_SEED = 20240611
 HELDOUT_SEED = 777001
 VALIDATION_SEED = 555001
 
 
-_STAGE_KEYS = ("seed", "n_marked", "n_clean", "epochs", "epochs_done", "batch_size", "lr", "steps")
+_STAGE_KEYS = ("seed", "n_marked", "n_clean", "epochs", "epochs_done", "batch_size", "lr", "steps", "fonts",
+               "variety")
 
 
 @dataclass
@@ -81,11 +82,11 @@ class Dataset:
     boxes: list[list[tuple[float, float, float, float]]]  # letterboxed pixels
 
 
-def _chunk(args: tuple[int, int, int, tuple[str, ...], int, int | None]) -> tuple[np.ndarray, list]:
-    seed, n_marked, n_clean, font_names, size, gen_size = args
+def _chunk(args: tuple[int, int, int, tuple[str, ...], int, int | None, bool]) -> tuple[np.ndarray, list]:
+    seed, n_marked, n_clean, font_names, size, gen_size, variety = args
     fonts = find_fonts(font_names)
     images, boxes = [], []
-    for s in make_set(seed, n_marked, n_clean, fonts, (gen_size, gen_size) if gen_size else None):
+    for s in make_set(seed, n_marked, n_clean, fonts, (gen_size, gen_size) if gen_size else None, variety):
         arr, scale = letterbox(s.image, size)
         images.append(arr)
         boxes.append([tuple(v * scale for v in b) for b in s.boxes])
@@ -94,15 +95,17 @@ def _chunk(args: tuple[int, int, int, tuple[str, ...], int, int | None]) -> tupl
 
 def build_dataset(seed: int, n_marked: int, n_clean: int, font_names: tuple[str, ...],
                   size: int = DEFAULT_INPUT_SIZE, workers: int = 1, chunks: int = 1,
-                  gen_size: int | None = None) -> Dataset:
+                  gen_size: int | None = None, variety: bool = False) -> Dataset:
     """Generate ``n_marked`` watermarked and ``n_clean`` clean letterboxed images, deterministically.
 
     Images are drawn at random sizes and aspect ratios (``gen_size=None``, the training setting) or as
-    ``gen_size`` squares, then letterboxed to ``size``.
+    ``gen_size`` squares, then letterboxed to ``size``. ``variety`` restyles the text marks' letterforms
+    (:func:`~.watermark_data.add_watermarks`; for training data).
     """
     chunks = max(1, chunks)
     jobs = [(seed * 1000 + i, n_marked // chunks + (i < n_marked % chunks),
-             n_clean // chunks + (i < n_clean % chunks), font_names, size, gen_size) for i in range(chunks)]
+             n_clean // chunks + (i < n_clean % chunks), font_names, size, gen_size, variety)
+            for i in range(chunks)]
     if workers > 1:
         import multiprocessing as mp
 
@@ -208,12 +211,15 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 16000, n_clean: int = 5000, 
           batch_size: int = 24, lr: float = 3e-3, out: Path = WEIGHTS_PATH, target_fp: float = 0.03,
           workers: int = 2, n_val: tuple[int, int] = (150, 300), time_budget_s: float | None = None,
           init: Path | None = None, widths: tuple[tuple[int, ...], int] | None = None,
-          log: Callable[[str], None] = print) -> dict[str, float]:
+          variety: bool = False, log: Callable[[str], None] = print) -> dict[str, float]:
     """Train on freshly generated data; ``init`` continues from earlier weights (a later stage).
 
     ``widths`` is ``(backbone widths, head width)``; by default a new model is :data:`NARROW` and a
     continued one keeps its own. Continuing into a wider model starts from the earlier weights widened
-    without changing what they compute (:func:`~.watermark_net.widen_state_dict`).
+    without changing what they compute (:func:`~.watermark_net.widen_state_dict`). ``variety`` restyles
+    the training marks' letterforms. The validation set (threshold calibration on its clean images, recall
+    reported on its marks) uses :data:`~.watermark_data.VALIDATION_FONTS` when installed: families that
+    are in neither the training nor the held-out fonts.
     """
     import torch
 
@@ -224,8 +230,10 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 16000, n_clean: int = 5000, 
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     t0 = time.time()
-    data = build_dataset(seed, n_marked, n_clean, TRAIN_FONTS, workers=workers, chunks=max(1, workers) * 4)
-    val = build_dataset(VALIDATION_SEED, n_val[0], n_val[1], TRAIN_FONTS, workers=workers,
+    data = build_dataset(seed, n_marked, n_clean, TRAIN_FONTS, workers=workers, chunks=max(1, workers) * 4,
+                         variety=variety)
+    val_fonts = VALIDATION_FONTS if find_fonts(VALIDATION_FONTS) else TRAIN_FONTS
+    val = build_dataset(VALIDATION_SEED, n_val[0], n_val[1], val_fonts, workers=workers,
                         chunks=max(1, workers))
     size = data.images.shape[1]
     targets = [encode_targets(b, size, size) for b in data.boxes]
@@ -269,7 +277,7 @@ def train(seed: int = DEFAULT_SEED, n_marked: int = 16000, n_clean: int = 5000, 
     gen = torch.Generator().manual_seed(seed)
     meta = {"widths": list(widths_), "head": head, "input_size": size, "seed": seed, "n_marked": n_marked,
             "n_clean": n_clean, "epochs": epochs, "batch_size": batch_size, "lr": lr, "version": 2,
-            "stages": stages}
+            "fonts": len(find_fonts(TRAIN_FONTS)), "variety": variety, "stages": stages}
     step = 0
     stats: dict[str, float] = {}
     for epoch in range(epochs):

@@ -30,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--wide", action="store_true",
                             help="train the wider network (watermark_net.WIDE); with --init, the earlier "
                                  "weights are widened first")
+        parser.add_argument("--variety", action="store_true",
+                            help="restyle training text marks (width, slant, weight, letter spacing)")
         parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
         parser.add_argument("--workers", type=int, default=2, help="processes generating data")
         parser.add_argument("--out", type=Path, default=None,
@@ -56,7 +58,7 @@ class Command(BaseCommand):
             torch.set_num_threads(opts["threads"] or max(1, torch.get_num_threads()))
             train(seed=opts["seed"], n_marked=opts["marked"], n_clean=opts["clean"], epochs=opts["epochs"],
                   batch_size=opts["batch_size"], lr=opts["lr"], workers=opts["workers"], out=out,
-                  init=opts["init"], widths=WIDE if opts["wide"] else None,
+                  init=opts["init"], widths=WIDE if opts["wide"] else None, variety=opts["variety"],
                   n_val=(max(1, opts["val"] // 2), opts["val"]),
                   time_budget_s=opts["time_budget"] * 60 if opts["time_budget"] else None,
                   log=lambda m: self.stdout.write(m))
