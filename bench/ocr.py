@@ -2,12 +2,16 @@
 
     python bench/ocr.py                      # 40 pages per language and set
     python bench/ocr.py --count 80 --sets held-out --rapidocr
+    python bench/ocr.py --count 150 --sets dev,dev-off --without-vote
 
 Sets (pipelines/ml/ocr_pages.py, pipelines/ml/ocr_synth.py):
 
 * ``tuning``: clean rotated pages; the only set anything in pipelines/ml/ocr.py was chosen on;
 * ``held-out``: clean rotated pages in other fonts, vocabulary, layouts and rotations, never tuned on;
-* ``degraded``: single lines on tinted, noisy, dark, blurred or JPEG'd backgrounds (ocr_synth, seed 8080).
+* ``degraded``: single lines on tinted, noisy, dark, blurred or JPEG'd backgrounds (ocr_synth, seed 8080);
+* ``dev``, ``dev-off`` (``--sets dev,dev-off``; Arabic only): the development set that chose the dictionary
+  vote (ocr_pages.dev_pages: 16 other fonts, dictionary words; ``dev-off``: half the words off the
+  dictionary), with a second row for its 13 plain (not display) faces.
 
 Sides, each reading the same images on the CPU:
 
@@ -49,6 +53,8 @@ def main() -> None:
     parser.add_argument("--sets", default="tuning,held-out,degraded")
     parser.add_argument("--threads", type=int, default=1, help="OMP/Tesseract threads (0: library default)")
     parser.add_argument("--rapidocr", action="store_true", help="also run rapidocr with its defaults")
+    parser.add_argument("--without-vote", action="store_true",
+                        help="also run ours without the Arabic dictionary vote (ocr.VOTE_HEIGHTS emptied)")
     args = parser.parse_args()
     if args.threads:
         os.environ["OMP_THREAD_LIMIT"] = str(args.threads)
@@ -88,7 +94,17 @@ def main() -> None:
                              capture_output=True, check=False)
         return out.stdout.decode("utf-8", "replace")
 
-    sides = [("ours (lang=auto)", ours), ("tesseract page (lib)", page_lib)]
+    def ours_without_vote(image, lang: str) -> str:
+        heights, ocr_ml.VOTE_HEIGHTS = ocr_ml.VOTE_HEIGHTS, ()
+        try:
+            return ours(image, lang)
+        finally:
+            ocr_ml.VOTE_HEIGHTS = heights
+
+    sides = [("ours (lang=auto)", ours)]
+    if args.without_vote:
+        sides.append(("ours, no vote", ours_without_vote))
+    sides.append(("tesseract page (lib)", page_lib))
     if shutil.which("tesseract"):
         sides.append(("tesseract page (cli)", page_cli))
     if args.rapidocr:
@@ -110,6 +126,8 @@ def main() -> None:
         sides.append(("rapidocr (defaults)", rapid))
 
     def samples(set_name: str, lang: str):
+        if set_name.startswith("dev"):
+            return ocr_pages.dev_pages(args.count, off_dictionary=set_name == "dev-off")
         if set_name == "degraded":
             return ocr_synth.make_set(8080 + (lang == "ar"), lang, args.count)
         page_set = {"tuning": ocr_pages.TUNING, "held-out": ocr_pages.HELD_OUT}[set_name]
@@ -119,7 +137,7 @@ def main() -> None:
     print(f"{'set':<9} {'lang':<4} {'side':<22} {'ms/image':>9} {'CER':>8} {'CER / ours':>11} "
           f"{'time / ours':>12}")
     for set_name in args.sets.split(","):
-        for lang in ("en", "ar"):
+        for lang in ("ar",) if set_name.startswith("dev") else ("en", "ar"):
             batch = samples(set_name, lang)
             refs = [s.text for s in batch]
             base = None
@@ -134,6 +152,10 @@ def main() -> None:
                 ratio = f"{rate / base[1]:.2f}x" if base[1] > 0 else ("=" if rate == 0 else "inf")
                 print(f"{set_name:<9} {lang:<4} {label:<22} {ms:9.0f} {rate:8.2%} {ratio:>11} "
                       f"{ms / base[0]:11.2f}x", flush=True)
+                if set_name.startswith("dev"):
+                    plain = [i for i, s in enumerate(batch) if s.font not in ocr_pages.DEV_DISPLAY_FONTS]
+                    print(f"{'':<14} {'(13 plain faces)':<22} {'':>9} "
+                          f"{ocr_synth.cer([predictions[i] for i in plain], [refs[i] for i in plain]):8.2%}")
 
 
 if __name__ == "__main__":

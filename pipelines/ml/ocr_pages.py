@@ -5,6 +5,9 @@ A page is 1-4 lines of English or Arabic print on paper-white, in a layout, rota
 
 * ``TUNING``: the only set used to choose anything in :mod:`pipelines.ml.ocr` (thresholds, margins,
   engines). Its fonts, vocabulary, layouts and seeds are disjoint from the held-out set's.
+* ``DEV`` (:func:`dev_pages`, Arabic only): a third set, of 16 other Arabic fonts and words drawn from
+  Tesseract's own Arabic dictionary (or one letter away from it), to choose what uses that dictionary
+  (:data:`pipelines.ml.ocr.VOTE_HEIGHTS`) without touching the other two.
 * ``HELD_OUT``: other fonts (other families, not only other weights), another vocabulary, layouts the
   tuning set never has (indented paragraphs, a larger heading, a wide gap between blocks), larger
   rotations, other seeds. Measured, never tuned on.
@@ -52,6 +55,14 @@ TUNING_AR_FONTS = ("NotoNaskhArabic-Regular.ttf", "Amiri-Regular.ttf", "KacstOne
 HELD_OUT_AR_FONTS = ("NotoSansArabic-Regular.ttf", "KacstBook.ttf", "KacstOffice.ttf", "ae_Salem.ttf",
                      "NotoKufiArabic-Regular.ttf", "ae_Nagham.ttf", "KacstNaskh.ttf")
 
+# The development set's Arabic fonts: in neither set above. Three are display faces (DEV_DISPLAY_FONTS:
+# ornamental and Ruq'ah-like), far harder for any engine than the other thirteen.
+DEV_AR_FONTS = ("ae_Arab.ttf", "ae_Cortoba.ttf", "ae_Dimnah.ttf", "ae_Granada.ttf", "ae_Hani.ttf",
+                "ae_Hor.ttf", "ae_Kayrawan.ttf", "ae_Khalid.ttf", "ae_Nada.ttf", "ae_Sharjah.ttf",
+                "ae_Tarablus.ttf", "ae_Furat.ttf", "NotoSansArabic-Bold.ttf", "NotoNaskhArabic-Bold.ttf",
+                "KacstLetter.ttf", "KacstFarsi.ttf")
+DEV_DISPLAY_FONTS = ("ae_Granada.ttf", "ae_Kayrawan.ttf", "KacstFarsi.ttf")
+
 TUNING_LAYOUTS = ("block", "centred")
 HELD_OUT_LAYOUTS = ("block", "centred", "indented", "heading", "gap")
 
@@ -90,8 +101,9 @@ def _has_digits(font: ImageFont.FreeTypeFont) -> bool:
     return bytes(font.getmask("0123456789")) != bytes(font.getmask("\U000F0000" * 10))
 
 
-def _line(rng: random.Random, lang: str, extra: bool, digits: bool = True) -> str:
-    words = list(_EN_WORDS if lang == "en" else _AR_WORDS)
+def _line(rng: random.Random, lang: str, extra: bool, digits: bool = True,
+          vocabulary: list[str] | None = None) -> str:
+    words = list(vocabulary or (_EN_WORDS if lang == "en" else _AR_WORDS))
     if extra:  # mostly the held-out vocabulary
         words = list(_EN_HELD_OUT if lang == "en" else _AR_HELD_OUT) * 3 + words
     out = [rng.choice(words) for _ in range(rng.randrange(3, 8))]
@@ -107,13 +119,13 @@ def _line(rng: random.Random, lang: str, extra: bool, digits: bool = True) -> st
 
 
 def make_page(rng: random.Random, lang: str, fonts: list[str], layouts: tuple[str, ...],
-              max_degrees: float, extra_vocabulary: bool) -> Page:
+              max_degrees: float, extra_vocabulary: bool, vocabulary: list[str] | None = None) -> Page:
     font_path = rng.choice(fonts)
     layout = rng.choice(layouts)
     size = rng.randrange(20, 40)
     n = rng.randrange(1, 5) if layout not in ("heading", "gap") else rng.randrange(2, 5)
     digits = _has_digits(ImageFont.truetype(font_path, size))
-    lines = [_line(rng, lang, extra_vocabulary, digits) for _ in range(n)]
+    lines = [_line(rng, lang, extra_vocabulary, digits, vocabulary) for _ in range(n)]
     sizes = [size] * n
     if layout == "heading":
         sizes[0] = int(size * rng.uniform(1.3, 1.7))
@@ -157,3 +169,31 @@ def make_pages(page_set: PageSet, lang: str, n: int) -> list[Page]:
     rng = random.Random(page_set.seed + (lang == "ar"))
     return [make_page(rng, lang, fonts, page_set.layouts, page_set.max_degrees, page_set.extra_vocabulary)
             for _ in range(n)]
+
+
+def dev_pages(n: int, off_dictionary: bool = False) -> list[Page]:
+    """``n`` Arabic pages of the development set: :data:`DEV_AR_FONTS`, held-out layouts, up to 4 degrees,
+    3,000 words drawn from Tesseract's Arabic dictionary; with ``off_dictionary`` half of them have one
+    letter changed so that they are in no dictionary. Needs the dictionary (Debian's tesseract-ocr tools)."""
+    from .ocr import arabic_words, tessdata_dir
+
+    tessdata = tessdata_dir()
+    words = arabic_words(tessdata) if tessdata else frozenset()
+    fonts = find_fonts(DEV_AR_FONTS)
+    if not words or not fonts:
+        raise RuntimeError("the development set needs Tesseract's Arabic dictionary and fonts-arabeyes")
+    rng = random.Random(4242)
+    pool = [w for w in sorted(words) if 2 <= len(w) <= 9]
+    vocabulary = [rng.choice(pool) for _ in range(3000)]
+    if off_dictionary:
+        letters = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
+        for k, word in enumerate(vocabulary):
+            if rng.random() < 0.5:
+                for _ in range(20):
+                    i = rng.randrange(len(word))
+                    changed = word[:i] + rng.choice(letters) + word[i + 1:]
+                    if changed not in words:
+                        vocabulary[k] = changed
+                        break
+    page_rng = random.Random(55_000 + off_dictionary)
+    return [make_page(page_rng, "ar", fonts, HELD_OUT_LAYOUTS, 4.0, False, vocabulary) for _ in range(n)]
