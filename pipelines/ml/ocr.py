@@ -254,7 +254,7 @@ def tessdata_dir() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def arabic_words_file(tessdata: str) -> str | None:
     """Tesseract's own Arabic dictionary (the word DAWG inside ``ara.traineddata``) as a word list, for
     Tesseract's ``user_words_file``; ``None`` (and a warning) when it cannot be had.
@@ -641,7 +641,7 @@ def _is_arabic_word(word: str) -> bool:
     return bool(word) and all(_is_arabic(ch) and ch.isalpha() for ch in word)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def arabic_words(tessdata: str) -> frozenset[str]:
     """The words of :func:`arabic_words_file`, loaded once; empty when the dictionary cannot be had."""
     path = arabic_words_file(tessdata)
