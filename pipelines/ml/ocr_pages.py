@@ -24,7 +24,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .ocr_synth import _AR_WORDS, _EN_WORDS, find_fonts
+from .fonts import find_fonts
+from .ocr_synth import _AR_WORDS, _EN_WORDS
 
 # Extra vocabulary of the held-out set: words the tuning set never prints. The Arabic list is rich in
 # the letters only dots tell apart in final position (ي / ى, ة / ه), the misreads the issue reported.

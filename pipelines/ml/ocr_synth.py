@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype")
+from .fonts import find_fonts
 
 # Debian: fonts-dejavu-core, fonts-liberation, fonts-noto-core
 ENGLISH_FONTS = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSans-Bold.ttf", "LiberationSans-Regular.ttf",
@@ -56,15 +56,6 @@ class TextSample:
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
-
-
-def find_fonts(names: tuple[str, ...]) -> list[str]:
-    found: dict[str, str] = {}
-    for root in FONT_DIRS:
-        if Path(root).is_dir():
-            for path in Path(root).rglob("*.tt[fc]"):
-                found.setdefault(path.name, str(path))
-    return [found[n] for n in names if n in found]
 
 
 def _sentence(rng: random.Random, lang: str) -> str:

@@ -22,19 +22,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype")
-# Python packages that ship font files (pinned in pyproject's ``ai`` list; not registered with fontconfig,
-# so they change nothing a browser renders): their folders are searched after Debian's.
-FONT_PACKAGES = (
-    ("matplotlib", "mpl-data/fonts/ttf"), ("font_source_sans_pro", "files"), ("font_source_serif_pro", "files"),
-    ("font_manrope", "files"), ("font_hanken_grotesk", "files"), ("font_rhd", "files"),
-    ("font_fjallaone", "files"), ("font_fredoka_one", "files"), ("font_lato", "files"), ("font_caladea", "files"),
-)
+from .fonts import find_fonts  # noqa: F401 -- the training code, bench and tests look fonts up here
 
 # Three disjoint groups of families: training, validation (checkpoints and settings are chosen on it), and
 # the held-out test. Training: DejaVu and Liberation (Debian) and, since the fifth stage, the families the
-# font packages above ship (STIX from matplotlib, Source Sans/Serif, Manrope, Hanken Grotesk, Red Hat
-# Display, Fjalla One, Fredoka One). Validation: Lato and Caladea. Held out: Noto (Debian's fonts-noto-core).
+# font packages of :mod:`.fonts` ship (STIX from matplotlib, Source Sans/Serif, Manrope, Hanken Grotesk,
+# Red Hat Display, Fjalla One, Fredoka One). Validation: Lato and Caladea. Held out: Noto (Debian's
+# fonts-noto-core).
 BASE_TRAIN_FONTS = (
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
     "DejaVuSansMono.ttf", "DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Oblique.ttf",
@@ -72,37 +66,6 @@ _WORDS = ("SAMPLE", "PREVIEW", "COPYRIGHT", "PROOF", "DRAFT", "CONFIDENTIAL", "D
 class Sample:
     image: Image.Image  # RGB
     boxes: list[tuple[float, float, float, float]]  # x1, y1, x2, y2 in pixels
-
-
-def _font_roots() -> list[Path]:
-    roots = [Path(root) for root in FONT_DIRS]
-    import importlib.util
-
-    for package, sub in FONT_PACKAGES:
-        try:
-            spec = importlib.util.find_spec(package)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None and spec.submodule_search_locations:
-            roots.append(Path(list(spec.submodule_search_locations)[0]) / sub)
-    return roots
-
-
-@lru_cache(maxsize=1)
-def _installed_fonts() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for base in _font_roots():
-        if base.is_dir():
-            for path in sorted(base.rglob("*")):
-                if path.suffix.lower() in (".ttf", ".ttc", ".otf"):
-                    found.setdefault(path.name, str(path))
-    return found
-
-
-def find_fonts(names: tuple[str, ...]) -> list[str]:
-    """Paths of the named font files that are installed (Debian's font folders, then font packages)."""
-    found = _installed_fonts()
-    return [found[n] for n in names if n in found]
 
 
 @lru_cache(maxsize=512)
