@@ -154,7 +154,8 @@ def main() -> None:
                       f"{ms / base[0]:11.2f}x", flush=True)
                 if set_name.startswith("dev"):
                     plain = [i for i, s in enumerate(batch) if s.font not in ocr_pages.DEV_DISPLAY_FONTS]
-                    print(f"{'':<14} {'(13 plain faces)':<22} {'':>9} "
+                    faces = f"({len(ocr_pages.DEV_AR_FONTS) - len(ocr_pages.DEV_DISPLAY_FONTS)} plain faces)"
+                    print(f"{'':<14} {faces:<22} {'':>9} "
                           f"{ocr_synth.cer([predictions[i] for i in plain], [refs[i] for i in plain]):8.2%}")
 
 
