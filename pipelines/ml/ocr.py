@@ -165,6 +165,11 @@ def _is_arabic(ch: str) -> bool:
     return 0x0600 <= o <= 0x06FF or 0x0750 <= o <= 0x077F or 0x08A0 <= o <= 0x08FF or 0xFB50 <= o <= 0xFEFF
 
 
+def _is_arabic_word(word: str) -> bool:
+    """Whether ``word`` is Arabic letters only (no digits, punctuation or Latin), as a dictionary holds."""
+    return bool(word) and all(_is_arabic(ch) and ch.isalpha() for ch in word)
+
+
 def script_of(text: str) -> str:
     """``arabic`` when Arabic letters outnumber Latin ones, else ``latin``."""
     arabic = sum(1 for ch in text if _is_arabic(ch) and ch.isalpha())
@@ -382,15 +387,14 @@ class Tesseract:
             symbols.append((it.GetUTF8Text(level) or "", box if box else (0, 0, 0, 0)))
             if not it.Next(level):
                 break
-        chars = [ch for ch in text if ch != " "]
-        if "".join(sym for sym, _ in symbols) != "".join(chars):
+        if [sym for sym, _ in symbols] != [ch for ch in text if ch != " "]:
             return text  # symbols and text do not line up one to one: leave the reading as it is
         drop = set()
         for i, (sym, (x1, _, x2, _)) in enumerate(symbols):
             if sym not in _DOT_MARKS:
                 continue
             for j in (i - 1, i + 1):
-                if 0 <= j < len(symbols) and _is_arabic(symbols[j][0][:1]) and symbols[j][0][:1].isalpha():
+                if 0 <= j < len(symbols) and _is_arabic_word(symbols[j][0][:1]):
                     nx1, _, nx2, _ = symbols[j][1]
                     if nx1 - 1 <= x1 and x2 <= nx2 + 1:
                         drop.add(i)
@@ -634,11 +638,6 @@ class OcrPipeline:
             if votes:
                 tokens[j] = votes.most_common(1)[0][0]  # ties: the first height's word
         return " ".join(tokens)
-
-
-def _is_arabic_word(word: str) -> bool:
-    """Whether ``word`` is Arabic letters only (no digits, punctuation or Latin), as a dictionary holds."""
-    return bool(word) and all(_is_arabic(ch) and ch.isalpha() for ch in word)
 
 
 @functools.cache

@@ -225,6 +225,45 @@ def test_arabic_reads_without_the_dictionary_tools(monkeypatch, tmp_path, settin
         ocr_ml.arabic_words_file.cache_clear()
 
 
+class _Symbols:
+    """A stand-in for tesserocr's result iterator over (symbol, box) pairs."""
+
+    def __init__(self, symbols):
+        self.symbols, self.i = symbols, 0
+
+    def Empty(self, level):
+        return not self.symbols
+
+    def BoundingBox(self, level):
+        return self.symbols[self.i][1]
+
+    def GetUTF8Text(self, level):
+        return self.symbols[self.i][0]
+
+    def Next(self, level):
+        self.i += 1
+        return self.i < len(self.symbols)
+
+
+def test_a_period_inside_an_arabic_letters_box_is_its_dot():
+    """A period whose box lies within the neighbouring Arabic letter's is that letter's dot and goes; a
+    period beside the letter stays; a reading whose symbols are not its letters one to one (a symbol with
+    no text, or two letters in one symbol) is left as read, since the boxes would belong to other letters."""
+    import types
+
+    tess = ocr_ml.Tesseract.__new__(ocr_ml.Tesseract)
+    tess._tesserocr = types.SimpleNamespace(RIL=types.SimpleNamespace(SYMBOL=4))
+
+    def read(symbols, text):
+        return tess._drop_letter_dots(types.SimpleNamespace(GetIterator=lambda: _Symbols(symbols)), text)
+
+    letter, dot_inside, dot_beside = ("ة", (10, 0, 30, 20)), (".", (16, 2, 20, 6)), (".", (34, 14, 38, 20))
+    assert read([("ب", (40, 0, 60, 20)), letter, dot_inside], "بة.") == "بة"
+    assert read([("ب", (40, 0, 60, 20)), letter, dot_beside], "بة.") == "بة."
+    assert read([("", (0, 0, 0, 0)), dot_inside, letter], ".ة") == ".ة"
+    assert read([("بة", (10, 0, 60, 20)), dot_inside], "بة.") == "بة."
+
+
 class _Rereads:
     """A stand-in Tesseract whose readings of a line at other heights are given in order."""
 
